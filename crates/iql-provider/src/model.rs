@@ -1,0 +1,331 @@
+//! The resolved shape of a provider: what the planner and executor need, with every `$ref` followed.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// How a provider authenticates (`config.auth` in `provider.yaml`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// `bearer` for DigitalOcean.
+    pub kind: String,
+    /// The environment variable holding the credential, e.g. `DIGITALOCEAN_TOKEN`.
+    pub credentials_env_var: Option<String>,
+}
+
+/// The SQL verbs a resource can list methods under (`sqlVerbs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SqlVerb {
+    Select,
+    Insert,
+    Update,
+    Replace,
+    Delete,
+}
+
+impl SqlVerb {
+    pub const ALL: [SqlVerb; 5] = [
+        SqlVerb::Select,
+        SqlVerb::Insert,
+        SqlVerb::Update,
+        SqlVerb::Replace,
+        SqlVerb::Delete,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SqlVerb::Select => "select",
+            SqlVerb::Insert => "insert",
+            SqlVerb::Update => "update",
+            SqlVerb::Replace => "replace",
+            SqlVerb::Delete => "delete",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl HttpMethod {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "get" => HttpMethod::Get,
+            "post" => HttpMethod::Post,
+            "put" => HttpMethod::Put,
+            "patch" => HttpMethod::Patch,
+            "delete" => HttpMethod::Delete,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+        }
+    }
+}
+
+/// The JSON type family of a value, which also decides its SQLite column type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ValueKind {
+    Integer,
+    Real,
+    Boolean,
+    Text,
+    /// Objects and arrays: stored as JSON text, read with `json_extract` / `json_each`.
+    Json,
+}
+
+impl ValueKind {
+    /// The declared SQLite type. `JSON_TEXT` keeps TEXT affinity while telling the output layer that the
+    /// text is JSON; `BOOLEAN` keeps 0/1 while telling it the value is a truth value.
+    pub fn sqlite_type(self) -> &'static str {
+        match self {
+            ValueKind::Integer => "INTEGER",
+            ValueKind::Real => "REAL",
+            ValueKind::Boolean => "BOOLEAN",
+            ValueKind::Text => "TEXT",
+            ValueKind::Json => "JSON_TEXT",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueKind::Integer => "integer",
+            ValueKind::Real => "real",
+            ValueKind::Boolean => "boolean",
+            ValueKind::Text => "text",
+            ValueKind::Json => "json",
+        }
+    }
+}
+
+/// What the planner needs to know of a JSON schema: its types, allowed values and bounds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SchemaInfo {
+    /// JSON schema types this value may take (`anyOf` contributes several).
+    pub types: Vec<String>,
+    pub format: Option<String>,
+    pub enum_values: Vec<Value>,
+    pub minimum: Option<f64>,
+    pub maximum: Option<f64>,
+    pub nullable: bool,
+    pub description: Option<String>,
+}
+
+impl SchemaInfo {
+    pub fn kind(&self) -> ValueKind {
+        let has = |t: &str| self.types.iter().any(|x| x == t);
+        if has("object") || has("array") {
+            ValueKind::Json
+        } else if has("string") || self.types.is_empty() {
+            ValueKind::Text
+        } else if has("number") {
+            ValueKind::Real
+        } else if has("integer") {
+            ValueKind::Integer
+        } else if has("boolean") {
+            ValueKind::Boolean
+        } else {
+            ValueKind::Text
+        }
+    }
+
+    /// A short type label for people: `integer`, `string (date-time)`, `integer | string`.
+    pub fn type_label(&self) -> String {
+        let base = if self.types.is_empty() {
+            "any".to_string()
+        } else {
+            self.types.join(" | ")
+        };
+        match &self.format {
+            Some(f) => format!("{base} ({f})"),
+            None => base,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamLocation {
+    Path,
+    Query,
+    Header,
+    Cookie,
+}
+
+impl ParamLocation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamLocation::Path => "path",
+            ParamLocation::Query => "query",
+            ParamLocation::Header => "header",
+            ParamLocation::Cookie => "cookie",
+        }
+    }
+}
+
+/// A path, query or header parameter of an operation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub name: String,
+    pub location: ParamLocation,
+    pub required: bool,
+    pub schema: SchemaInfo,
+}
+
+/// A top-level field of a JSON request body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BodyField {
+    pub name: String,
+    pub required: bool,
+    pub schema: SchemaInfo,
+}
+
+/// A column of the rows a method returns: a top-level property of the item schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub schema: SchemaInfo,
+}
+
+/// Following `next` links: StackQL's `requestToken` / `responseToken` pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pagination {
+    /// Where the token goes in the next request; `key: ''` with `location: request` means the token is
+    /// the whole URL of the next request.
+    pub request_key: String,
+    pub request_location: String,
+    /// JSON path of the token in the response, e.g. `$.links.pages.next`.
+    pub response_key: String,
+    pub response_location: String,
+}
+
+/// One operation reachable from SQL, fully resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Method {
+    pub name: String,
+    /// The `operationId` of the OpenAPI operation.
+    pub operation_id: Option<String>,
+    pub http_method: HttpMethod,
+    /// The real path template, e.g. `/v2/images/{image_id}/actions` (a faux `?__type=` suffix removed).
+    pub path: String,
+    /// The path key as the document spells it, e.g. `/v2/images/{image_id}/actions?__type=convert`.
+    pub document_path: String,
+    pub params: Vec<Param>,
+    /// Top-level body fields, with `required` from the schema.
+    pub body_fields: Vec<BodyField>,
+    pub body_required: bool,
+    pub body_media_type: Option<String>,
+    /// `request.base`: a JSON body every request of this method starts from.
+    pub request_base: Option<Value>,
+    pub response_media_type: Option<String>,
+    pub response_doc_key: Option<String>,
+    /// `response.objectKey`, e.g. `$.images`; `None` means the whole body is the row.
+    pub object_key: Option<String>,
+    pub columns: Vec<Column>,
+    pub pagination: Option<Pagination>,
+    /// `queryParamPushdown.top`: (parameter, largest value) used for SQL LIMIT and page size.
+    pub top_param: Option<(String, u64)>,
+    pub body_translate: Option<String>,
+    pub request_translate: Option<String>,
+    pub summary: Option<String>,
+    pub description: Option<String>,
+}
+
+impl Method {
+    /// Parameters a request cannot be made without: every path parameter, plus required query and
+    /// header parameters.
+    pub fn required_params(&self) -> impl Iterator<Item = &Param> {
+        self.params
+            .iter()
+            .filter(|p| p.required || p.location == ParamLocation::Path)
+    }
+
+    pub fn param(&self, name: &str) -> Option<&Param> {
+        self.params.iter().find(|p| p.name == name)
+    }
+
+    pub fn required_body_fields(&self) -> impl Iterator<Item = &BodyField> {
+        self.body_fields.iter().filter(|f| f.required)
+    }
+}
+
+/// A SQL table: `digitalocean.compute.images`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    /// Fully qualified id, e.g. `digitalocean.compute.images`.
+    pub id: String,
+    pub name: String,
+    pub title: Option<String>,
+    /// Methods in document order.
+    pub methods: Vec<Method>,
+    /// Method names per SQL verb, in the order the document lists them (the order of preference).
+    pub verbs: BTreeMap<SqlVerb, Vec<String>>,
+}
+
+impl Resource {
+    pub fn method(&self, name: &str) -> Option<&Method> {
+        self.methods.iter().find(|m| m.name == name)
+    }
+
+    /// Methods listed under `verb`, in order of preference.
+    pub fn methods_for(&self, verb: SqlVerb) -> Vec<&Method> {
+        self.verbs
+            .get(&verb)
+            .map(|names| names.iter().filter_map(|n| self.method(n)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The SQL verb that lists `method`, or `None` for methods only reachable with EXEC.
+    pub fn verb_of(&self, method: &str) -> Option<SqlVerb> {
+        SqlVerb::ALL.into_iter().find(|v| {
+            self.verbs
+                .get(v)
+                .is_some_and(|names| names.iter().any(|n| n == method))
+        })
+    }
+
+    /// The columns a SELECT sees: the item properties of every select method, then the parameters of
+    /// those methods that are not already properties (written back into each row).
+    pub fn select_columns(&self) -> Vec<Column> {
+        let mut out: Vec<Column> = Vec::new();
+        let selects = self.methods_for(SqlVerb::Select);
+        for m in &selects {
+            for c in &m.columns {
+                if !out.iter().any(|o| o.name == c.name) {
+                    out.push(c.clone());
+                }
+            }
+        }
+        for m in &selects {
+            for p in &m.params {
+                if !out.iter().any(|o| o.name == p.name) {
+                    out.push(Column {
+                        name: p.name.clone(),
+                        schema: p.schema.clone(),
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One service document (`services/compute.yaml`), resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub name: String,
+    pub title: Option<String>,
+    pub servers: Vec<String>,
+    pub resources: BTreeMap<String, Resource>,
+}

@@ -1,0 +1,549 @@
+//! Turns a parsed service document into [`Service`]: follows `$ref`s, merges `allOf`, applies the
+//! config inheritance (method → resource → service) and flattens schemas into columns and fields.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use crate::error::ProviderError;
+use crate::model::{
+    BodyField, Column, HttpMethod, Method, Pagination, Param, ParamLocation, Resource, SchemaInfo,
+    Service, SqlVerb,
+};
+
+/// How deep `$ref` chains and schema nesting may go before we call the document cyclic.
+const MAX_DEPTH: usize = 32;
+
+pub(crate) struct Doc<'a> {
+    pub root: &'a Value,
+    pub file: &'a Path,
+}
+
+impl<'a> Doc<'a> {
+    fn invalid(&self, at: impl Into<String>, message: impl Into<String>) -> ProviderError {
+        ProviderError::Invalid {
+            file: self.file.to_path_buf(),
+            at: at.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Looks up a local reference such as `#/components/schemas/image`.
+    pub fn pointer(&self, reference: &str, at: &str) -> Result<&'a Value, ProviderError> {
+        let unresolved = || ProviderError::UnresolvedRef {
+            file: self.file.to_path_buf(),
+            reference: reference.to_string(),
+            at: at.to_string(),
+        };
+        let pointer = reference.strip_prefix('#').ok_or_else(unresolved)?;
+        self.root.pointer(pointer).ok_or_else(unresolved)
+    }
+
+    /// Follows `$ref` until a value without one is reached.
+    pub fn deref(&self, mut value: &'a Value, at: &str) -> Result<&'a Value, ProviderError> {
+        for _ in 0..MAX_DEPTH {
+            match value.get("$ref").and_then(Value::as_str) {
+                Some(r) => value = self.pointer(r, at)?,
+                None => return Ok(value),
+            }
+        }
+        Err(self.invalid(at, "$ref chain too deep (cyclic?)"))
+    }
+
+    /// Resolves a schema into its top-level properties (merging `allOf`, and the alternatives of
+    /// `anyOf`/`oneOf`) with the names of required properties.
+    fn object_properties(
+        &self,
+        schema: &'a Value,
+        at: &str,
+        depth: usize,
+    ) -> Result<(Vec<(String, &'a Value)>, Vec<String>), ProviderError> {
+        if depth > MAX_DEPTH {
+            return Err(self.invalid(at, "schema nesting too deep (cyclic?)"));
+        }
+        let schema = self.deref(schema, at)?;
+        let mut props: Vec<(String, &'a Value)> = Vec::new();
+        let mut required: Vec<String> = Vec::new();
+        if let Some(p) = schema.get("properties").and_then(Value::as_object) {
+            for (k, v) in p {
+                props.push((k.clone(), v));
+            }
+        }
+        if let Some(r) = schema.get("required").and_then(Value::as_array) {
+            required.extend(r.iter().filter_map(Value::as_str).map(str::to_string));
+        }
+        for key in ["allOf", "anyOf", "oneOf"] {
+            if let Some(parts) = schema.get(key).and_then(Value::as_array) {
+                let mut part_required: Vec<Vec<String>> = Vec::new();
+                for part in parts {
+                    let (p, r) = self.object_properties(part, at, depth + 1)?;
+                    for (k, v) in p {
+                        if !props.iter().any(|(n, _)| *n == k) {
+                            props.push((k, v));
+                        }
+                    }
+                    part_required.push(r);
+                }
+                if key == "allOf" {
+                    required.extend(part_required.into_iter().flatten());
+                } else if let Some(first) = part_required.first() {
+                    // Required in an alternative only if every alternative requires it.
+                    required.extend(
+                        first
+                            .iter()
+                            .filter(|n| part_required.iter().all(|r| r.contains(n)))
+                            .cloned(),
+                    );
+                }
+            }
+        }
+        required.sort();
+        required.dedup();
+        Ok((props, required))
+    }
+
+    /// The types, enum and bounds of a schema, following `$ref`, `allOf`, `anyOf` and `oneOf`.
+    pub fn schema_info(&self, schema: &'a Value, at: &str) -> Result<SchemaInfo, ProviderError> {
+        let mut info = SchemaInfo::default();
+        self.collect_info(schema, at, 0, &mut info)?;
+        Ok(info)
+    }
+
+    fn collect_info(
+        &self,
+        schema: &'a Value,
+        at: &str,
+        depth: usize,
+        info: &mut SchemaInfo,
+    ) -> Result<(), ProviderError> {
+        if depth > MAX_DEPTH {
+            return Err(self.invalid(at, "schema nesting too deep (cyclic?)"));
+        }
+        let schema = self.deref(schema, at)?;
+        match schema.get("type") {
+            Some(Value::String(t)) => push_unique(&mut info.types, t),
+            Some(Value::Array(ts)) => {
+                for t in ts.iter().filter_map(Value::as_str) {
+                    push_unique(&mut info.types, t);
+                }
+            }
+            _ => {}
+        }
+        if schema.get("properties").is_some() && info.types.is_empty() {
+            push_unique(&mut info.types, "object");
+        }
+        if let Some(f) = schema.get("format").and_then(Value::as_str) {
+            info.format.get_or_insert_with(|| f.to_string());
+        }
+        if let Some(e) = schema.get("enum").and_then(Value::as_array) {
+            for v in e {
+                if !info.enum_values.contains(v) {
+                    info.enum_values.push(v.clone());
+                }
+            }
+        }
+        if let Some(m) = schema.get("minimum").and_then(Value::as_f64) {
+            info.minimum.get_or_insert(m);
+        }
+        if let Some(m) = schema.get("maximum").and_then(Value::as_f64) {
+            info.maximum.get_or_insert(m);
+        }
+        if schema.get("nullable").and_then(Value::as_bool) == Some(true) {
+            info.nullable = true;
+        }
+        if let Some(d) = schema.get("description").and_then(Value::as_str) {
+            info.description.get_or_insert_with(|| d.trim().to_string());
+        }
+        for key in ["allOf", "anyOf", "oneOf"] {
+            if let Some(parts) = schema.get(key).and_then(Value::as_array) {
+                for part in parts {
+                    self.collect_info(part, at, depth + 1, info)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn push_unique(v: &mut Vec<String>, s: &str) {
+    if !v.iter().any(|x| x == s) {
+        v.push(s.to_string());
+    }
+}
+
+/// `$.images` → `["images"]`; `$` → `[]`.
+pub fn object_key_path(key: &str) -> Vec<String> {
+    key.trim_start_matches('$')
+        .split('.')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A config block as the document writes it, merged key by key: method over resource over service.
+fn merged_config(layers: &[Option<&Value>]) -> Map<String, Value> {
+    let mut out = Map::new();
+    for layer in layers.iter().rev().flatten() {
+        if let Some(obj) = layer.as_object() {
+            for (k, v) in obj {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    out
+}
+
+pub(crate) fn build_service(
+    name: &str,
+    root: &Value,
+    file: &Path,
+    provider_name: &str,
+) -> Result<Service, ProviderError> {
+    let doc = Doc { root, file };
+    let resources_value = root
+        .pointer("/components/x-stackQL-resources")
+        .and_then(Value::as_object)
+        .ok_or_else(|| doc.invalid("components", "missing components.x-stackQL-resources"))?;
+    let service_config = root.get("x-stackQL-config");
+    let servers = root
+        .get("servers")
+        .and_then(Value::as_array)
+        .map(|s| {
+            s.iter()
+                .filter_map(|x| x.get("url").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut resources = BTreeMap::new();
+    for (res_name, res) in resources_value {
+        let resource = build_resource(&doc, name, provider_name, res_name, res, service_config)?;
+        resources.insert(res_name.clone(), resource);
+    }
+    Ok(Service {
+        name: name.to_string(),
+        title: root
+            .pointer("/info/title")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        servers,
+        resources,
+    })
+}
+
+fn build_resource(
+    doc: &Doc<'_>,
+    service: &str,
+    provider: &str,
+    res_name: &str,
+    res: &Value,
+    service_config: Option<&Value>,
+) -> Result<Resource, ProviderError> {
+    let at = format!("components.x-stackQL-resources.{res_name}");
+    let methods_value = res
+        .get("methods")
+        .and_then(Value::as_object)
+        .ok_or_else(|| doc.invalid(&at, "resource has no methods"))?;
+    let mut methods = Vec::new();
+    for (m_name, m) in methods_value {
+        let m_at = format!("{at}.methods.{m_name}");
+        let config = merged_config(&[m.get("config"), res.get("config"), service_config]);
+        methods.push(build_method(doc, m_name, m, &config, &m_at)?);
+    }
+    let mut verbs = BTreeMap::new();
+    if let Some(sql_verbs) = res.get("sqlVerbs").and_then(Value::as_object) {
+        for verb in SqlVerb::ALL {
+            let Some(list) = sql_verbs.get(verb.as_str()).and_then(Value::as_array) else {
+                continue;
+            };
+            let mut names = Vec::new();
+            for entry in list {
+                let v_at = format!("{at}.sqlVerbs.{}", verb.as_str());
+                let reference = entry
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| doc.invalid(&v_at, "sqlVerbs entry without $ref"))?;
+                // Must resolve within the document, and name a method of this resource.
+                doc.pointer(reference, &v_at)?;
+                let method_name = reference.rsplit('/').next().unwrap_or_default();
+                if !methods_value.contains_key(method_name) {
+                    return Err(doc.invalid(
+                        v_at,
+                        format!("sqlVerbs names '{method_name}', which is not a method of {res_name}"),
+                    ));
+                }
+                names.push(method_name.to_string());
+            }
+            verbs.insert(verb, names);
+        }
+    }
+    Ok(Resource {
+        id: res
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{provider}.{service}.{res_name}")),
+        name: res
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or(res_name)
+            .to_string(),
+        title: res.get("title").and_then(Value::as_str).map(str::to_string),
+        methods,
+        verbs,
+    })
+}
+
+fn build_method(
+    doc: &Doc<'_>,
+    name: &str,
+    m: &Value,
+    config: &Map<String, Value>,
+    at: &str,
+) -> Result<Method, ProviderError> {
+    let op_ref = m
+        .pointer("/operation/$ref")
+        .and_then(Value::as_str)
+        .ok_or_else(|| doc.invalid(at, "method has no operation.$ref"))?;
+    let operation = doc.pointer(op_ref, at)?;
+    // '#/paths/~1v2~1images~1{image_id}/get' → path key and HTTP verb.
+    let pointer = op_ref.trim_start_matches('#');
+    let mut parts = pointer.rsplitn(2, '/');
+    let verb = parts.next().unwrap_or_default();
+    let path_pointer = parts.next().unwrap_or_default();
+    let http_method = HttpMethod::parse(verb)
+        .ok_or_else(|| doc.invalid(at, format!("operation '{op_ref}' is not an HTTP method")))?;
+    let document_path = path_pointer
+        .strip_prefix("/paths/")
+        .ok_or_else(|| doc.invalid(at, format!("operation '{op_ref}' is not under #/paths")))?
+        .replace("~1", "/")
+        .replace("~0", "~");
+    let path = document_path
+        .split_once('?')
+        .map(|(p, _)| p.to_string())
+        .unwrap_or_else(|| document_path.clone());
+    let path_item = doc.pointer(path_pointer_of(op_ref), at)?;
+
+    let mut params: Vec<Param> = Vec::new();
+    let mut raw_params: Vec<&Value> = Vec::new();
+    for source in [path_item.get("parameters"), operation.get("parameters")] {
+        if let Some(list) = source.and_then(Value::as_array) {
+            raw_params.extend(list.iter());
+        }
+    }
+    for raw in raw_params {
+        let p = doc.deref(raw, at)?;
+        let pname = p
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| doc.invalid(at, "parameter without a name"))?;
+        let location = match p.get("in").and_then(Value::as_str) {
+            Some("path") => ParamLocation::Path,
+            Some("query") => ParamLocation::Query,
+            Some("header") => ParamLocation::Header,
+            Some("cookie") => ParamLocation::Cookie,
+            other => {
+                return Err(doc.invalid(
+                    at,
+                    format!("parameter '{pname}' has unknown location {other:?}"),
+                ))
+            }
+        };
+        let mut schema = match p.get("schema") {
+            Some(s) => doc.schema_info(s, at)?,
+            None => SchemaInfo::default(),
+        };
+        if let Some(d) = p.get("description").and_then(Value::as_str) {
+            schema.description = Some(d.trim().to_string());
+        }
+        let param = Param {
+            name: pname.to_string(),
+            location,
+            required: p.get("required").and_then(Value::as_bool).unwrap_or(false)
+                || location == ParamLocation::Path,
+            schema,
+        };
+        // An operation-level parameter overrides a path-level one of the same name.
+        params.retain(|x| !(x.name == param.name && x.location == param.location));
+        params.push(param);
+    }
+
+    let request_media = m
+        .pointer("/request/mediaType")
+        .and_then(Value::as_str)
+        .unwrap_or("application/json");
+    let mut body_fields = Vec::new();
+    let mut body_required = false;
+    let mut body_media_type = None;
+    if let Some(rb) = operation.get("requestBody") {
+        let rb = doc.deref(rb, at)?;
+        body_required = rb.get("required").and_then(Value::as_bool).unwrap_or(false);
+        if let Some(content) = rb.get("content").and_then(Value::as_object) {
+            let (media, entry) = content
+                .get_key_value(request_media)
+                .or_else(|| content.iter().next())
+                .ok_or_else(|| doc.invalid(at, "requestBody has no content"))?;
+            body_media_type = Some(media.clone());
+            if let Some(schema) = entry.get("schema") {
+                let (props, required) = doc.object_properties(schema, at, 0)?;
+                for (fname, fschema) in props {
+                    body_fields.push(BodyField {
+                        required: required.contains(&fname),
+                        schema: doc.schema_info(fschema, at)?,
+                        name: fname,
+                    });
+                }
+            }
+        }
+    }
+    let request_base = match m.pointer("/request/base") {
+        Some(Value::String(s)) => Some(serde_json::from_str(s).map_err(|e| {
+            doc.invalid(at, format!("request.base is not valid JSON: {e}"))
+        })?),
+        Some(v @ Value::Object(_)) => Some(v.clone()),
+        _ => None,
+    };
+
+    let response_media_type = m
+        .pointer("/response/mediaType")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let response_doc_key = m
+        .pointer("/response/openAPIDocKey")
+        .and_then(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        });
+    let object_key = m
+        .pointer("/response/objectKey")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let columns = response_columns(
+        doc,
+        operation,
+        response_doc_key.as_deref(),
+        response_media_type.as_deref(),
+        object_key.as_deref(),
+        at,
+    )?;
+
+    let pagination = config.get("pagination").and_then(|p| {
+        Some(Pagination {
+            request_key: p.pointer("/requestToken/key")?.as_str()?.to_string(),
+            request_location: p.pointer("/requestToken/location")?.as_str()?.to_string(),
+            response_key: p.pointer("/responseToken/key")?.as_str()?.to_string(),
+            response_location: p.pointer("/responseToken/location")?.as_str()?.to_string(),
+        })
+    });
+    let top_param = config.get("queryParamPushdown").and_then(|q| {
+        let top = q.get("top")?;
+        Some((
+            top.get("paramName")?.as_str()?.to_string(),
+            top.get("maxValue").and_then(Value::as_u64).unwrap_or(u64::MAX),
+        ))
+    });
+    let algorithm = |key: &str| {
+        config
+            .get(key)
+            .and_then(|v| v.get("algorithm"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    Ok(Method {
+        name: name.to_string(),
+        operation_id: operation
+            .get("operationId")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        http_method,
+        path,
+        document_path,
+        params,
+        body_fields,
+        body_required,
+        body_media_type,
+        request_base,
+        response_media_type,
+        response_doc_key,
+        object_key,
+        columns,
+        pagination,
+        top_param,
+        body_translate: algorithm("requestBodyTranslate"),
+        request_translate: algorithm("requestTranslate"),
+        summary: operation
+            .get("summary")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        description: operation
+            .get("description")
+            .and_then(Value::as_str)
+            .map(|s| s.trim().to_string()),
+    })
+}
+
+fn path_pointer_of(op_ref: &str) -> &str {
+    op_ref.rsplit_once('/').map(|(p, _)| p).unwrap_or(op_ref)
+}
+
+/// The columns of a method's rows: the properties of the schema found at `objectKey` (array items
+/// for lists) in the response the document names.
+fn response_columns(
+    doc: &Doc<'_>,
+    operation: &Value,
+    doc_key: Option<&str>,
+    media_type: Option<&str>,
+    object_key: Option<&str>,
+    at: &str,
+) -> Result<Vec<Column>, ProviderError> {
+    let Some(responses) = operation.get("responses").and_then(Value::as_object) else {
+        return Ok(Vec::new());
+    };
+    let response = match doc_key {
+        Some(k) => responses.get(k),
+        None => responses
+            .iter()
+            .find(|(k, _)| k.starts_with('2'))
+            .map(|(_, v)| v),
+    };
+    let Some(response) = response else {
+        return Ok(Vec::new());
+    };
+    let response = doc.deref(response, at)?;
+    let Some(content) = response.get("content").and_then(Value::as_object) else {
+        return Ok(Vec::new());
+    };
+    let entry = media_type
+        .and_then(|mt| content.get(mt))
+        .or_else(|| content.values().next());
+    let Some(mut schema) = entry.and_then(|e| e.get("schema")) else {
+        return Ok(Vec::new());
+    };
+    for key in object_key.map(object_key_path).unwrap_or_default() {
+        let (props, _) = doc.object_properties(schema, at, 0)?;
+        schema = props
+            .into_iter()
+            .find(|(n, _)| *n == key)
+            .map(|(_, v)| v)
+            .ok_or_else(|| {
+                doc.invalid(
+                    at,
+                    format!("objectKey '{}' names '{key}', which the response schema lacks", object_key.unwrap_or_default()),
+                )
+            })?;
+    }
+    let resolved = doc.deref(schema, at)?;
+    if let Some(items) = resolved.get("items") {
+        schema = items;
+    }
+    let (props, _) = doc.object_properties(schema, at, 0)?;
+    let mut cols = Vec::new();
+    for (name, s) in props {
+        cols.push(Column {
+            schema: doc.schema_info(s, at)?,
+            name,
+        });
+    }
+    Ok(cols)
+}
