@@ -1,0 +1,212 @@
+//! StackQL's meta statements: `SHOW PROVIDERS|SERVICES|RESOURCES|METHODS [IN x] [LIKE 'p']` and
+//! `DESCRIBE [EXTENDED] provider.service.resource`. sqlparser has its own, different `SHOW`, so these
+//! are read from the token stream.
+
+use sqlparser::dialect::SQLiteDialect;
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+
+use crate::error::SqlError;
+use crate::split::StatementText;
+use crate::Statement;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShowKind {
+    Providers,
+    Services,
+    Resources,
+    Methods,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Show {
+    pub kind: ShowKind,
+    pub extended: bool,
+    /// The dotted name after `IN`, split into parts.
+    pub scope: Vec<String>,
+    /// The `LIKE` pattern (SQL `%` and `_` wildcards).
+    pub like: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Describe {
+    pub extended: bool,
+    pub name: Vec<String>,
+}
+
+pub(crate) fn parse_meta(source: &StatementText) -> Result<Option<Statement>, SqlError> {
+    let dialect = SQLiteDialect {};
+    let tokens: Vec<TokenWithSpan> = Tokenizer::new(&dialect, &source.padded)
+        .tokenize_with_location()
+        .map_err(|e| SqlError::from_parser(&e.to_string(), (source.line, source.column)))?
+        .into_iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_) | Token::EOF))
+        .collect();
+    let mut p = Cursor {
+        tokens: &tokens,
+        pos: 0,
+        end: (source.line, source.column),
+    };
+    let Some(first) = p.word() else {
+        return Ok(None);
+    };
+    match first.to_ascii_uppercase().as_str() {
+        "SHOW" => {
+            p.pos += 1;
+            let extended = p.eat_keyword("EXTENDED");
+            let kind = match p.word().map(|w| w.to_ascii_uppercase()).as_deref() {
+                Some("PROVIDERS") => ShowKind::Providers,
+                Some("SERVICES") => ShowKind::Services,
+                Some("RESOURCES") => ShowKind::Resources,
+                Some("METHODS") => ShowKind::Methods,
+                _ => {
+                    return Err(p.error(
+                        "expected PROVIDERS, SERVICES, RESOURCES or METHODS after SHOW",
+                    ))
+                }
+            };
+            p.pos += 1;
+            let mut scope = Vec::new();
+            if p.eat_keyword("IN") || p.eat_keyword("FROM") {
+                scope = p.dotted_name()?;
+            }
+            let mut like = None;
+            if p.eat_keyword("LIKE") {
+                match p.peek() {
+                    Some(Token::SingleQuotedString(s)) => {
+                        like = Some(s.clone());
+                        p.pos += 1;
+                    }
+                    _ => return Err(p.error("expected a quoted pattern after LIKE")),
+                }
+            }
+            p.expect_end()?;
+            if kind == ShowKind::Methods && scope.len() != 3 {
+                return Err(p.error(
+                    "SHOW METHODS needs a resource: SHOW METHODS IN provider.service.resource",
+                ));
+            }
+            Ok(Some(Statement::Show(Show {
+                kind,
+                extended,
+                scope,
+                like,
+            })))
+        }
+        "DESCRIBE" | "DESC" => {
+            p.pos += 1;
+            let extended = p.eat_keyword("EXTENDED");
+            let name = p.dotted_name()?;
+            p.expect_end()?;
+            if name.len() != 3 {
+                return Err(p.error("DESCRIBE needs provider.service.resource"));
+            }
+            Ok(Some(Statement::Describe(Describe { extended, name })))
+        }
+        _ => Ok(None),
+    }
+}
+
+struct Cursor<'a> {
+    tokens: &'a [TokenWithSpan],
+    pos: usize,
+    end: (u64, u64),
+}
+
+impl Cursor<'_> {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.pos).map(|t| &t.token)
+    }
+
+    fn word(&self) -> Option<String> {
+        match self.peek() {
+            Some(Token::Word(w)) => Some(w.value.clone()),
+            _ => None,
+        }
+    }
+
+    fn eat_keyword(&mut self, kw: &str) -> bool {
+        match self.word() {
+            Some(w) if w.eq_ignore_ascii_case(kw) => {
+                self.pos += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn dotted_name(&mut self) -> Result<Vec<String>, SqlError> {
+        let mut parts = Vec::new();
+        loop {
+            match self.word() {
+                Some(w) => parts.push(w),
+                None => return Err(self.error("expected a name such as digitalocean.compute.images")),
+            }
+            self.pos += 1;
+            if self.peek() == Some(&Token::Period) {
+                self.pos += 1;
+            } else {
+                return Ok(parts);
+            }
+        }
+    }
+
+    fn expect_end(&self) -> Result<(), SqlError> {
+        match self.tokens.get(self.pos) {
+            None => Ok(()),
+            Some(t) => Err(SqlError::new(
+                t.span.start.line,
+                t.span.start.column,
+                format!("unexpected '{}'", t.token),
+            )),
+        }
+    }
+
+    fn error(&self, message: &str) -> SqlError {
+        let (line, column) = self
+            .tokens
+            .get(self.pos)
+            .map(|t| (t.span.start.line, t.span.start.column))
+            .or_else(|| self.tokens.last().map(|t| (t.span.end.line, t.span.end.column)))
+            .unwrap_or(self.end);
+        SqlError::new(line, column, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{parse_script, Statement};
+
+    use super::*;
+
+    fn one(sql: &str) -> Statement {
+        parse_script(sql).unwrap().remove(0).statement
+    }
+
+    #[test]
+    fn show_forms() {
+        let Statement::Show(s) = one("SHOW RESOURCES IN digitalocean.compute LIKE '%image%'") else {
+            panic!()
+        };
+        assert_eq!(s.kind, ShowKind::Resources);
+        assert_eq!(s.scope, ["digitalocean", "compute"]);
+        assert_eq!(s.like.as_deref(), Some("%image%"));
+        let Statement::Show(s) = one("show extended methods in digitalocean.compute.images") else {
+            panic!()
+        };
+        assert!(s.extended && s.kind == ShowKind::Methods);
+    }
+
+    #[test]
+    fn describe_and_errors() {
+        let Statement::Describe(d) = one("DESCRIBE EXTENDED digitalocean.compute.images") else {
+            panic!()
+        };
+        assert!(d.extended);
+        assert_eq!(d.name.len(), 3);
+        let err = parse_script("SHOW TABLES").unwrap_err();
+        assert_eq!((err.line, err.column), (1, 6));
+        let err = parse_script("SELECT 1;\nSHOW METHODS IN digitalocean.compute").unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(err.message.contains("provider.service.resource"));
+    }
+}

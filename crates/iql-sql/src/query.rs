@@ -1,0 +1,560 @@
+//! Queries: which provider tables they read, which conjuncts could become API parameters, and the
+//! SQL SQLite runs once the planner has decided.
+//!
+//! Analysis and rendering walk the AST with one function in two modes, so the numbering of table
+//! references and conjuncts is the same in both.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    self, BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, ObjectName, ObjectNamePart,
+    Query, Select, SelectItem, SetExpr, TableAlias, TableFactor, Value,
+};
+use sqlparser::dialect::SQLiteDialect;
+use sqlparser::parser::Parser;
+
+use crate::error::SqlError;
+use crate::split::StatementText;
+
+/// A literal on the right of `=` or inside `IN (…)`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    Text(String),
+    /// A number as written (`42`, `2.5`).
+    Number(String),
+    Bool(bool),
+}
+
+impl Literal {
+    /// The literal as text, the way it would be sent in a URL.
+    pub fn as_text(&self) -> String {
+        match self {
+            Literal::Text(s) | Literal::Number(s) => s.clone(),
+            Literal::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+/// `alias.column`, `column`, or `provider.service.resource.column`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnRef {
+    pub qualifier: Vec<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConjunctKind {
+    /// `col = literal` or `col IN (literal, …)`.
+    Equals { column: ColumnRef, values: Vec<Literal> },
+    /// `a.col = b.col`.
+    Link { left: ColumnRef, right: ColumnRef },
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conjunct {
+    pub id: usize,
+    pub kind: ConjunctKind,
+    /// From `WHERE` (true) or from a join's `ON` (false).
+    pub from_where: bool,
+}
+
+/// A provider table named in the query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRef {
+    pub id: usize,
+    /// `["digitalocean", "compute", "images"]`.
+    pub name: Vec<String>,
+    pub alias: Option<String>,
+    /// The `SELECT` whose `FROM` names it.
+    pub scope: usize,
+    /// On the optional side of an outer join: its `WHERE` conjuncts must not be answered by the API.
+    pub outer: bool,
+}
+
+/// One `SELECT`: its conjuncts and the names its `FROM` brings into scope.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Scope {
+    pub id: usize,
+    pub conjuncts: Vec<Conjunct>,
+    /// Provider tables in this `FROM`.
+    pub refs: Vec<usize>,
+    /// Whether the `FROM` also names non-provider tables (CTEs, subqueries, table functions).
+    pub other_sources: usize,
+}
+
+/// `LIMIT n [OFFSET m]` on a plain single-table query without `ORDER BY`, aggregates or `DISTINCT`:
+/// fetching can stop after `rows` rows if every conjunct of `scope` is answered by the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitHint {
+    pub table: usize,
+    pub scope: usize,
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueryStatement {
+    query: Box<Query>,
+    pub tables: Vec<TableRef>,
+    pub scopes: Vec<Scope>,
+    pub limit_hint: Option<LimitHint>,
+}
+
+pub(crate) fn parse_query(source: &StatementText) -> Result<QueryStatement, SqlError> {
+    let dialect = SQLiteDialect {};
+    let mut statements = Parser::parse_sql(&dialect, &source.padded)
+        .map_err(|e| SqlError::from_parser(&e.to_string(), (source.line, source.column)))?;
+    let statement = statements
+        .pop()
+        .ok_or_else(|| SqlError::new(source.line, source.column, "empty statement"))?;
+    let mut query = match statement {
+        ast::Statement::Query(q) => q,
+        other => {
+            let verb = other.to_string();
+            let verb = verb.split_whitespace().next().unwrap_or("this statement").to_uppercase();
+            return Err(SqlError::new(
+                source.line,
+                source.column,
+                format!("{verb} is not supported here; iql runs SELECT, SHOW and DESCRIBE statements"),
+            ));
+        }
+    };
+    let mut walker = Walker::analyze();
+    walker.query(&mut query);
+    let limit_hint = limit_hint(&query, &walker);
+    Ok(QueryStatement {
+        query,
+        tables: walker.tables,
+        scopes: walker.scopes,
+        limit_hint,
+    })
+}
+
+impl QueryStatement {
+    /// The SQL for SQLite: provider tables renamed to `local_names[table id]` (keeping the user's alias,
+    /// or the resource name as alias), and the conjuncts in `answered` replaced by `true`.
+    pub fn render(&self, local_names: &HashMap<usize, String>, answered: &HashSet<usize>) -> String {
+        let mut query = self.query.clone();
+        let mut walker = Walker {
+            render: Some((local_names, answered)),
+            ..Walker::analyze()
+        };
+        walker.query(&mut query);
+        query.to_string()
+    }
+
+    pub fn scope(&self, id: usize) -> Option<&Scope> {
+        self.scopes.iter().find(|s| s.id == id)
+    }
+}
+
+type RenderPlan<'a> = (&'a HashMap<usize, String>, &'a HashSet<usize>);
+
+struct Walker<'a> {
+    render: Option<RenderPlan<'a>>,
+    tables: Vec<TableRef>,
+    scopes: Vec<Scope>,
+    next_table: usize,
+    next_scope: usize,
+    next_conjunct: usize,
+    /// Queries already walked (a subquery can be reached twice through the expression visitor).
+    seen: HashSet<*const Query>,
+}
+
+impl<'a> Walker<'a> {
+    fn analyze() -> Self {
+        Walker {
+            render: None,
+            tables: Vec::new(),
+            scopes: Vec::new(),
+            next_table: 0,
+            next_scope: 0,
+            next_conjunct: 0,
+            seen: HashSet::new(),
+        }
+    }
+
+    fn query(&mut self, q: &mut Query) {
+        if !self.seen.insert(q as *const Query) {
+            return;
+        }
+        if let Some(with) = &mut q.with {
+            for cte in &mut with.cte_tables {
+                self.query(&mut cte.query);
+            }
+        }
+        self.set_expr(&mut q.body);
+    }
+
+    fn set_expr(&mut self, s: &mut SetExpr) {
+        match s {
+            SetExpr::Select(sel) => self.select(sel),
+            SetExpr::Query(q) => self.query(q),
+            SetExpr::SetOperation { left, right, .. } => {
+                self.set_expr(left);
+                self.set_expr(right);
+            }
+            _ => {}
+        }
+    }
+
+    fn select(&mut self, sel: &mut Select) {
+        let scope_id = self.next_scope;
+        self.next_scope += 1;
+        let mut scope = Scope {
+            id: scope_id,
+            ..Scope::default()
+        };
+        for twj in &mut sel.from {
+            self.table_factor(&mut twj.relation, scope_id, false, &mut scope);
+            for join in &mut twj.joins {
+                let outer = matches!(
+                    join.join_operator,
+                    JoinOperator::Left(_)
+                        | JoinOperator::LeftOuter(_)
+                        | JoinOperator::Right(_)
+                        | JoinOperator::RightOuter(_)
+                        | JoinOperator::FullOuter(_)
+                );
+                self.table_factor(&mut join.relation, scope_id, outer, &mut scope);
+                if let Some(JoinConstraint::On(expr)) = join_constraint(&mut join.join_operator) {
+                    self.conjuncts(expr, false, &mut scope);
+                }
+            }
+        }
+        if let Some(selection) = &mut sel.selection {
+            self.conjuncts(selection, true, &mut scope);
+        }
+        if self.render.is_none() {
+            self.scopes.push(scope);
+        }
+        // Subqueries anywhere in this SELECT's expressions.
+        for item in &mut sel.projection {
+            if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+                self.subqueries(e);
+            }
+        }
+        if let Some(e) = &mut sel.selection {
+            self.subqueries(e);
+        }
+        if let Some(e) = &mut sel.having {
+            self.subqueries(e);
+        }
+        for twj in &mut sel.from {
+            for join in &mut twj.joins {
+                if let Some(JoinConstraint::On(expr)) = join_constraint(&mut join.join_operator) {
+                    self.subqueries(expr);
+                }
+            }
+        }
+    }
+
+    fn subqueries(&mut self, e: &mut Expr) {
+        let _ = ast::visit_expressions_mut(e, |expr| {
+            match expr {
+                Expr::Subquery(q)
+                | Expr::Exists { subquery: q, .. }
+                | Expr::InSubquery { subquery: q, .. } => self.query(q),
+                _ => {}
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    }
+
+    fn table_factor(&mut self, tf: &mut TableFactor, scope_id: usize, outer: bool, scope: &mut Scope) {
+        match tf {
+            TableFactor::Table {
+                name, alias, args: None, ..
+            } if provider_name(name).is_some() => {
+                let id = self.next_table;
+                self.next_table += 1;
+                scope.refs.push(id);
+                let parts = provider_name(name).unwrap_or_default();
+                match self.render {
+                    None => self.tables.push(TableRef {
+                        id,
+                        alias: alias.as_ref().map(|a| a.name.value.clone()),
+                        name: parts,
+                        scope: scope_id,
+                        outer,
+                    }),
+                    Some((names, _)) => {
+                        if let Some(local) = names.get(&id) {
+                            *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::with_quote(
+                                '"',
+                                local.clone(),
+                            ))]);
+                            if alias.is_none() {
+                                *alias = Some(TableAlias {
+                                    name: Ident::with_quote('"', parts.last().cloned().unwrap_or_default()),
+                                    columns: Vec::new(),
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            TableFactor::Derived { subquery, .. } => {
+                scope.other_sources += 1;
+                self.query(subquery);
+            }
+            TableFactor::NestedJoin {
+                table_with_joins, ..
+            } => {
+                self.table_factor(&mut table_with_joins.relation, scope_id, outer, scope);
+                for join in &mut table_with_joins.joins {
+                    self.table_factor(&mut join.relation, scope_id, true, scope);
+                    if let Some(JoinConstraint::On(expr)) = join_constraint(&mut join.join_operator) {
+                        self.conjuncts(expr, false, scope);
+                    }
+                }
+            }
+            _ => scope.other_sources += 1,
+        }
+    }
+
+    fn conjuncts(&mut self, e: &mut Expr, from_where: bool, scope: &mut Scope) {
+        match e {
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::And,
+                right,
+            } => {
+                self.conjuncts(left, from_where, scope);
+                self.conjuncts(right, from_where, scope);
+            }
+            Expr::Nested(inner) if matches!(**inner, Expr::BinaryOp { op: BinaryOperator::And, .. }) => {
+                self.conjuncts(inner, from_where, scope);
+            }
+            leaf => {
+                let id = self.next_conjunct;
+                self.next_conjunct += 1;
+                match self.render {
+                    None => scope.conjuncts.push(Conjunct {
+                        id,
+                        kind: classify(leaf),
+                        from_where,
+                    }),
+                    Some((_, answered)) => {
+                        if answered.contains(&id) {
+                            *leaf = Expr::Value(Value::Boolean(true).into());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn join_constraint(op: &mut JoinOperator) -> Option<&mut JoinConstraint> {
+    match op {
+        JoinOperator::Join(c)
+        | JoinOperator::Inner(c)
+        | JoinOperator::Left(c)
+        | JoinOperator::LeftOuter(c)
+        | JoinOperator::Right(c)
+        | JoinOperator::RightOuter(c)
+        | JoinOperator::FullOuter(c)
+        | JoinOperator::CrossJoin(c) => Some(c),
+        _ => None,
+    }
+}
+
+/// `provider.service.resource` (exactly three plain identifiers).
+fn provider_name(name: &ObjectName) -> Option<Vec<String>> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|p| match p {
+            ObjectNamePart::Identifier(i) => Some(i.value.clone()),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    (parts.len() == 3).then_some(parts)
+}
+
+fn column_ref(e: &Expr) -> Option<ColumnRef> {
+    match e {
+        Expr::Identifier(i) => Some(ColumnRef {
+            qualifier: Vec::new(),
+            name: i.value.clone(),
+        }),
+        Expr::CompoundIdentifier(parts) => {
+            let (last, rest) = parts.split_last()?;
+            Some(ColumnRef {
+                qualifier: rest.iter().map(|i| i.value.clone()).collect(),
+                name: last.value.clone(),
+            })
+        }
+        Expr::Nested(inner) => column_ref(inner),
+        _ => None,
+    }
+}
+
+fn literal(e: &Expr) -> Option<Literal> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => Some(Literal::Text(s.clone())),
+            Value::Number(n, _) => Some(Literal::Number(n.clone())),
+            Value::Boolean(b) => Some(Literal::Bool(*b)),
+            _ => None,
+        },
+        Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus,
+            expr,
+        } => match literal(expr)? {
+            Literal::Number(n) => Some(Literal::Number(format!("-{n}"))),
+            _ => None,
+        },
+        Expr::Nested(inner) => literal(inner),
+        _ => None,
+    }
+}
+
+fn classify(e: &Expr) -> ConjunctKind {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } => {
+            match (column_ref(left), column_ref(right), literal(left), literal(right)) {
+                (Some(column), _, _, Some(v)) | (_, Some(column), Some(v), _) => ConjunctKind::Equals {
+                    column,
+                    values: vec![v],
+                },
+                (Some(left), Some(right), _, _) => ConjunctKind::Link { left, right },
+                _ => ConjunctKind::Other,
+            }
+        }
+        Expr::InList {
+            expr,
+            list,
+            negated: false,
+        } => match (column_ref(expr), list.iter().map(literal).collect::<Option<Vec<_>>>()) {
+            (Some(column), Some(values)) if !values.is_empty() => ConjunctKind::Equals { column, values },
+            _ => ConjunctKind::Other,
+        },
+        Expr::Nested(inner) => classify(inner),
+        _ => ConjunctKind::Other,
+    }
+}
+
+const AGGREGATES: &[&str] = &["count", "sum", "avg", "min", "max", "total", "group_concat", "json_group_array", "json_group_object", "string_agg"];
+
+fn limit_hint(query: &Query, walker: &Walker<'_>) -> Option<LimitHint> {
+    if query.order_by.is_some() || query.with.is_some() {
+        return None;
+    }
+    let (limit, offset) = match query.limit_clause.as_ref()? {
+        ast::LimitClause::LimitOffset { limit, offset, .. } => (limit.as_ref()?, offset.as_ref().map(|o| &o.value)),
+        ast::LimitClause::OffsetCommaLimit { offset, limit } => (limit, Some(offset)),
+    };
+    let number = |e: &Expr| match literal(e) {
+        Some(Literal::Number(n)) => n.parse::<u64>().ok(),
+        _ => None,
+    };
+    let rows = number(limit)?.checked_add(offset.map(number).unwrap_or(Some(0))?)?;
+    let SetExpr::Select(sel) = query.body.as_ref() else {
+        return None;
+    };
+    let plain = sel.distinct.is_none()
+        && sel.having.is_none()
+        && matches!(&sel.group_by, ast::GroupByExpr::Expressions(e, _) if e.is_empty())
+        && sel.from.len() == 1
+        && sel.from[0].joins.is_empty();
+    if !plain {
+        return None;
+    }
+    let mut aggregate = false;
+    for item in &sel.projection {
+        if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+            let _ = ast::visit_expressions(e, |x| {
+                if let Expr::Function(f) = x {
+                    let name = f.name.to_string().to_ascii_lowercase();
+                    if f.over.is_some() || AGGREGATES.contains(&name.as_str()) {
+                        aggregate = true;
+                    }
+                }
+                ControlFlow::<()>::Continue(())
+            });
+        }
+    }
+    if aggregate {
+        return None;
+    }
+    let scope = walker.scopes.iter().find(|s| s.id == 0)?;
+    match (scope.refs.as_slice(), scope.other_sources) {
+        ([table], 0) => Some(LimitHint {
+            table: *table,
+            scope: 0,
+            rows,
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{parse_script, Statement};
+
+    fn query(sql: &str) -> QueryStatement {
+        match parse_script(sql).unwrap().remove(0).statement {
+            Statement::Query(q) => *q,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn finds_tables_and_classifies_conjuncts() {
+        let q = query(
+            "SELECT i.name, a.status FROM digitalocean.compute.images i \
+             JOIN digitalocean.compute.image_actions a ON a.image_id = i.id \
+             WHERE i.private = true AND i.type IN ('snapshot', 'backup') AND (i.name LIKE 'x%' OR i.id = 3)",
+        );
+        assert_eq!(q.tables.len(), 2);
+        assert_eq!(q.tables[1].alias.as_deref(), Some("a"));
+        let kinds: Vec<_> = q.scopes[0].conjuncts.iter().map(|c| &c.kind).collect();
+        assert!(matches!(kinds[0], ConjunctKind::Link { .. }));
+        assert!(matches!(kinds[1], ConjunctKind::Equals { values, .. } if values == &[Literal::Bool(true)]));
+        assert!(matches!(kinds[2], ConjunctKind::Equals { values, .. } if values.len() == 2));
+        assert!(matches!(kinds[3], ConjunctKind::Other));
+    }
+
+    #[test]
+    fn renders_local_tables_and_drops_answered_conjuncts() {
+        let q = query("SELECT name FROM digitalocean.compute.images WHERE type = 'distribution' AND public = true");
+        let names = HashMap::from([(0, "t0".to_string())]);
+        let sql = q.render(&names, &HashSet::from([0]));
+        assert_eq!(sql, "SELECT name FROM \"t0\" AS \"images\" WHERE true AND public = true");
+    }
+
+    #[test]
+    fn subqueries_and_ctes_are_found_once() {
+        let q = query(
+            "WITH x AS (SELECT id FROM digitalocean.compute.images WHERE private = true) \
+             SELECT * FROM x WHERE id IN (SELECT image_id FROM digitalocean.compute.image_actions a WHERE a.image_id IN (SELECT id FROM digitalocean.compute.images))",
+        );
+        assert_eq!(q.tables.len(), 3);
+        let names: HashMap<usize, String> = (0..3).map(|i| (i, format!("t{i}"))).collect();
+        let sql = q.render(&names, &HashSet::new());
+        assert!(!sql.contains("digitalocean"), "{sql}");
+    }
+
+    #[test]
+    fn limit_hint_only_for_plain_queries() {
+        assert_eq!(query("SELECT * FROM digitalocean.compute.images LIMIT 5 OFFSET 2").limit_hint.map(|h| h.rows), Some(7));
+        assert!(query("SELECT * FROM digitalocean.compute.images ORDER BY id LIMIT 5").limit_hint.is_none());
+        assert!(query("SELECT count(*) FROM digitalocean.compute.images LIMIT 5").limit_hint.is_none());
+        assert!(query("SELECT DISTINCT type FROM digitalocean.compute.images LIMIT 5").limit_hint.is_none());
+    }
+
+    #[test]
+    fn syntax_errors_carry_script_positions() {
+        let err = parse_script("SELECT 1;\nSELECT name\nFROM digitalocean.compute.images\nWHERE name = )").unwrap_err();
+        assert_eq!(err.line, 4, "{err}");
+        assert!(err.to_string().starts_with("syntax error at line 4, column"), "{err}");
+    }
+}
