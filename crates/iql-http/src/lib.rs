@@ -1,1 +1,418 @@
+//! HTTP for provider APIs: one `reqwest` client per engine, a bound on requests in flight, retries
+//! that are safe, and errors that say what happened.
+//!
+//! Retry policy, and why:
+//! - **429** is retried for every method: the server refused the request, so nothing was created.
+//!   The wait is `retry-after` (seconds) when given, else until `ratelimit-reset` (Unix time), capped.
+//! - **5xx and dropped connections** are retried only for idempotent requests (the caller says which;
+//!   iql marks GETs). A POST that may have reached the server is never sent twice.
+//! - **Connection refused** (nothing was sent) is retried for every method.
+//!
+//! Waits grow exponentially with full jitter. The bearer token lives only in the `Authorization`
+//! header: it is never part of a URL, an error or a log line.
 
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use tokio::sync::Semaphore;
+use url::Url;
+
+/// A credential that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Whole-request timeout, per attempt.
+    pub timeout: Duration,
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    pub base_backoff: Duration,
+    /// Longest single wait, also the cap on a server-requested wait.
+    pub max_backoff: Duration,
+    /// Requests in flight at once, across everything this client sends.
+    pub concurrency: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            timeout: Duration::from_secs(30),
+            max_retries: 4,
+            base_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(30),
+            concurrency: 8,
+        }
+    }
+}
+
+/// One request to send.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    pub url: Url,
+    pub body: Option<Value>,
+    pub bearer: Option<Secret>,
+    /// Safe to send again after a 5xx or a dropped connection.
+    pub idempotent: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    /// `Value::Null` for an empty body (204).
+    pub body: Value,
+    pub attempts: u32,
+}
+
+/// An HTTP failure, with everything a user needs to act on it (never the token).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HttpError {
+    #[error("HTTP {status} from {method} {url}{}", describe_api_error(id, message, request_id))]
+    Status {
+        status: u16,
+        method: Method,
+        url: String,
+        /// DigitalOcean's error `id`, e.g. `not_found`.
+        id: Option<String>,
+        message: Option<String>,
+        request_id: Option<String>,
+        attempts: u32,
+    },
+    #[error("{method} {url} timed out after {seconds:.1} s (attempt {attempts})")]
+    Timeout {
+        method: Method,
+        url: String,
+        seconds: f64,
+        attempts: u32,
+    },
+    #[error("{method} {url} failed: {detail} (attempt {attempts})")]
+    Transport {
+        method: Method,
+        url: String,
+        detail: String,
+        attempts: u32,
+    },
+    #[error("{method} {url} returned a body that is not JSON: {detail}")]
+    Malformed {
+        method: Method,
+        url: String,
+        detail: String,
+    },
+}
+
+fn describe_api_error(id: &Option<String>, message: &Option<String>, request_id: &Option<String>) -> String {
+    let mut out = String::new();
+    match (id, message) {
+        (Some(i), Some(m)) => out.push_str(&format!(": {i}: {m}")),
+        (Some(i), None) => out.push_str(&format!(": {i}")),
+        (None, Some(m)) => out.push_str(&format!(": {m}")),
+        (None, None) => {}
+    }
+    if let Some(r) = request_id {
+        out.push_str(&format!(" (request_id {r})"));
+    }
+    out
+}
+
+impl HttpError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            HttpError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// Counters for tests and benchmarks.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    permits: Arc<Semaphore>,
+    config: HttpConfig,
+    stats: Arc<Stats>,
+}
+
+impl HttpClient {
+    pub fn new(config: HttpConfig) -> Result<Self, HttpError> {
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .user_agent(concat!("iql/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| HttpError::Transport {
+                method: Method::Get,
+                url: String::new(),
+                detail: format!("cannot build HTTP client: {e}"),
+                attempts: 0,
+            })?;
+        Ok(HttpClient {
+            client,
+            permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
+            config,
+            stats: Arc::new(Stats::default()),
+        })
+    }
+
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Sends `req`, retrying as the module docs describe. Holds one concurrency permit per attempt.
+    pub async fn send(&self, req: &Request) -> Result<Response, HttpError> {
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let outcome = {
+                let _permit = self.permits.acquire().await;
+                self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                self.attempt(req, attempt).await
+            };
+            let retry_after = match &outcome {
+                Ok(_) => return outcome.map_err(Attempt::into_error),
+                Err(Attempt::RateLimited { wait, .. }) => Some(*wait),
+                Err(Attempt::ServerError(_)) | Err(Attempt::Dropped(_)) if req.idempotent => None,
+                Err(Attempt::Refused(_)) => None,
+                Err(_) => return outcome.map_err(Attempt::into_error),
+            };
+            if attempt > self.config.max_retries {
+                return outcome.map_err(Attempt::into_error);
+            }
+            let wait = retry_after
+                .map(|w| w.min(self.config.max_backoff))
+                .unwrap_or_else(|| self.backoff(attempt));
+            tracing::debug!(method = %req.method, url = %req.url, attempt, wait_ms = wait.as_millis() as u64, "retrying");
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .config
+            .base_backoff
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.config.max_backoff);
+        // Full jitter: anywhere between half the step and the whole step.
+        let frac = 0.5 + 0.5 * jitter();
+        exp.mul_f64(frac)
+    }
+
+    async fn attempt(&self, req: &Request, attempt: u32) -> Result<Response, Attempt> {
+        let method = match req.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Patch => reqwest::Method::PATCH,
+            Method::Delete => reqwest::Method::DELETE,
+        };
+        let mut builder = self
+            .client
+            .request(method, req.url.clone())
+            .header("Accept", "application/json");
+        if let Some(token) = &req.bearer {
+            builder = builder.bearer_auth(token.expose());
+        }
+        if let Some(body) = &req.body {
+            builder = builder.json(body);
+        }
+        let url = req.url.to_string();
+        let transport = |e: reqwest::Error| {
+            let detail = error_chain(&e);
+            if e.is_timeout() {
+                Attempt::Timeout(HttpError::Timeout {
+                    method: req.method,
+                    url: url.clone(),
+                    seconds: self.config.timeout.as_secs_f64(),
+                    attempts: attempt,
+                })
+            } else {
+                let err = HttpError::Transport {
+                    method: req.method,
+                    url: url.clone(),
+                    detail,
+                    attempts: attempt,
+                };
+                if e.is_connect() {
+                    Attempt::Refused(err)
+                } else {
+                    Attempt::Dropped(err)
+                }
+            }
+        };
+        let resp = builder.send().await.map_err(transport)?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.map_err(transport)?;
+        tracing::debug!(method = %req.method, url = %url, status, bytes = bytes.len(), "response");
+        if (200..300).contains(&status) {
+            let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes).map_err(|e| {
+                    Attempt::Final(HttpError::Malformed {
+                        method: req.method,
+                        url: url.clone(),
+                        detail: e.to_string(),
+                    })
+                })?
+            };
+            return Ok(Response {
+                status,
+                body,
+                attempts: attempt,
+            });
+        }
+        let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
+        let field = |k: &str| {
+            parsed
+                .as_ref()
+                .and_then(|v| v.get(k))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let message = field("message").or_else(|| {
+            let text = String::from_utf8_lossy(&bytes).trim().to_string();
+            (!text.is_empty()).then(|| text.chars().take(200).collect())
+        });
+        let err = HttpError::Status {
+            status,
+            method: req.method,
+            url,
+            id: field("id"),
+            message,
+            request_id: field("request_id").or_else(|| {
+                headers
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            }),
+            attempts: attempt,
+        };
+        if status == 429 {
+            let header_num = |name: &str| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+            };
+            let wait = header_num("retry-after")
+                .map(|s| Duration::from_secs_f64(s.max(0.0)))
+                .or_else(|| {
+                    let reset = header_num("ratelimit-reset")?;
+                    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
+                    Some(Duration::from_secs_f64((reset - now).max(0.0)))
+                })
+                .unwrap_or_else(|| self.backoff(attempt));
+            return Err(Attempt::RateLimited { err, wait });
+        }
+        if status >= 500 {
+            return Err(Attempt::ServerError(err));
+        }
+        Err(Attempt::Final(err))
+    }
+}
+
+enum Attempt {
+    RateLimited { err: HttpError, wait: Duration },
+    ServerError(HttpError),
+    /// The connection broke after the request may have been sent.
+    Dropped(HttpError),
+    /// The connection was never made: nothing was sent.
+    Refused(HttpError),
+    Timeout(HttpError),
+    Final(HttpError),
+}
+
+impl Attempt {
+    fn into_error(self) -> HttpError {
+        match self {
+            Attempt::RateLimited { err, .. }
+            | Attempt::ServerError(err)
+            | Attempt::Dropped(err)
+            | Attempt::Refused(err)
+            | Attempt::Timeout(err)
+            | Attempt::Final(err) => err,
+        }
+    }
+}
+
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// A number in [0, 1) that differs from call to call; good enough to spread retries.
+fn jitter() -> f64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    let mut x = COUNTER.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ nanos;
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}

@@ -1,0 +1,151 @@
+//! Retry and error behaviour against a scripted server on 127.0.0.1.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::any;
+use axum::Router;
+use iql_http::{HttpClient, HttpConfig, HttpError, Method, Request, Secret};
+
+/// Serves the scripted answers in order (the last one repeats); returns the base URL and hit counter.
+async fn scripted(answers: Vec<(u16, Vec<(&'static str, &'static str)>, &'static str)>) -> (String, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let app = Router::new().route(
+        "/{*p}",
+        any(move |headers: HeaderMap| {
+            let h = h.clone();
+            let answers = answers.clone();
+            async move {
+                assert_eq!(headers.get("authorization").unwrap(), "Bearer s3cret-token");
+                let n = h.fetch_add(1, Ordering::SeqCst);
+                let (status, hdrs, body) = answers[n.min(answers.len() - 1)].clone();
+                let mut map = HeaderMap::new();
+                for (k, v) in hdrs {
+                    map.insert(k, v.parse().unwrap());
+                }
+                (StatusCode::from_u16(status).unwrap(), map, body)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), hits)
+}
+
+fn client() -> HttpClient {
+    HttpClient::new(HttpConfig {
+        base_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(50),
+        max_retries: 3,
+        ..HttpConfig::default()
+    })
+    .unwrap()
+}
+
+fn req(base: &str, method: Method, idempotent: bool) -> Request {
+    Request {
+        method,
+        url: format!("{base}/v2/images?page=1").parse().unwrap(),
+        body: (method == Method::Post).then(|| serde_json::json!({"name": "x"})),
+        bearer: Some(Secret::new("s3cret-token")),
+        idempotent,
+    }
+}
+
+const TOO_MANY: &str = r#"{"id":"too_many_requests","message":"API Rate limit exceeded."}"#;
+
+#[tokio::test]
+async fn get_is_retried_after_429_and_5xx() {
+    let (base, hits) = scripted(vec![
+        (429, vec![("retry-after", "0")], TOO_MANY),
+        (503, vec![], r#"{"id":"service_unavailable","message":"later"}"#),
+        (200, vec![], r#"{"images":[]}"#),
+    ])
+    .await;
+    let resp = client().send(&req(&base, Method::Get, true)).await.unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.attempts, 3);
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn post_is_retried_on_429_but_never_after_a_5xx() {
+    let (base, hits) = scripted(vec![
+        (429, vec![("retry-after", "0")], TOO_MANY),
+        (500, vec![], r#"{"id":"server_error","message":"boom","request_id":"r-1"}"#),
+        (201, vec![], r#"{"action":{}}"#),
+    ])
+    .await;
+    let err = client().send(&req(&base, Method::Post, false)).await.unwrap_err();
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "the POST that got a 500 must not be sent again");
+    assert_eq!(err.status(), Some(500));
+}
+
+#[tokio::test]
+async fn retries_are_bounded_and_errors_say_everything_but_the_token() {
+    let (base, hits) = scripted(vec![(429, vec![("retry-after", "0")], TOO_MANY)]).await;
+    let err = client().send(&req(&base, Method::Get, true)).await.unwrap_err();
+    assert_eq!(hits.load(Ordering::SeqCst), 4);
+    let text = err.to_string();
+    assert!(text.starts_with("HTTP 429 from GET http://127.0.0.1:"), "{text}");
+    assert!(text.contains("/v2/images?page=1: too_many_requests: API Rate limit exceeded."), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(!format!("{err:?}").contains("s3cret"));
+}
+
+#[tokio::test]
+async fn not_found_is_final_and_carries_the_request_id() {
+    let (base, hits) = scripted(vec![(
+        404,
+        vec![],
+        r#"{"id":"not_found","message":"The resource you were accessing could not be found.","request_id":"abc-123"}"#,
+    )])
+    .await;
+    let err = client().send(&req(&base, Method::Get, true)).await.unwrap_err();
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    assert!(matches!(&err, HttpError::Status { id: Some(id), request_id: Some(r), .. } if id == "not_found" && r == "abc-123"));
+    assert!(err.to_string().contains("(request_id abc-123)"));
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_reported() {
+    let (base, _) = scripted(vec![(200, vec![], "<html>proxy</html>")]).await;
+    let err = client().send(&req(&base, Method::Get, true)).await.unwrap_err();
+    assert!(matches!(err, HttpError::Malformed { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn connection_refused_is_reported_after_retries() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let err = client().send(&req(&base, Method::Post, false)).await.unwrap_err();
+    assert!(matches!(err, HttpError::Transport { attempts: 4, .. }), "{err}");
+}
+
+#[tokio::test]
+async fn timeouts_are_reported_with_the_url() {
+    let app = Router::new().route(
+        "/{*p}",
+        any(|| async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            "late"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = HttpClient::new(HttpConfig {
+        timeout: Duration::from_millis(100),
+        max_retries: 0,
+        ..HttpConfig::default()
+    })
+    .unwrap();
+    let err = client.send(&req(&base, Method::Get, true)).await.unwrap_err();
+    assert!(matches!(err, HttpError::Timeout { .. }), "{err}");
+    assert!(err.to_string().contains("/v2/images?page=1 timed out"), "{err}");
+}
