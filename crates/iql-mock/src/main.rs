@@ -1,0 +1,80 @@
+//! `iql-mock --addr 127.0.0.1:0 --images N --latency-ms L`: serves the mock until interrupted.
+//! The first line on stdout is `listening on http://127.0.0.1:PORT`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use iql_mock::{ActionOutcome, MockConfig, MockServer};
+
+#[derive(Parser)]
+#[command(version, about = "A stateful DigitalOcean Images API on loopback, for tests and demos")]
+struct Args {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    addr: SocketAddr,
+    /// Number of images on the account.
+    #[arg(long, default_value_t = 60)]
+    images: usize,
+    /// Delay before every answer, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Share of requests answered with HTTP 500 (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    error_rate: f64,
+    /// Share of requests answered with HTTP 429 (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    rate_limit_rate: f64,
+    /// Seconds in the retry-after header of injected 429s.
+    #[arg(long, default_value_t = 1)]
+    retry_after: u64,
+    /// Seed for the generated data and the injected failures.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Accept only this bearer token (default: any).
+    #[arg(long)]
+    token: Option<String>,
+    /// How new image actions end: completed, errored or never.
+    #[arg(long, default_value = "completed")]
+    action_outcome: String,
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let args = Args::parse();
+    if !(0.0..=1.0).contains(&args.error_rate) || !(0.0..=1.0).contains(&args.rate_limit_rate) {
+        eprintln!("iql-mock: --error-rate and --rate-limit-rate must be between 0 and 1");
+        std::process::exit(2);
+    }
+    if !args.addr.ip().is_loopback() {
+        eprintln!("iql-mock: refusing to listen on {}: only loopback addresses are allowed", args.addr);
+        std::process::exit(2);
+    }
+    let action_outcome = match args.action_outcome.as_str() {
+        "completed" => ActionOutcome::Completed,
+        "errored" => ActionOutcome::Errored,
+        "never" => ActionOutcome::Never,
+        other => {
+            eprintln!("iql-mock: --action-outcome must be completed, errored or never, not '{other}'");
+            std::process::exit(2);
+        }
+    };
+    let server = MockServer::bind(
+        args.addr,
+        MockConfig {
+            images: args.images,
+            latency: Duration::from_millis(args.latency_ms),
+            error_rate: args.error_rate,
+            rate_limit_rate: args.rate_limit_rate,
+            retry_after_secs: args.retry_after,
+            seed: args.seed,
+            token: args.token,
+            action_outcome,
+            ..MockConfig::default()
+        },
+    )
+    .await?;
+    println!("listening on {}", server.url());
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}

@@ -1,0 +1,454 @@
+//! Request handling. One handler routes by hand, so every refusal (bad id, bad JSON, unknown path)
+//! gets DigitalOcean's error body rather than a framework's.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde_json::{json, Value};
+
+use crate::data::{region_object, Category, Image, DISTRIBUTIONS, REGIONS};
+use crate::{ActionOutcome, LoggedRequest, Shared};
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+        let shared = shared.clone();
+        async move { handle(shared, method, uri, headers, body).await }
+    })
+}
+
+struct Reply {
+    status: StatusCode,
+    body: Option<Value>,
+    headers: Vec<(&'static str, String)>,
+}
+
+fn ok(status: u16, body: Value) -> Reply {
+    Reply {
+        status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+        body: Some(body),
+        headers: Vec::new(),
+    }
+}
+
+fn error(status: u16, id: &str, message: &str) -> Reply {
+    let request_id = format!("mock-{:08x}", now_secs() as u32 ^ (status as u32) << 16);
+    ok(status, json!({"id": id, "message": message, "request_id": request_id}))
+}
+
+fn not_found() -> Reply {
+    error(404, "not_found", "The resource you were accessing could not be found.")
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+struct InFlight<'a>(&'a Shared);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn handle(shared: Arc<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let _guard = InFlight(&shared);
+    let n = shared.requests.fetch_add(1, Ordering::SeqCst);
+    if let Ok(mut log) = shared.log.lock() {
+        log.push(LoggedRequest {
+            method: method.to_string(),
+            uri: uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+        });
+    }
+    if !shared.config.latency.is_zero() {
+        tokio::time::sleep(shared.config.latency).await;
+    }
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let reply = route(&shared, &method, &uri, &headers, &body, &host, n);
+    let mut resp = match reply.body {
+        Some(b) => (reply.status, axum::Json(b)).into_response(),
+        None => reply.status.into_response(),
+    };
+    let h = resp.headers_mut();
+    let remaining = 5000u64.saturating_sub(n + 1);
+    h.insert("ratelimit-limit", HeaderValue::from(5000u64));
+    h.insert("ratelimit-remaining", HeaderValue::from(remaining));
+    h.insert("ratelimit-reset", HeaderValue::from(now_secs() + 60));
+    for (k, v) in reply.headers {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(k, v);
+        }
+    }
+    resp
+}
+
+fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes, host: &str, n: u64) -> Reply {
+    let authorized = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| !t.trim().is_empty() && shared.config.token.as_deref().is_none_or(|want| want == t));
+    if !authorized {
+        return error(401, "unauthorized", "Unable to authenticate you.");
+    }
+    // Injected failures, decided by a seeded draw per request number so runs repeat.
+    let mut draw = crate::data::Rng::new(shared.config.seed ^ n.wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let roll = draw.unit();
+    if roll < shared.config.rate_limit_rate {
+        let mut r = error(429, "too_many_requests", "API Rate limit exceeded.");
+        r.headers.push(("retry-after", shared.config.retry_after_secs.to_string()));
+        return r;
+    }
+    if roll < shared.config.rate_limit_rate + shared.config.error_rate {
+        return error(500, "server_error", "Unexpected server-side error");
+    }
+    let query: BTreeMap<String, String> = uri
+        .query()
+        .map(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+                .filter(|(k, _)| !k.is_empty())
+                .map(|(k, v)| (decode(k), decode(v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let segments: Vec<String> = uri.path().trim_matches('/').split('/').map(decode).collect();
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let json_body = || -> Result<Value, Reply> {
+        if body.is_empty() {
+            return Ok(json!({}));
+        }
+        serde_json::from_slice(body).map_err(|e| error(400, "bad_request", &format!("request body is not valid JSON: {e}")))
+    };
+    let Ok(mut state) = shared.state.lock() else {
+        return error(500, "server_error", "mock state poisoned");
+    };
+    match (method.as_str(), segs.as_slice()) {
+        ("GET", ["v2", "images"]) => list_images(&state.images, &query, host),
+        ("POST", ["v2", "images"]) => match json_body() {
+            Ok(b) => create_image(&mut state, b),
+            Err(r) => r,
+        },
+        ("GET", ["v2", "images", key]) => {
+            let found = match key.parse::<i64>() {
+                Ok(id) => state.images.iter_mut().find(|i| i.id() == id),
+                Err(_) => state
+                    .images
+                    .iter_mut()
+                    .find(|i| i.body["public"] == json!(true) && i.body["slug"].as_str() == Some(key)),
+            };
+            match found {
+                Some(img) => {
+                    advance_import(img);
+                    ok(200, json!({"image": img.body}))
+                }
+                None => not_found(),
+            }
+        }
+        ("PUT", ["v2", "images", key]) => {
+            let Some(id) = integer_id(key) else {
+                return error(422, "unprocessable_entity", "image_id must be an integer");
+            };
+            let b = match json_body() {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            let Some(img) = state.images.iter_mut().find(|i| i.id() == id) else {
+                return not_found();
+            };
+            for field in ["name", "description"] {
+                if let Some(v) = b.get(field).and_then(Value::as_str) {
+                    img.body[field] = json!(v);
+                }
+            }
+            if let Some(d) = b.get("distribution").and_then(Value::as_str) {
+                let d = if DISTRIBUTIONS.contains(&d) { d } else { "Unknown" };
+                img.body["distribution"] = json!(d);
+            }
+            ok(200, json!({"image": img.body}))
+        }
+        ("DELETE", ["v2", "images", key]) => {
+            let Some(id) = integer_id(key) else {
+                return error(422, "unprocessable_entity", "image_id must be an integer");
+            };
+            let before = state.images.len();
+            state.images.retain(|i| i.id() != id);
+            if state.images.len() == before {
+                return not_found();
+            }
+            Reply {
+                status: StatusCode::NO_CONTENT,
+                body: None,
+                headers: Vec::new(),
+            }
+        }
+        ("GET", ["v2", "images", key, "actions"]) => {
+            let Some(id) = integer_id(key) else {
+                return error(422, "unprocessable_entity", "image_id must be an integer");
+            };
+            if !state.images.iter().any(|i| i.id() == id) {
+                return not_found();
+            }
+            let items: Vec<Value> = state.actions.iter().filter(|(i, _, _)| *i == id).map(|(_, a, _)| a.clone()).collect();
+            paginate("actions", items, &query, host, &format!("/v2/images/{id}/actions"))
+        }
+        ("POST", ["v2", "images", key, "actions"]) => {
+            let Some(id) = integer_id(key) else {
+                return error(422, "unprocessable_entity", "image_id must be an integer");
+            };
+            let b = match json_body() {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            start_action(&mut state, id, &b)
+        }
+        ("GET", ["v2", "images", key, "actions", action]) => {
+            let (Some(id), Some(action_id)) = (integer_id(key), integer_id(action)) else {
+                return error(422, "unprocessable_entity", "image_id and action_id must be integers");
+            };
+            let (polls_needed, outcome) = (shared.config.action_polls, shared.config.action_outcome);
+            let Some((_, action, polls)) = state
+                .actions
+                .iter_mut()
+                .find(|(i, a, _)| *i == id && a["id"].as_i64() == Some(action_id))
+            else {
+                return not_found();
+            };
+            if action["status"] == json!("in-progress") {
+                *polls += 1;
+                if *polls >= polls_needed && outcome != ActionOutcome::Never {
+                    let status = if outcome == ActionOutcome::Completed { "completed" } else { "errored" };
+                    action["status"] = json!(status);
+                    action["completed_at"] = json!("2026-01-01T00:00:00Z");
+                }
+            }
+            ok(200, json!({"action": action}))
+        }
+        _ => not_found(),
+    }
+}
+
+fn integer_id(s: &str) -> Option<i64> {
+    s.parse::<i64>().ok().filter(|n| *n > 0)
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn list_images(images: &[Image], query: &BTreeMap<String, String>, host: &str) -> Reply {
+    let category = match query.get("type").map(String::as_str) {
+        None => None,
+        Some("distribution") => Some(Category::Distribution),
+        Some("application") => Some(Category::Application),
+        Some(other) => {
+            return error(422, "unprocessable_entity", &format!("type must be 'application' or 'distribution', not '{other}'"));
+        }
+    };
+    let private = match query.get("private").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => return error(422, "unprocessable_entity", &format!("private must be true or false, not '{other}'")),
+    };
+    let tag = query.get("tag_name");
+    let items: Vec<Value> = images
+        .iter()
+        .filter(|i| category.is_none_or(|c| i.category == c))
+        .filter(|i| !private || i.category == Category::User)
+        .filter(|i| {
+            tag.is_none_or(|t| {
+                i.body["tags"]
+                    .as_array()
+                    .is_some_and(|tags| tags.iter().any(|x| x.as_str() == Some(t)))
+            })
+        })
+        .map(|i| i.body.clone())
+        .collect();
+    paginate("images", items, query, host, "/v2/images")
+}
+
+fn paginate(key: &str, items: Vec<Value>, query: &BTreeMap<String, String>, host: &str, path: &str) -> Reply {
+    let number = |name: &str, default: u64| -> Result<u64, Reply> {
+        match query.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<u64>()
+                .map_err(|_| error(422, "unprocessable_entity", &format!("{name} must be an integer"))),
+        }
+    };
+    let per_page = match number("per_page", 20) {
+        Ok(n) if (1..=200).contains(&n) => n,
+        Ok(_) => return error(422, "unprocessable_entity", "per_page must be between 1 and 200"),
+        Err(r) => return r,
+    };
+    let page = match number("page", 1) {
+        Ok(n) if n >= 1 => n,
+        Ok(_) => return error(422, "unprocessable_entity", "page must be 1 or more"),
+        Err(r) => return r,
+    };
+    let total = items.len() as u64;
+    let last = total.div_ceil(per_page).max(1);
+    let start = ((page - 1) * per_page).min(total) as usize;
+    let end = (page * per_page).min(total) as usize;
+    let page_items = items[start..end].to_vec();
+    let link = |p: u64| {
+        let mut q: Vec<String> = query
+            .iter()
+            .filter(|(k, _)| k.as_str() != "page" && k.as_str() != "per_page")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        q.push(format!("page={p}"));
+        q.push(format!("per_page={per_page}"));
+        format!("http://{host}{path}?{}", q.join("&"))
+    };
+    let mut pages = serde_json::Map::new();
+    if last > 1 {
+        if page > 1 {
+            pages.insert("first".into(), json!(link(1)));
+            pages.insert("prev".into(), json!(link(page - 1)));
+        }
+        if page < last {
+            pages.insert("next".into(), json!(link(page + 1)));
+            pages.insert("last".into(), json!(link(last)));
+        }
+    }
+    let links = if pages.is_empty() { json!({}) } else { json!({"pages": pages}) };
+    ok(200, json!({key: page_items, "links": links, "meta": {"total": total}}))
+}
+
+fn advance_import(img: &mut Image) {
+    if img.body["status"] == json!("NEW") || img.body["status"] == json!("pending") {
+        img.polls += 1;
+        if img.polls >= 2 {
+            let url = img.body["description"].as_str().unwrap_or_default().to_string();
+            if url.contains("broken") {
+                img.body["status"] = json!("deleted");
+                img.body["error_message"] = json!("Image could not be imported: unsupported format");
+            } else {
+                img.body["status"] = json!("available");
+            }
+        } else {
+            img.body["status"] = json!("pending");
+        }
+    }
+}
+
+fn create_image(state: &mut crate::State, b: Value) -> Reply {
+    for field in ["name", "url", "region"] {
+        if b.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
+            return error(422, "unprocessable_entity", &format!("{field} is required"));
+        }
+    }
+    let region = b["region"].as_str().unwrap_or_default();
+    if !REGIONS.contains(&region) {
+        return error(422, "unprocessable_entity", &format!("region '{region}' is not a valid region"));
+    }
+    let id = state.next_image_id;
+    state.next_image_id += 7;
+    let distribution = b
+        .get("distribution")
+        .and_then(Value::as_str)
+        .filter(|d| DISTRIBUTIONS.contains(d))
+        .unwrap_or("Unknown");
+    let url = b["url"].as_str().unwrap_or_default();
+    let body = json!({
+        "id": id,
+        "name": b["name"],
+        "type": "custom",
+        "distribution": distribution,
+        "slug": null,
+        "public": false,
+        "regions": [],
+        "created_at": "2026-01-01T00:00:00Z",
+        "min_disk_size": null,
+        "size_gigabytes": null,
+        "description": b.get("description").cloned().unwrap_or(json!(if url.contains("broken") { "broken" } else { "" })),
+        "tags": b.get("tags").cloned().unwrap_or(json!([])),
+        "status": "NEW",
+        "error_message": "",
+    });
+    state.images.push(Image {
+        category: Category::User,
+        body: body.clone(),
+        polls: 0,
+    });
+    ok(202, json!({"image": body}))
+}
+
+fn start_action(state: &mut crate::State, image_id: i64, b: &Value) -> Reply {
+    let kind = b.get("type").and_then(Value::as_str).unwrap_or_default();
+    let region = match kind {
+        "convert" => None,
+        "transfer" => match b.get("region").and_then(Value::as_str) {
+            Some(r) if REGIONS.contains(&r) => Some(r.to_string()),
+            Some(r) => return error(422, "unprocessable_entity", &format!("region '{r}' is not a valid region")),
+            None => return error(422, "unprocessable_entity", "region is required for a transfer"),
+        },
+        _ => return error(422, "unprocessable_entity", "type must be 'convert' or 'transfer'"),
+    };
+    let Some(img) = state.images.iter().find(|i| i.id() == image_id) else {
+        return not_found();
+    };
+    let region = region.unwrap_or_else(|| img.body["regions"][0].as_str().unwrap_or("nyc3").to_string());
+    let id = state.next_action_id;
+    state.next_action_id += 1;
+    let _ = state.rng.next_u64();
+    let action = json!({
+        "id": id,
+        "status": "in-progress",
+        "type": kind,
+        "started_at": "2026-01-01T00:00:00Z",
+        "completed_at": null,
+        "resource_id": image_id,
+        "resource_type": "image",
+        "region": region_object(&region),
+        "region_slug": region,
+    });
+    state.actions.push((image_id, action.clone(), 0));
+    ok(201, json!({"action": action}))
+}
