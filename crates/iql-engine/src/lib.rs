@@ -1,1 +1,240 @@
+//! The engine: plans a statement against provider methods, fetches what it needs concurrently, and
+//! lets an embedded SQLite do all the SQL.
+//!
+//! A `SELECT` goes through four steps, each in its own module:
+//! 1. [`plan`]: every provider table gets a method and parameter bindings (see its rules).
+//! 2. [`fetch`]: the calls run, pages and `IN` values and join values concurrently under one bound.
+//! 3. [`sqlite`]: rows go into an in-memory database, one table per reference.
+//! 4. The query, rewritten by `iql-sql` to name those tables, runs in SQLite as written.
+//!
+//! Tables that take their parameters from another table (`JOIN … ON a.image_id = i.id`) are fetched
+//! in a later wave, once the tables they depend on are loaded.
 
+mod error;
+mod fetch;
+mod meta;
+mod params;
+mod plan;
+mod sqlite;
+mod value;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use iql_http::{HttpClient, HttpConfig, Secret};
+use iql_provider::{Provider, Registry, Resource};
+use iql_sql::{QueryStatement, Statement};
+use serde_json::Value;
+
+pub use error::{EngineError, ErrorKind};
+pub use iql_http::{HttpError, Secret as Credential};
+pub use value::{Cell, ColumnType, FetchStats, QueryResult, ResultColumn};
+
+/// How the engine reaches providers.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeConfig {
+    /// Provider name → base URL replacing the document's `servers` (e.g. the mock's address).
+    pub endpoints: HashMap<String, String>,
+    /// Provider name → credential, taking precedence over the provider's environment variable.
+    pub credentials: HashMap<String, Secret>,
+    /// Provider name → environment variable to read the credential from (StackQL's `--auth`).
+    pub credential_env_vars: HashMap<String, String>,
+    /// Most pages read per call; `None` reads every page. Reaching it is always reported.
+    pub max_pages: Option<u64>,
+    pub http: HttpConfig,
+}
+
+/// Executes parsed statements.
+#[derive(Debug)]
+pub struct Runtime {
+    registry: Arc<Registry>,
+    http: HttpClient,
+    config: RuntimeConfig,
+}
+
+impl Runtime {
+    pub fn new(registry: Arc<Registry>, config: RuntimeConfig) -> Result<Self, EngineError> {
+        let http = HttpClient::new(config.http.clone())?;
+        Ok(Runtime {
+            registry,
+            http,
+            config,
+        })
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub(crate) fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    pub(crate) fn max_pages(&self) -> Option<u64> {
+        self.config.max_pages
+    }
+
+    /// HTTP requests sent so far (retries included) and retries alone.
+    pub fn http_counts(&self) -> (u64, u64) {
+        let s = self.http.stats();
+        (
+            s.requests.load(std::sync::atomic::Ordering::Relaxed),
+            s.retries.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// `["digitalocean", "compute", "images"]` → the provider and resource.
+    pub fn resolve(&self, name: &[String]) -> Result<(Arc<Provider>, Resource), EngineError> {
+        let [p, s, r] = name else {
+            return Err(EngineError::Unsupported(format!(
+                "'{}' is not a provider table: name it as provider.service.resource",
+                name.join(".")
+            )));
+        };
+        let provider = self.registry.provider(p)?;
+        let resource = provider.resource(s, r)?;
+        Ok((provider, resource))
+    }
+
+    pub(crate) fn base_url(
+        &self,
+        provider: &Provider,
+        service: &str,
+    ) -> Result<String, EngineError> {
+        if let Some(url) = self.config.endpoints.get(&provider.name) {
+            return Ok(url.clone());
+        }
+        let svc = provider.service(service)?;
+        svc.servers.first().cloned().ok_or_else(|| {
+            EngineError::Unsupported(format!(
+                "{}.{service} names no server; pass --endpoint {}=URL",
+                provider.name, provider.name
+            ))
+        })
+    }
+
+    /// The credential for a provider, or an error naming the variable to set. Checked before any
+    /// request of a statement is sent.
+    pub(crate) fn credential(&self, provider: &Provider) -> Result<Option<Secret>, EngineError> {
+        if let Some(c) = self.config.credentials.get(&provider.name) {
+            return Ok(Some(c.clone()));
+        }
+        let Some(auth) = &provider.auth else {
+            return Ok(None);
+        };
+        let var = self
+            .config
+            .credential_env_vars
+            .get(&provider.name)
+            .cloned()
+            .or_else(|| auth.credentials_env_var.clone());
+        match var.as_deref().map(std::env::var) {
+            Some(Ok(v)) if !v.trim().is_empty() => Ok(Some(Secret::new(v.trim()))),
+            _ => Err(EngineError::MissingCredentials {
+                provider: provider.name.clone(),
+                env_var: var,
+            }),
+        }
+    }
+
+    /// Runs one statement.
+    pub async fn execute(&self, statement: &Statement) -> Result<QueryResult, EngineError> {
+        match statement {
+            Statement::Show(s) => meta::show(self, s),
+            Statement::Describe(d) => meta::describe(self, d),
+            Statement::Query(q) => self.query(q).await,
+        }
+    }
+
+    async fn query(&self, q: &QueryStatement) -> Result<QueryResult, EngineError> {
+        let plans = plan::plan_query(self, q)?;
+        let mut tokens: HashMap<String, Option<Secret>> = HashMap::new();
+        for p in &plans {
+            if !tokens.contains_key(&p.provider.name) {
+                tokens.insert(p.provider.name.clone(), self.credential(&p.provider)?);
+            }
+        }
+        let mut conn = sqlite::open()?;
+        for p in &plans {
+            sqlite::create_table(&conn, &p.local_name, &p.columns)?;
+        }
+        let mut result = QueryResult::default();
+        for p in &plans {
+            result.notices.extend(p.notices.iter().cloned());
+        }
+        let mut loaded: HashSet<usize> = HashSet::new();
+        while loaded.len() < plans.len() {
+            let ready: Vec<&plan::TablePlan> = plans
+                .iter()
+                .filter(|p| {
+                    !loaded.contains(&p.table)
+                        && p.links.iter().all(|l| loaded.contains(&l.source_table))
+                })
+                .collect();
+            if ready.is_empty() {
+                return Err(EngineError::Unsupported(
+                    "these tables take their parameters from each other; give one of them a literal parameter".to_string(),
+                ));
+            }
+            let mut jobs = Vec::new();
+            for p in &ready {
+                let mut bound: Vec<(String, Vec<Value>)> = p.literals.clone();
+                for link in &p.links {
+                    let Some(src) = plans.iter().find(|s| s.table == link.source_table) else {
+                        continue;
+                    };
+                    let column = src
+                        .columns
+                        .iter()
+                        .find(|c| c.name.eq_ignore_ascii_case(&link.source_column))
+                        .map(|c| c.name.clone())
+                        .unwrap_or_else(|| link.source_column.clone());
+                    let schema = p
+                        .method
+                        .param(&link.param)
+                        .map(|x| x.schema.clone())
+                        .unwrap_or_default();
+                    let values: Vec<Value> =
+                        sqlite::distinct_values(&conn, &src.local_name, &column)?
+                            .iter()
+                            .filter_map(|v| {
+                                let lit = match v {
+                                    Value::String(s) => iql_sql::Literal::Text(s.clone()),
+                                    other => iql_sql::Literal::Number(other.to_string()),
+                                };
+                                params::normalize(&schema, &lit)
+                            })
+                            .collect();
+                    bound.push((link.param.clone(), values));
+                }
+                let token = tokens.get(&p.provider.name).cloned().flatten();
+                jobs.push(async move {
+                    fetch::fetch_table(self, p, bound, token)
+                        .await
+                        .map(|f| (*p, f))
+                });
+            }
+            for (p, fetched) in futures::future::try_join_all(jobs).await? {
+                sqlite::insert_rows(&mut conn, &p.local_name, &p.columns, &fetched.rows)?;
+                result.stats.requests += fetched.requests;
+                result.stats.rows_fetched += fetched.rows.len() as u64;
+                result.notices.extend(fetched.notices);
+                loaded.insert(p.table);
+            }
+        }
+        let names: HashMap<usize, String> = plans
+            .iter()
+            .map(|p| (p.table, p.local_name.clone()))
+            .collect();
+        let answered: HashSet<usize> = plans
+            .iter()
+            .flat_map(|p| p.answered.iter().copied())
+            .collect();
+        let sql = q.render(&names, &answered);
+        tracing::debug!(%sql, "running in SQLite");
+        let (columns, rows) = sqlite::run_query(&conn, &sql)?;
+        result.columns = columns;
+        result.rows = rows;
+        Ok(result)
+    }
+}

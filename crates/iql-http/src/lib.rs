@@ -114,7 +114,10 @@ pub struct Response {
 /// An HTTP failure, with everything a user needs to act on it (never the token).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum HttpError {
-    #[error("HTTP {status} from {method} {url}{}", describe_api_error(id, message, request_id))]
+    #[error(
+        "HTTP {status} from {method} {url}{}",
+        describe_api_error(id, message, request_id)
+    )]
     Status {
         status: u16,
         method: Method,
@@ -147,7 +150,11 @@ pub enum HttpError {
     },
 }
 
-fn describe_api_error(id: &Option<String>, message: &Option<String>, request_id: &Option<String>) -> String {
+fn describe_api_error(
+    id: &Option<String>,
+    message: &Option<String>,
+    request_id: &Option<String>,
+) -> String {
     let mut out = String::new();
     match (id, message) {
         (Some(i), Some(m)) => out.push_str(&format!(": {i}: {m}")),
@@ -355,7 +362,10 @@ impl HttpClient {
                 .map(|s| Duration::from_secs_f64(s.max(0.0)))
                 .or_else(|| {
                     let reset = header_num("ratelimit-reset")?;
-                    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
+                    let now = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .ok()?
+                        .as_secs_f64();
                     Some(Duration::from_secs_f64((reset - now).max(0.0)))
                 })
                 .unwrap_or_else(|| self.backoff(attempt));
@@ -369,7 +379,10 @@ impl HttpClient {
 }
 
 enum Attempt {
-    RateLimited { err: HttpError, wait: Duration },
+    RateLimited {
+        err: HttpError,
+        wait: Duration,
+    },
     ServerError(HttpError),
     /// The connection broke after the request may have been sent.
     Dropped(HttpError),

@@ -10,7 +10,9 @@ use axum::Router;
 use iql_http::{HttpClient, HttpConfig, HttpError, Method, Request, Secret};
 
 /// Serves the scripted answers in order (the last one repeats); returns the base URL and hit counter.
-async fn scripted(answers: Vec<(u16, Vec<(&'static str, &'static str)>, &'static str)>) -> (String, Arc<AtomicUsize>) {
+async fn scripted(
+    answers: Vec<(u16, Vec<(&'static str, &'static str)>, &'static str)>,
+) -> (String, Arc<AtomicUsize>) {
     let hits = Arc::new(AtomicUsize::new(0));
     let h = hits.clone();
     let app = Router::new().route(
@@ -62,7 +64,11 @@ const TOO_MANY: &str = r#"{"id":"too_many_requests","message":"API Rate limit ex
 async fn get_is_retried_after_429_and_5xx() {
     let (base, hits) = scripted(vec![
         (429, vec![("retry-after", "0")], TOO_MANY),
-        (503, vec![], r#"{"id":"service_unavailable","message":"later"}"#),
+        (
+            503,
+            vec![],
+            r#"{"id":"service_unavailable","message":"later"}"#,
+        ),
         (200, vec![], r#"{"images":[]}"#),
     ])
     .await;
@@ -76,23 +82,43 @@ async fn get_is_retried_after_429_and_5xx() {
 async fn post_is_retried_on_429_but_never_after_a_5xx() {
     let (base, hits) = scripted(vec![
         (429, vec![("retry-after", "0")], TOO_MANY),
-        (500, vec![], r#"{"id":"server_error","message":"boom","request_id":"r-1"}"#),
+        (
+            500,
+            vec![],
+            r#"{"id":"server_error","message":"boom","request_id":"r-1"}"#,
+        ),
         (201, vec![], r#"{"action":{}}"#),
     ])
     .await;
-    let err = client().send(&req(&base, Method::Post, false)).await.unwrap_err();
-    assert_eq!(hits.load(Ordering::SeqCst), 2, "the POST that got a 500 must not be sent again");
+    let err = client()
+        .send(&req(&base, Method::Post, false))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        2,
+        "the POST that got a 500 must not be sent again"
+    );
     assert_eq!(err.status(), Some(500));
 }
 
 #[tokio::test]
 async fn retries_are_bounded_and_errors_say_everything_but_the_token() {
     let (base, hits) = scripted(vec![(429, vec![("retry-after", "0")], TOO_MANY)]).await;
-    let err = client().send(&req(&base, Method::Get, true)).await.unwrap_err();
+    let err = client()
+        .send(&req(&base, Method::Get, true))
+        .await
+        .unwrap_err();
     assert_eq!(hits.load(Ordering::SeqCst), 4);
     let text = err.to_string();
-    assert!(text.starts_with("HTTP 429 from GET http://127.0.0.1:"), "{text}");
-    assert!(text.contains("/v2/images?page=1: too_many_requests: API Rate limit exceeded."), "{text}");
+    assert!(
+        text.starts_with("HTTP 429 from GET http://127.0.0.1:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("/v2/images?page=1: too_many_requests: API Rate limit exceeded."),
+        "{text}"
+    );
     assert!(!text.contains("s3cret"), "{text}");
     assert!(!format!("{err:?}").contains("s3cret"));
 }
@@ -105,16 +131,24 @@ async fn not_found_is_final_and_carries_the_request_id() {
         r#"{"id":"not_found","message":"The resource you were accessing could not be found.","request_id":"abc-123"}"#,
     )])
     .await;
-    let err = client().send(&req(&base, Method::Get, true)).await.unwrap_err();
+    let err = client()
+        .send(&req(&base, Method::Get, true))
+        .await
+        .unwrap_err();
     assert_eq!(hits.load(Ordering::SeqCst), 1);
-    assert!(matches!(&err, HttpError::Status { id: Some(id), request_id: Some(r), .. } if id == "not_found" && r == "abc-123"));
+    assert!(
+        matches!(&err, HttpError::Status { id: Some(id), request_id: Some(r), .. } if id == "not_found" && r == "abc-123")
+    );
     assert!(err.to_string().contains("(request_id abc-123)"));
 }
 
 #[tokio::test]
 async fn a_body_that_is_not_json_is_reported() {
     let (base, _) = scripted(vec![(200, vec![], "<html>proxy</html>")]).await;
-    let err = client().send(&req(&base, Method::Get, true)).await.unwrap_err();
+    let err = client()
+        .send(&req(&base, Method::Get, true))
+        .await
+        .unwrap_err();
     assert!(matches!(err, HttpError::Malformed { .. }), "{err}");
 }
 
@@ -123,8 +157,14 @@ async fn connection_refused_is_reported_after_retries() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let err = client().send(&req(&base, Method::Post, false)).await.unwrap_err();
-    assert!(matches!(err, HttpError::Transport { attempts: 4, .. }), "{err}");
+    let err = client()
+        .send(&req(&base, Method::Post, false))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, HttpError::Transport { attempts: 4, .. }),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -145,7 +185,13 @@ async fn timeouts_are_reported_with_the_url() {
         ..HttpConfig::default()
     })
     .unwrap();
-    let err = client.send(&req(&base, Method::Get, true)).await.unwrap_err();
+    let err = client
+        .send(&req(&base, Method::Get, true))
+        .await
+        .unwrap_err();
     assert!(matches!(err, HttpError::Timeout { .. }), "{err}");
-    assert!(err.to_string().contains("/v2/images?page=1 timed out"), "{err}");
+    assert!(
+        err.to_string().contains("/v2/images?page=1 timed out"),
+        "{err}"
+    );
 }

@@ -4,12 +4,24 @@
 use serde_json::{json, Value};
 
 pub const REGIONS: &[&str] = &[
-    "ams1", "ams2", "ams3", "blr1", "fra1", "lon1", "nyc1", "nyc2", "nyc3", "sfo1", "sfo2", "sfo3", "sgp1", "tor1", "syd1",
+    "ams1", "ams2", "ams3", "blr1", "fra1", "lon1", "nyc1", "nyc2", "nyc3", "sfo1", "sfo2", "sfo3",
+    "sgp1", "tor1", "syd1",
 ];
 
 pub const DISTRIBUTIONS: &[&str] = &[
-    "Arch Linux", "CentOS", "CoreOS", "Debian", "Fedora", "Fedora Atomic", "FreeBSD", "Gentoo", "openSUSE", "RancherOS",
-    "Rocky Linux", "Ubuntu", "Unknown",
+    "Arch Linux",
+    "CentOS",
+    "CoreOS",
+    "Debian",
+    "Fedora",
+    "Fedora Atomic",
+    "FreeBSD",
+    "Gentoo",
+    "openSUSE",
+    "RancherOS",
+    "Rocky Linux",
+    "Ubuntu",
+    "Unknown",
 ];
 
 /// The public distribution images every account sees: (name, distribution, slug).
@@ -99,7 +111,11 @@ impl Rng {
     }
 
     fn regions(&mut self) -> Vec<&'static str> {
-        let mut out: Vec<&'static str> = REGIONS.iter().copied().filter(|_| self.below(3) == 0).collect();
+        let mut out: Vec<&'static str> = REGIONS
+            .iter()
+            .copied()
+            .filter(|_| self.below(3) == 0)
+            .collect();
         if out.is_empty() {
             out.push(REGIONS[self.below(REGIONS.len() as u64) as usize]);
         }
@@ -111,7 +127,12 @@ fn timestamp(rng: &mut Rng) -> String {
     let day = rng.below(28) + 1;
     let month = rng.below(12) + 1;
     let year = 2021 + rng.below(5);
-    format!("{year}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rng.below(24), rng.below(60), rng.below(60))
+    format!(
+        "{year}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rng.below(24),
+        rng.below(60),
+        rng.below(60)
+    )
 }
 
 /// `count` images: up to ten distributions, then up to ten applications, then the account's own.
@@ -122,10 +143,16 @@ pub fn seed_images(count: usize, seed: u64) -> Vec<Image> {
         let id = 100_000 + (i as i64) * 7 + 3;
         let (category, body) = if i < PUBLIC_DISTRIBUTIONS.len() {
             let (name, distribution, slug) = PUBLIC_DISTRIBUTIONS[i];
-            (Category::Distribution, public_image(&mut rng, id, name, distribution, slug))
+            (
+                Category::Distribution,
+                public_image(&mut rng, id, name, distribution, slug),
+            )
         } else if i < PUBLIC_DISTRIBUTIONS.len() + PUBLIC_APPLICATIONS.len() {
             let (name, distribution, slug) = PUBLIC_APPLICATIONS[i - PUBLIC_DISTRIBUTIONS.len()];
-            (Category::Application, public_image(&mut rng, id, name, distribution, slug))
+            (
+                Category::Application,
+                public_image(&mut rng, id, name, distribution, slug),
+            )
         } else {
             let kind = USER_KINDS[i % USER_KINDS.len()];
             let distribution = rng.pick(&DISTRIBUTIONS[..12]);
@@ -135,7 +162,11 @@ pub fn seed_images(count: usize, seed: u64) -> Vec<Image> {
                 "backup" => format!("db-{:04} {}", i, timestamp(&mut rng)),
                 _ => format!("custom-{:04}", i),
             };
-            let regions = if kind == "backup" { vec![rng.pick(REGIONS)] } else { rng.regions() };
+            let regions = if kind == "backup" {
+                vec![rng.pick(REGIONS)]
+            } else {
+                rng.regions()
+            };
             let min_disk_size = [20, 25, 50, 80][rng.below(4) as usize];
             let created_at = timestamp(&mut rng);
             let size_gigabytes = (rng.unit() * 2000.0).round() / 100.0 + 0.5;

@@ -100,7 +100,11 @@ pub struct MockServer {
 impl MockServer {
     /// Starts on 127.0.0.1 with a port the OS picks.
     pub async fn start(config: MockConfig) -> std::io::Result<MockServer> {
-        Self::bind("127.0.0.1:0".parse().map_err(std::io::Error::other)?, config).await
+        Self::bind(
+            "127.0.0.1:0".parse().map_err(std::io::Error::other)?,
+            config,
+        )
+        .await
     }
 
     pub async fn bind(addr: SocketAddr, config: MockConfig) -> std::io::Result<MockServer> {
@@ -136,7 +140,11 @@ impl MockServer {
     }
 
     pub fn requests(&self) -> Vec<LoggedRequest> {
-        self.shared.log.lock().map(|l| l.clone()).unwrap_or_default()
+        self.shared
+            .log
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
     }
 
     pub fn clear_requests(&self) {
@@ -157,6 +165,12 @@ impl MockServer {
     }
 }
 
+impl std::fmt::Debug for MockServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MockServer({})", self.url())
+    }
+}
+
 impl Drop for MockServer {
     fn drop(&mut self) {
         self.task.abort();
@@ -174,11 +188,22 @@ impl Shared {
             if img.id() % 2 == 0 {
                 continue;
             }
-            let region = img.body["regions"][0].as_str().unwrap_or("nyc3").to_string();
-            actions.push((img.id(), data::seeded_action(next_action_id, img.id(), "transfer", &region, &mut rng), 0));
+            let region = img.body["regions"][0]
+                .as_str()
+                .unwrap_or("nyc3")
+                .to_string();
+            actions.push((
+                img.id(),
+                data::seeded_action(next_action_id, img.id(), "transfer", &region, &mut rng),
+                0,
+            ));
             next_action_id += 1;
             if rng.below(2) == 0 {
-                actions.push((img.id(), data::seeded_action(next_action_id, img.id(), "convert", &region, &mut rng), 0));
+                actions.push((
+                    img.id(),
+                    data::seeded_action(next_action_id, img.id(), "convert", &region, &mut rng),
+                    0,
+                ));
                 next_action_id += 1;
             }
         }

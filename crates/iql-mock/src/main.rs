@@ -8,7 +8,10 @@ use clap::Parser;
 use iql_mock::{ActionOutcome, MockConfig, MockServer};
 
 #[derive(Parser)]
-#[command(version, about = "A stateful DigitalOcean Images API on loopback, for tests and demos")]
+#[command(
+    version,
+    about = "A stateful DigitalOcean Images API on loopback, for tests and demos"
+)]
 struct Args {
     /// Address to listen on (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -47,7 +50,10 @@ async fn main() -> std::io::Result<()> {
         std::process::exit(2);
     }
     if !args.addr.ip().is_loopback() {
-        eprintln!("iql-mock: refusing to listen on {}: only loopback addresses are allowed", args.addr);
+        eprintln!(
+            "iql-mock: refusing to listen on {}: only loopback addresses are allowed",
+            args.addr
+        );
         std::process::exit(2);
     }
     let action_outcome = match args.action_outcome.as_str() {
@@ -55,7 +61,9 @@ async fn main() -> std::io::Result<()> {
         "errored" => ActionOutcome::Errored,
         "never" => ActionOutcome::Never,
         other => {
-            eprintln!("iql-mock: --action-outcome must be completed, errored or never, not '{other}'");
+            eprintln!(
+                "iql-mock: --action-outcome must be completed, errored or never, not '{other}'"
+            );
             std::process::exit(2);
         }
     };

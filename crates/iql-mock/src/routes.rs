@@ -16,10 +16,12 @@ use crate::data::{region_object, Category, Image, DISTRIBUTIONS, REGIONS};
 use crate::{ActionOutcome, LoggedRequest, Shared};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-        let shared = shared.clone();
-        async move { handle(shared, method, uri, headers, body).await }
-    })
+    Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let shared = shared.clone();
+            async move { handle(shared, method, uri, headers, body).await }
+        },
+    )
 }
 
 struct Reply {
@@ -38,11 +40,18 @@ fn ok(status: u16, body: Value) -> Reply {
 
 fn error(status: u16, id: &str, message: &str) -> Reply {
     let request_id = format!("mock-{:08x}", now_secs() as u32 ^ (status as u32) << 16);
-    ok(status, json!({"id": id, "message": message, "request_id": request_id}))
+    ok(
+        status,
+        json!({"id": id, "message": message, "request_id": request_id}),
+    )
 }
 
 fn not_found() -> Reply {
-    error(404, "not_found", "The resource you were accessing could not be found.")
+    error(
+        404,
+        "not_found",
+        "The resource you were accessing could not be found.",
+    )
 }
 
 fn now_secs() -> u64 {
@@ -60,7 +69,13 @@ impl Drop for InFlight<'_> {
     }
 }
 
-async fn handle(shared: Arc<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    shared: Arc<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
     let _guard = InFlight(&shared);
@@ -68,7 +83,10 @@ async fn handle(shared: Arc<Shared>, method: Method, uri: Uri, headers: HeaderMa
     if let Ok(mut log) = shared.log.lock() {
         log.push(LoggedRequest {
             method: method.to_string(),
-            uri: uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+            uri: uri
+                .path_and_query()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
         });
     }
     if !shared.config.latency.is_zero() {
@@ -97,21 +115,33 @@ async fn handle(shared: Arc<Shared>, method: Method, uri: Uri, headers: HeaderMa
     resp
 }
 
-fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes, host: &str, n: u64) -> Reply {
+fn route(
+    shared: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    host: &str,
+    n: u64,
+) -> Reply {
     let authorized = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| !t.trim().is_empty() && shared.config.token.as_deref().is_none_or(|want| want == t));
+        .is_some_and(|t| {
+            !t.trim().is_empty() && shared.config.token.as_deref().is_none_or(|want| want == t)
+        });
     if !authorized {
         return error(401, "unauthorized", "Unable to authenticate you.");
     }
     // Injected failures, decided by a seeded draw per request number so runs repeat.
-    let mut draw = crate::data::Rng::new(shared.config.seed ^ n.wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let mut draw =
+        crate::data::Rng::new(shared.config.seed ^ n.wrapping_mul(0x2545_F491_4F6C_DD1D));
     let roll = draw.unit();
     if roll < shared.config.rate_limit_rate {
         let mut r = error(429, "too_many_requests", "API Rate limit exceeded.");
-        r.headers.push(("retry-after", shared.config.retry_after_secs.to_string()));
+        r.headers
+            .push(("retry-after", shared.config.retry_after_secs.to_string()));
         return r;
     }
     if roll < shared.config.rate_limit_rate + shared.config.error_rate {
@@ -127,13 +157,24 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
                 .collect()
         })
         .unwrap_or_default();
-    let segments: Vec<String> = uri.path().trim_matches('/').split('/').map(decode).collect();
+    let segments: Vec<String> = uri
+        .path()
+        .trim_matches('/')
+        .split('/')
+        .map(decode)
+        .collect();
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
     let json_body = || -> Result<Value, Reply> {
         if body.is_empty() {
             return Ok(json!({}));
         }
-        serde_json::from_slice(body).map_err(|e| error(400, "bad_request", &format!("request body is not valid JSON: {e}")))
+        serde_json::from_slice(body).map_err(|e| {
+            error(
+                400,
+                "bad_request",
+                &format!("request body is not valid JSON: {e}"),
+            )
+        })
     };
     let Ok(mut state) = shared.state.lock() else {
         return error(500, "server_error", "mock state poisoned");
@@ -147,10 +188,9 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
         ("GET", ["v2", "images", key]) => {
             let found = match key.parse::<i64>() {
                 Ok(id) => state.images.iter_mut().find(|i| i.id() == id),
-                Err(_) => state
-                    .images
-                    .iter_mut()
-                    .find(|i| i.body["public"] == json!(true) && i.body["slug"].as_str() == Some(key)),
+                Err(_) => state.images.iter_mut().find(|i| {
+                    i.body["public"] == json!(true) && i.body["slug"].as_str() == Some(key)
+                }),
             };
             match found {
                 Some(img) => {
@@ -177,7 +217,11 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
                 }
             }
             if let Some(d) = b.get("distribution").and_then(Value::as_str) {
-                let d = if DISTRIBUTIONS.contains(&d) { d } else { "Unknown" };
+                let d = if DISTRIBUTIONS.contains(&d) {
+                    d
+                } else {
+                    "Unknown"
+                };
                 img.body["distribution"] = json!(d);
             }
             ok(200, json!({"image": img.body}))
@@ -204,8 +248,19 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
             if !state.images.iter().any(|i| i.id() == id) {
                 return not_found();
             }
-            let items: Vec<Value> = state.actions.iter().filter(|(i, _, _)| *i == id).map(|(_, a, _)| a.clone()).collect();
-            paginate("actions", items, &query, host, &format!("/v2/images/{id}/actions"))
+            let items: Vec<Value> = state
+                .actions
+                .iter()
+                .filter(|(i, _, _)| *i == id)
+                .map(|(_, a, _)| a.clone())
+                .collect();
+            paginate(
+                "actions",
+                items,
+                &query,
+                host,
+                &format!("/v2/images/{id}/actions"),
+            )
         }
         ("POST", ["v2", "images", key, "actions"]) => {
             let Some(id) = integer_id(key) else {
@@ -219,9 +274,14 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
         }
         ("GET", ["v2", "images", key, "actions", action]) => {
             let (Some(id), Some(action_id)) = (integer_id(key), integer_id(action)) else {
-                return error(422, "unprocessable_entity", "image_id and action_id must be integers");
+                return error(
+                    422,
+                    "unprocessable_entity",
+                    "image_id and action_id must be integers",
+                );
             };
-            let (polls_needed, outcome) = (shared.config.action_polls, shared.config.action_outcome);
+            let (polls_needed, outcome) =
+                (shared.config.action_polls, shared.config.action_outcome);
             let Some((_, action, polls)) = state
                 .actions
                 .iter_mut()
@@ -232,7 +292,11 @@ fn route(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
             if action["status"] == json!("in-progress") {
                 *polls += 1;
                 if *polls >= polls_needed && outcome != ActionOutcome::Never {
-                    let status = if outcome == ActionOutcome::Completed { "completed" } else { "errored" };
+                    let status = if outcome == ActionOutcome::Completed {
+                        "completed"
+                    } else {
+                        "errored"
+                    };
                     action["status"] = json!(status);
                     action["completed_at"] = json!("2026-01-01T00:00:00Z");
                 }
@@ -287,13 +351,23 @@ fn list_images(images: &[Image], query: &BTreeMap<String, String>, host: &str) -
         Some("distribution") => Some(Category::Distribution),
         Some("application") => Some(Category::Application),
         Some(other) => {
-            return error(422, "unprocessable_entity", &format!("type must be 'application' or 'distribution', not '{other}'"));
+            return error(
+                422,
+                "unprocessable_entity",
+                &format!("type must be 'application' or 'distribution', not '{other}'"),
+            );
         }
     };
     let private = match query.get("private").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => true,
-        Some(other) => return error(422, "unprocessable_entity", &format!("private must be true or false, not '{other}'")),
+        Some(other) => {
+            return error(
+                422,
+                "unprocessable_entity",
+                &format!("private must be true or false, not '{other}'"),
+            )
+        }
     };
     let tag = query.get("tag_name");
     let items: Vec<Value> = images
@@ -312,18 +386,34 @@ fn list_images(images: &[Image], query: &BTreeMap<String, String>, host: &str) -
     paginate("images", items, query, host, "/v2/images")
 }
 
-fn paginate(key: &str, items: Vec<Value>, query: &BTreeMap<String, String>, host: &str, path: &str) -> Reply {
+fn paginate(
+    key: &str,
+    items: Vec<Value>,
+    query: &BTreeMap<String, String>,
+    host: &str,
+    path: &str,
+) -> Reply {
     let number = |name: &str, default: u64| -> Result<u64, Reply> {
         match query.get(name) {
             None => Ok(default),
-            Some(v) => v
-                .parse::<u64>()
-                .map_err(|_| error(422, "unprocessable_entity", &format!("{name} must be an integer"))),
+            Some(v) => v.parse::<u64>().map_err(|_| {
+                error(
+                    422,
+                    "unprocessable_entity",
+                    &format!("{name} must be an integer"),
+                )
+            }),
         }
     };
     let per_page = match number("per_page", 20) {
         Ok(n) if (1..=200).contains(&n) => n,
-        Ok(_) => return error(422, "unprocessable_entity", "per_page must be between 1 and 200"),
+        Ok(_) => {
+            return error(
+                422,
+                "unprocessable_entity",
+                "per_page must be between 1 and 200",
+            )
+        }
         Err(r) => return r,
     };
     let page = match number("page", 1) {
@@ -357,18 +447,29 @@ fn paginate(key: &str, items: Vec<Value>, query: &BTreeMap<String, String>, host
             pages.insert("last".into(), json!(link(last)));
         }
     }
-    let links = if pages.is_empty() { json!({}) } else { json!({"pages": pages}) };
-    ok(200, json!({key: page_items, "links": links, "meta": {"total": total}}))
+    let links = if pages.is_empty() {
+        json!({})
+    } else {
+        json!({"pages": pages})
+    };
+    ok(
+        200,
+        json!({key: page_items, "links": links, "meta": {"total": total}}),
+    )
 }
 
 fn advance_import(img: &mut Image) {
     if img.body["status"] == json!("NEW") || img.body["status"] == json!("pending") {
         img.polls += 1;
         if img.polls >= 2 {
-            let url = img.body["description"].as_str().unwrap_or_default().to_string();
+            let url = img.body["description"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             if url.contains("broken") {
                 img.body["status"] = json!("deleted");
-                img.body["error_message"] = json!("Image could not be imported: unsupported format");
+                img.body["error_message"] =
+                    json!("Image could not be imported: unsupported format");
             } else {
                 img.body["status"] = json!("available");
             }
@@ -380,13 +481,20 @@ fn advance_import(img: &mut Image) {
 
 fn create_image(state: &mut crate::State, b: Value) -> Reply {
     for field in ["name", "url", "region"] {
-        if b.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
+        if b.get(field)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             return error(422, "unprocessable_entity", &format!("{field} is required"));
         }
     }
     let region = b["region"].as_str().unwrap_or_default();
     if !REGIONS.contains(&region) {
-        return error(422, "unprocessable_entity", &format!("region '{region}' is not a valid region"));
+        return error(
+            422,
+            "unprocessable_entity",
+            &format!("region '{region}' is not a valid region"),
+        );
     }
     let id = state.next_image_id;
     state.next_image_id += 7;
@@ -426,15 +534,38 @@ fn start_action(state: &mut crate::State, image_id: i64, b: &Value) -> Reply {
         "convert" => None,
         "transfer" => match b.get("region").and_then(Value::as_str) {
             Some(r) if REGIONS.contains(&r) => Some(r.to_string()),
-            Some(r) => return error(422, "unprocessable_entity", &format!("region '{r}' is not a valid region")),
-            None => return error(422, "unprocessable_entity", "region is required for a transfer"),
+            Some(r) => {
+                return error(
+                    422,
+                    "unprocessable_entity",
+                    &format!("region '{r}' is not a valid region"),
+                )
+            }
+            None => {
+                return error(
+                    422,
+                    "unprocessable_entity",
+                    "region is required for a transfer",
+                )
+            }
         },
-        _ => return error(422, "unprocessable_entity", "type must be 'convert' or 'transfer'"),
+        _ => {
+            return error(
+                422,
+                "unprocessable_entity",
+                "type must be 'convert' or 'transfer'",
+            )
+        }
     };
     let Some(img) = state.images.iter().find(|i| i.id() == image_id) else {
         return not_found();
     };
-    let region = region.unwrap_or_else(|| img.body["regions"][0].as_str().unwrap_or("nyc3").to_string());
+    let region = region.unwrap_or_else(|| {
+        img.body["regions"][0]
+            .as_str()
+            .unwrap_or("nyc3")
+            .to_string()
+    });
     let id = state.next_action_id;
     state.next_action_id += 1;
     let _ = state.rng.next_u64();

@@ -15,28 +15,52 @@ async fn get(server: &MockServer, path: &str, token: Option<&str>) -> (u16, Valu
 
 #[tokio::test]
 async fn contract() {
-    let server = MockServer::start(MockConfig { images: 201, ..MockConfig::default() }).await.unwrap();
+    let server = MockServer::start(MockConfig {
+        images: 201,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
     let (status, body) = get(&server, "/v2/images", None).await;
     assert_eq!((status, body["id"].as_str()), (401, Some("unauthorized")));
 
     let (status, body) = get(&server, "/v2/images?per_page=201", Some("t")).await;
-    assert_eq!((status, body["id"].as_str()), (422, Some("unprocessable_entity")));
+    assert_eq!(
+        (status, body["id"].as_str()),
+        (422, Some("unprocessable_entity"))
+    );
 
     let (_, body) = get(&server, "/v2/images?per_page=200", Some("t")).await;
     assert_eq!(body["images"].as_array().unwrap().len(), 200);
     assert_eq!(body["meta"]["total"], 201);
     let next = body["links"]["pages"]["next"].as_str().unwrap();
-    assert_eq!(next, format!("{}/v2/images?page=2&per_page=200", server.url()));
+    assert_eq!(
+        next,
+        format!("{}/v2/images?page=2&per_page=200", server.url())
+    );
     let (_, body) = get(&server, "/v2/images?page=2&per_page=200", Some("t")).await;
     assert_eq!(body["images"].as_array().unwrap().len(), 1);
     assert!(body["links"]["pages"].get("next").is_none());
     assert!(body["links"]["pages"]["prev"].is_string());
 
-    let (_, body) = get(&server, "/v2/images?type=distribution&per_page=200", Some("t")).await;
+    let (_, body) = get(
+        &server,
+        "/v2/images?type=distribution&per_page=200",
+        Some("t"),
+    )
+    .await;
     assert_eq!(body["meta"]["total"], 10);
-    assert_eq!(body["links"], serde_json::json!({}), "one page: no page links");
+    assert_eq!(
+        body["links"],
+        serde_json::json!({}),
+        "one page: no page links"
+    );
     let (_, body) = get(&server, "/v2/images?private=true&per_page=200", Some("t")).await;
-    assert!(body["images"].as_array().unwrap().iter().all(|i| i["public"] == false));
+    assert!(body["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["public"] == false));
 
     let (status, body) = get(&server, "/v2/images/ubuntu-22-04-x64", Some("t")).await;
     assert_eq!(status, 200);

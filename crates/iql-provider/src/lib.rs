@@ -23,7 +23,10 @@ pub use model::{
 pub use registry::{Provider, Registry, ServiceEntry};
 
 /// The closest candidate to `wanted` by edit distance, when it is close enough to be a plausible typo.
-pub fn did_you_mean<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    wanted: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let wanted_lower = wanted.to_ascii_lowercase();
     candidates
         .into_iter()
@@ -53,7 +56,10 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(did_you_mean("imagez", ["images", "image_actions"]), Some("images"));
+        assert_eq!(
+            did_you_mean("imagez", ["images", "image_actions"]),
+            Some("images")
+        );
         assert_eq!(did_you_mean("droplets", ["images", "image_actions"]), None);
     }
 }

@@ -64,7 +64,9 @@ impl Source {
     fn providers(&self) -> Result<BTreeMap<String, String>, ProviderError> {
         let mut out: BTreeMap<String, String> = BTreeMap::new();
         let mut offer = |name: &str, version: &str| {
-            let e = out.entry(name.to_string()).or_insert_with(|| version.to_string());
+            let e = out
+                .entry(name.to_string())
+                .or_insert_with(|| version.to_string());
             if version > e.as_str() {
                 *e = version.to_string();
             }
@@ -157,14 +159,15 @@ impl Provider {
 
     pub fn resource(&self, service: &str, resource: &str) -> Result<Resource, ProviderError> {
         let svc = self.service(service)?;
-        svc.resources.get(resource).cloned().ok_or_else(|| {
-            ProviderError::UnknownResource {
+        svc.resources
+            .get(resource)
+            .cloned()
+            .ok_or_else(|| ProviderError::UnknownResource {
                 service: format!("{}.{}", self.name, service),
                 name: resource.to_string(),
                 suggestion: crate::did_you_mean(resource, svc.resources.keys().map(String::as_str))
                     .map(str::to_string),
-            }
-        })
+            })
     }
 }
 
@@ -193,7 +196,10 @@ impl Registry {
 
     fn with(source: Source, versions: BTreeMap<String, String>) -> Self {
         Registry {
-            providers: versions.keys().map(|k| (k.clone(), OnceLock::new())).collect(),
+            providers: versions
+                .keys()
+                .map(|k| (k.clone(), OnceLock::new()))
+                .collect(),
             source,
             versions,
         }

@@ -269,7 +269,9 @@ fn build_resource(
                 if !methods_value.contains_key(method_name) {
                     return Err(doc.invalid(
                         v_at,
-                        format!("sqlVerbs names '{method_name}', which is not a method of {res_name}"),
+                        format!(
+                            "sqlVerbs names '{method_name}', which is not a method of {res_name}"
+                        ),
                     ));
                 }
                 names.push(method_name.to_string());
@@ -397,9 +399,10 @@ fn build_method(
         }
     }
     let request_base = match m.pointer("/request/base") {
-        Some(Value::String(s)) => Some(serde_json::from_str(s).map_err(|e| {
-            doc.invalid(at, format!("request.base is not valid JSON: {e}"))
-        })?),
+        Some(Value::String(s)) => Some(
+            serde_json::from_str(s)
+                .map_err(|e| doc.invalid(at, format!("request.base is not valid JSON: {e}")))?,
+        ),
         Some(v @ Value::Object(_)) => Some(v.clone()),
         _ => None,
     };
@@ -408,13 +411,11 @@ fn build_method(
         .pointer("/response/mediaType")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let response_doc_key = m
-        .pointer("/response/openAPIDocKey")
-        .and_then(|v| match v {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        });
+    let response_doc_key = m.pointer("/response/openAPIDocKey").and_then(|v| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    });
     let object_key = m
         .pointer("/response/objectKey")
         .and_then(Value::as_str)
@@ -440,7 +441,9 @@ fn build_method(
         let top = q.get("top")?;
         Some((
             top.get("paramName")?.as_str()?.to_string(),
-            top.get("maxValue").and_then(Value::as_u64).unwrap_or(u64::MAX),
+            top.get("maxValue")
+                .and_then(Value::as_u64)
+                .unwrap_or(u64::MAX),
         ))
     });
     let algorithm = |key: &str| {
@@ -529,7 +532,10 @@ fn response_columns(
             .ok_or_else(|| {
                 doc.invalid(
                     at,
-                    format!("objectKey '{}' names '{key}', which the response schema lacks", object_key.unwrap_or_default()),
+                    format!(
+                        "objectKey '{}' names '{key}', which the response schema lacks",
+                        object_key.unwrap_or_default()
+                    ),
                 )
             })?;
     }

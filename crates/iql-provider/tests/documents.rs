@@ -6,11 +6,14 @@ use std::path::PathBuf;
 use iql_provider::{ProviderError, Registry, Resource, SqlVerb};
 
 fn upstream_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/upstream/stackql-provider-registry")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/upstream/stackql-provider-registry")
 }
 
 /// (method, verb, HTTP method, real path, required params, object key)
-fn method_table(r: &Resource) -> Vec<(String, String, String, String, Vec<String>, Option<String>)> {
+fn method_table(
+    r: &Resource,
+) -> Vec<(String, String, String, String, Vec<String>, Option<String>)> {
     let mut rows: Vec<_> = r
         .methods
         .iter()
@@ -20,7 +23,10 @@ fn method_table(r: &Resource) -> Vec<(String, String, String, String, Vec<String
             req.sort();
             (
                 m.name.clone(),
-                r.verb_of(&m.name).map(|v| v.as_str()).unwrap_or("exec").to_string(),
+                r.verb_of(&m.name)
+                    .map(|v| v.as_str())
+                    .unwrap_or("exec")
+                    .to_string(),
                 m.http_method.as_str().to_string(),
                 m.path.clone(),
                 req,
@@ -36,29 +42,65 @@ fn method_table(r: &Resource) -> Vec<(String, String, String, String, Vec<String
 fn upstream_compute_loads_all_37_resources_unchanged() {
     let reg = Registry::from_dir(upstream_root()).expect("upstream registry");
     let provider = reg.provider("digitalocean").expect("provider");
-    assert_eq!(provider.auth.as_ref().unwrap().credentials_env_var.as_deref(), Some("DIGITALOCEAN_TOKEN"));
+    assert_eq!(
+        provider
+            .auth
+            .as_ref()
+            .unwrap()
+            .credentials_env_var
+            .as_deref(),
+        Some("DIGITALOCEAN_TOKEN")
+    );
     let compute = provider.service("compute").expect("compute.yaml resolves");
     assert_eq!(compute.resources.len(), 37);
     let mut methods = 0;
     for r in compute.resources.values() {
         for m in &r.methods {
             methods += 1;
-            assert!(m.path.starts_with("/v2/"), "{}.{} path {}", r.name, m.name, m.path);
+            assert!(
+                m.path.starts_with("/v2/"),
+                "{}.{} path {}",
+                r.name,
+                m.name,
+                m.path
+            );
         }
     }
     assert!(methods > 150, "only {methods} methods resolved");
     let images = &compute.resources["images"];
     let convert = images.method("convert").unwrap();
     assert_eq!(convert.path, "/v2/images/{image_id}/actions");
-    assert_eq!(convert.document_path, "/v2/images/{image_id}/actions?__type=convert");
-    assert_eq!(convert.request_base, Some(serde_json::json!({"type": "convert"})));
-    assert_eq!(convert.request_translate.as_deref(), Some("drop_double_underscore_params"));
+    assert_eq!(
+        convert.document_path,
+        "/v2/images/{image_id}/actions?__type=convert"
+    );
+    assert_eq!(
+        convert.request_base,
+        Some(serde_json::json!({"type": "convert"}))
+    );
+    assert_eq!(
+        convert.request_translate.as_deref(),
+        Some("drop_double_underscore_params")
+    );
     assert_eq!(convert.body_translate.as_deref(), Some("naive"));
     let list = images.method("images_list").unwrap();
     assert_eq!(list.top_param, Some(("per_page".to_string(), 200)));
-    assert_eq!(list.pagination.as_ref().unwrap().response_key, "$.links.pages.next");
+    assert_eq!(
+        list.pagination.as_ref().unwrap().response_key,
+        "$.links.pages.next"
+    );
     let cols: Vec<_> = list.columns.iter().map(|c| c.name.as_str()).collect();
-    for c in ["id", "name", "type", "distribution", "slug", "public", "regions", "size_gigabytes", "status"] {
+    for c in [
+        "id",
+        "name",
+        "type",
+        "distribution",
+        "slug",
+        "public",
+        "regions",
+        "size_gigabytes",
+        "status",
+    ] {
         assert!(cols.contains(&c), "images_list lacks column {c}: {cols:?}");
     }
 }
@@ -76,7 +118,10 @@ fn services_listed_but_not_shipped_fail_with_the_file_named() {
 #[test]
 fn bundled_and_upstream_agree_on_method_tables_except_documented_fixes() {
     let ours = Registry::bundled().provider("digitalocean").unwrap();
-    let upstream = Registry::from_dir(upstream_root()).unwrap().provider("digitalocean").unwrap();
+    let upstream = Registry::from_dir(upstream_root())
+        .unwrap()
+        .provider("digitalocean")
+        .unwrap();
     for resource in ["images", "image_actions"] {
         let a = method_table(&ours.resource("compute", resource).unwrap());
         let mut b = method_table(&upstream.resource("compute", resource).unwrap());
@@ -84,7 +129,9 @@ fn bundled_and_upstream_agree_on_method_tables_except_documented_fixes() {
         // transfer lifecycle method requires the region DigitalOcean requires.
         for row in &mut b {
             let fixed_key = match row.0.as_str() {
-                "image_actions_get" | "image_actions_post" | "convert" | "transfer" => Some("$.action"),
+                "image_actions_get" | "image_actions_post" | "convert" | "transfer" => {
+                    Some("$.action")
+                }
                 "images_create_custom" | "images_update" => Some("$.image"),
                 _ => None,
             };
@@ -105,15 +152,29 @@ fn bundled_and_upstream_agree_on_method_tables_except_documented_fixes() {
 fn select_prefers_get_then_list() {
     let ours = Registry::bundled().provider("digitalocean").unwrap();
     let images = ours.resource("compute", "images").unwrap();
-    let names: Vec<_> = images.methods_for(SqlVerb::Select).iter().map(|m| m.name.clone()).collect();
+    let names: Vec<_> = images
+        .methods_for(SqlVerb::Select)
+        .iter()
+        .map(|m| m.name.clone())
+        .collect();
     assert_eq!(names, ["images_get", "images_list"]);
     let get = images.method("images_get").unwrap();
     let id = get.param("image_id").unwrap();
-    assert_eq!(id.schema.types, ["integer", "string"], "GET takes an id or a slug");
+    assert_eq!(
+        id.schema.types,
+        ["integer", "string"],
+        "GET takes an id or a slug"
+    );
     let put = images.method("images_update").unwrap();
     assert_eq!(put.param("image_id").unwrap().schema.types, ["integer"]);
     let type_param = images.method("images_list").unwrap().param("type").unwrap();
-    assert_eq!(type_param.schema.enum_values, [serde_json::json!("application"), serde_json::json!("distribution")]);
+    assert_eq!(
+        type_param.schema.enum_values,
+        [
+            serde_json::json!("application"),
+            serde_json::json!("distribution")
+        ]
+    );
 }
 
 fn write_tree(files: &[(&str, &str)]) -> tempdir::Dir {
@@ -148,15 +209,24 @@ mod tempdir {
     }
 }
 
-const PROVIDER: &str = "name: p\nproviderServices:\n  s:\n    service:\n      $ref: p/v1/services/s.yaml\n";
+const PROVIDER: &str =
+    "name: p\nproviderServices:\n  s:\n    service:\n      $ref: p/v1/services/s.yaml\n";
 
 #[test]
 fn broken_documents_name_the_file_and_place() {
     let dir = write_tree(&[
         ("p/v1/provider.yaml", PROVIDER),
-        ("p/v1/services/s.yaml", "openapi: 3.0.0\npaths:\n  /a:\n    get: {}\n   bad: [\n"),
+        (
+            "p/v1/services/s.yaml",
+            "openapi: 3.0.0\npaths:\n  /a:\n    get: {}\n   bad: [\n",
+        ),
     ]);
-    let err = Registry::from_dir(&dir.0).unwrap().provider("p").unwrap().service("s").unwrap_err();
+    let err = Registry::from_dir(&dir.0)
+        .unwrap()
+        .provider("p")
+        .unwrap()
+        .service("s")
+        .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("s.yaml") && text.contains("line 5"), "{text}");
 
@@ -167,17 +237,31 @@ fn broken_documents_name_the_file_and_place() {
             "openapi: 3.0.0\npaths: {}\ncomponents:\n  x-stackQL-resources:\n    things:\n      methods:\n        list:\n          operation:\n            $ref: '#/paths/~1v2~1things/get'\n",
         ),
     ]);
-    let err = Registry::from_dir(&dir.0).unwrap().provider("p").unwrap().service("s").unwrap_err();
+    let err = Registry::from_dir(&dir.0)
+        .unwrap()
+        .provider("p")
+        .unwrap()
+        .service("s")
+        .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("unresolved $ref '#/paths/~1v2~1things/get'"), "{text}");
-    assert!(text.contains("x-stackQL-resources.things.methods.list"), "{text}");
+    assert!(
+        text.contains("unresolved $ref '#/paths/~1v2~1things/get'"),
+        "{text}"
+    );
+    assert!(
+        text.contains("x-stackQL-resources.things.methods.list"),
+        "{text}"
+    );
 }
 
 #[test]
 fn unknown_names_suggest_the_closest() {
     let ours = Registry::bundled();
     let err = ours.provider("digitalocan").unwrap_err();
-    assert!(err.to_string().contains("did you mean 'digitalocean'"), "{err}");
+    assert!(
+        err.to_string().contains("did you mean 'digitalocean'"),
+        "{err}"
+    );
     let p = ours.provider("digitalocean").unwrap();
     let err = p.resource("compute", "imgaes").unwrap_err();
     assert!(err.to_string().contains("did you mean 'images'"), "{err}");

@@ -21,7 +21,9 @@ mod split;
 
 pub use error::SqlError;
 pub use meta::{Describe, Show, ShowKind};
-pub use query::{ColumnRef, Conjunct, ConjunctKind, LimitHint, Literal, QueryStatement, Scope, TableRef};
+pub use query::{
+    ColumnRef, Conjunct, ConjunctKind, LimitHint, Literal, QueryStatement, Scope, TableRef,
+};
 pub use split::{split_statements, StatementText};
 
 /// One statement of a script, parsed.

@@ -59,9 +59,9 @@ pub(crate) fn parse_meta(source: &StatementText) -> Result<Option<Statement>, Sq
                 Some("RESOURCES") => ShowKind::Resources,
                 Some("METHODS") => ShowKind::Methods,
                 _ => {
-                    return Err(p.error(
-                        "expected PROVIDERS, SERVICES, RESOURCES or METHODS after SHOW",
-                    ))
+                    return Err(
+                        p.error("expected PROVIDERS, SERVICES, RESOURCES or METHODS after SHOW")
+                    )
                 }
             };
             p.pos += 1;
@@ -139,7 +139,9 @@ impl Cursor<'_> {
         loop {
             match self.word() {
                 Some(w) => parts.push(w),
-                None => return Err(self.error("expected a name such as digitalocean.compute.images")),
+                None => {
+                    return Err(self.error("expected a name such as digitalocean.compute.images"))
+                }
             }
             self.pos += 1;
             if self.peek() == Some(&Token::Period) {
@@ -166,7 +168,11 @@ impl Cursor<'_> {
             .tokens
             .get(self.pos)
             .map(|t| (t.span.start.line, t.span.start.column))
-            .or_else(|| self.tokens.last().map(|t| (t.span.end.line, t.span.end.column)))
+            .or_else(|| {
+                self.tokens
+                    .last()
+                    .map(|t| (t.span.end.line, t.span.end.column))
+            })
             .unwrap_or(self.end);
         SqlError::new(line, column, message)
     }
@@ -184,7 +190,8 @@ mod tests {
 
     #[test]
     fn show_forms() {
-        let Statement::Show(s) = one("SHOW RESOURCES IN digitalocean.compute LIKE '%image%'") else {
+        let Statement::Show(s) = one("SHOW RESOURCES IN digitalocean.compute LIKE '%image%'")
+        else {
             panic!()
         };
         assert_eq!(s.kind, ShowKind::Resources);

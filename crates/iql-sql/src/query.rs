@@ -46,9 +46,15 @@ pub struct ColumnRef {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConjunctKind {
     /// `col = literal` or `col IN (literal, …)`.
-    Equals { column: ColumnRef, values: Vec<Literal> },
+    Equals {
+        column: ColumnRef,
+        values: Vec<Literal>,
+    },
     /// `a.col = b.col`.
-    Link { left: ColumnRef, right: ColumnRef },
+    Link {
+        left: ColumnRef,
+        right: ColumnRef,
+    },
     Other,
 }
 
@@ -112,11 +118,17 @@ pub(crate) fn parse_query(source: &StatementText) -> Result<QueryStatement, SqlE
         ast::Statement::Query(q) => q,
         other => {
             let verb = other.to_string();
-            let verb = verb.split_whitespace().next().unwrap_or("this statement").to_uppercase();
+            let verb = verb
+                .split_whitespace()
+                .next()
+                .unwrap_or("this statement")
+                .to_uppercase();
             return Err(SqlError::new(
                 source.line,
                 source.column,
-                format!("{verb} is not supported here; iql runs SELECT, SHOW and DESCRIBE statements"),
+                format!(
+                    "{verb} is not supported here; iql runs SELECT, SHOW and DESCRIBE statements"
+                ),
             ));
         }
     };
@@ -134,7 +146,11 @@ pub(crate) fn parse_query(source: &StatementText) -> Result<QueryStatement, SqlE
 impl QueryStatement {
     /// The SQL for SQLite: provider tables renamed to `local_names[table id]` (keeping the user's alias,
     /// or the resource name as alias), and the conjuncts in `answered` replaced by `true`.
-    pub fn render(&self, local_names: &HashMap<usize, String>, answered: &HashSet<usize>) -> String {
+    pub fn render(
+        &self,
+        local_names: &HashMap<usize, String>,
+        answered: &HashSet<usize>,
+    ) -> String {
         let mut query = self.query.clone();
         let mut walker = Walker {
             render: Some((local_names, answered)),
@@ -262,10 +278,19 @@ impl<'a> Walker<'a> {
         });
     }
 
-    fn table_factor(&mut self, tf: &mut TableFactor, scope_id: usize, outer: bool, scope: &mut Scope) {
+    fn table_factor(
+        &mut self,
+        tf: &mut TableFactor,
+        scope_id: usize,
+        outer: bool,
+        scope: &mut Scope,
+    ) {
         match tf {
             TableFactor::Table {
-                name, alias, args: None, ..
+                name,
+                alias,
+                args: None,
+                ..
             } if provider_name(name).is_some() => {
                 let id = self.next_table;
                 self.next_table += 1;
@@ -281,13 +306,15 @@ impl<'a> Walker<'a> {
                     }),
                     Some((names, _)) => {
                         if let Some(local) = names.get(&id) {
-                            *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::with_quote(
-                                '"',
-                                local.clone(),
-                            ))]);
+                            *name = ObjectName(vec![ObjectNamePart::Identifier(
+                                Ident::with_quote('"', local.clone()),
+                            )]);
                             if alias.is_none() {
                                 *alias = Some(TableAlias {
-                                    name: Ident::with_quote('"', parts.last().cloned().unwrap_or_default()),
+                                    name: Ident::with_quote(
+                                        '"',
+                                        parts.last().cloned().unwrap_or_default(),
+                                    ),
                                     columns: Vec::new(),
                                 });
                             }
@@ -305,7 +332,8 @@ impl<'a> Walker<'a> {
                 self.table_factor(&mut table_with_joins.relation, scope_id, outer, scope);
                 for join in &mut table_with_joins.joins {
                     self.table_factor(&mut join.relation, scope_id, true, scope);
-                    if let Some(JoinConstraint::On(expr)) = join_constraint(&mut join.join_operator) {
+                    if let Some(JoinConstraint::On(expr)) = join_constraint(&mut join.join_operator)
+                    {
                         self.conjuncts(expr, false, scope);
                     }
                 }
@@ -324,7 +352,15 @@ impl<'a> Walker<'a> {
                 self.conjuncts(left, from_where, scope);
                 self.conjuncts(right, from_where, scope);
             }
-            Expr::Nested(inner) if matches!(**inner, Expr::BinaryOp { op: BinaryOperator::And, .. }) => {
+            Expr::Nested(inner)
+                if matches!(
+                    **inner,
+                    Expr::BinaryOp {
+                        op: BinaryOperator::And,
+                        ..
+                    }
+                ) =>
+            {
                 self.conjuncts(inner, from_where, scope);
             }
             leaf => {
@@ -419,11 +455,18 @@ fn classify(e: &Expr) -> ConjunctKind {
             op: BinaryOperator::Eq,
             right,
         } => {
-            match (column_ref(left), column_ref(right), literal(left), literal(right)) {
-                (Some(column), _, _, Some(v)) | (_, Some(column), Some(v), _) => ConjunctKind::Equals {
-                    column,
-                    values: vec![v],
-                },
+            match (
+                column_ref(left),
+                column_ref(right),
+                literal(left),
+                literal(right),
+            ) {
+                (Some(column), _, _, Some(v)) | (_, Some(column), Some(v), _) => {
+                    ConjunctKind::Equals {
+                        column,
+                        values: vec![v],
+                    }
+                }
                 (Some(left), Some(right), _, _) => ConjunctKind::Link { left, right },
                 _ => ConjunctKind::Other,
             }
@@ -432,8 +475,13 @@ fn classify(e: &Expr) -> ConjunctKind {
             expr,
             list,
             negated: false,
-        } => match (column_ref(expr), list.iter().map(literal).collect::<Option<Vec<_>>>()) {
-            (Some(column), Some(values)) if !values.is_empty() => ConjunctKind::Equals { column, values },
+        } => match (
+            column_ref(expr),
+            list.iter().map(literal).collect::<Option<Vec<_>>>(),
+        ) {
+            (Some(column), Some(values)) if !values.is_empty() => {
+                ConjunctKind::Equals { column, values }
+            }
             _ => ConjunctKind::Other,
         },
         Expr::Nested(inner) => classify(inner),
@@ -441,14 +489,27 @@ fn classify(e: &Expr) -> ConjunctKind {
     }
 }
 
-const AGGREGATES: &[&str] = &["count", "sum", "avg", "min", "max", "total", "group_concat", "json_group_array", "json_group_object", "string_agg"];
+const AGGREGATES: &[&str] = &[
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "total",
+    "group_concat",
+    "json_group_array",
+    "json_group_object",
+    "string_agg",
+];
 
 fn limit_hint(query: &Query, walker: &Walker<'_>) -> Option<LimitHint> {
     if query.order_by.is_some() || query.with.is_some() {
         return None;
     }
     let (limit, offset) = match query.limit_clause.as_ref()? {
-        ast::LimitClause::LimitOffset { limit, offset, .. } => (limit.as_ref()?, offset.as_ref().map(|o| &o.value)),
+        ast::LimitClause::LimitOffset { limit, offset, .. } => {
+            (limit.as_ref()?, offset.as_ref().map(|o| &o.value))
+        }
         ast::LimitClause::OffsetCommaLimit { offset, limit } => (limit, Some(offset)),
     };
     let number = |e: &Expr| match literal(e) {
@@ -518,7 +579,9 @@ mod tests {
         assert_eq!(q.tables[1].alias.as_deref(), Some("a"));
         let kinds: Vec<_> = q.scopes[0].conjuncts.iter().map(|c| &c.kind).collect();
         assert!(matches!(kinds[0], ConjunctKind::Link { .. }));
-        assert!(matches!(kinds[1], ConjunctKind::Equals { values, .. } if values == &[Literal::Bool(true)]));
+        assert!(
+            matches!(kinds[1], ConjunctKind::Equals { values, .. } if values == &[Literal::Bool(true)])
+        );
         assert!(matches!(kinds[2], ConjunctKind::Equals { values, .. } if values.len() == 2));
         assert!(matches!(kinds[3], ConjunctKind::Other));
     }
@@ -528,7 +591,10 @@ mod tests {
         let q = query("SELECT name FROM digitalocean.compute.images WHERE type = 'distribution' AND public = true");
         let names = HashMap::from([(0, "t0".to_string())]);
         let sql = q.render(&names, &HashSet::from([0]));
-        assert_eq!(sql, "SELECT name FROM \"t0\" AS \"images\" WHERE true AND public = true");
+        assert_eq!(
+            sql,
+            "SELECT name FROM \"t0\" AS \"images\" WHERE true AND public = true"
+        );
     }
 
     #[test]
@@ -545,16 +611,40 @@ mod tests {
 
     #[test]
     fn limit_hint_only_for_plain_queries() {
-        assert_eq!(query("SELECT * FROM digitalocean.compute.images LIMIT 5 OFFSET 2").limit_hint.map(|h| h.rows), Some(7));
-        assert!(query("SELECT * FROM digitalocean.compute.images ORDER BY id LIMIT 5").limit_hint.is_none());
-        assert!(query("SELECT count(*) FROM digitalocean.compute.images LIMIT 5").limit_hint.is_none());
-        assert!(query("SELECT DISTINCT type FROM digitalocean.compute.images LIMIT 5").limit_hint.is_none());
+        assert_eq!(
+            query("SELECT * FROM digitalocean.compute.images LIMIT 5 OFFSET 2")
+                .limit_hint
+                .map(|h| h.rows),
+            Some(7)
+        );
+        assert!(
+            query("SELECT * FROM digitalocean.compute.images ORDER BY id LIMIT 5")
+                .limit_hint
+                .is_none()
+        );
+        assert!(
+            query("SELECT count(*) FROM digitalocean.compute.images LIMIT 5")
+                .limit_hint
+                .is_none()
+        );
+        assert!(
+            query("SELECT DISTINCT type FROM digitalocean.compute.images LIMIT 5")
+                .limit_hint
+                .is_none()
+        );
     }
 
     #[test]
     fn syntax_errors_carry_script_positions() {
-        let err = parse_script("SELECT 1;\nSELECT name\nFROM digitalocean.compute.images\nWHERE name = )").unwrap_err();
+        let err = parse_script(
+            "SELECT 1;\nSELECT name\nFROM digitalocean.compute.images\nWHERE name = )",
+        )
+        .unwrap_err();
         assert_eq!(err.line, 4, "{err}");
-        assert!(err.to_string().starts_with("syntax error at line 4, column"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("syntax error at line 4, column"),
+            "{err}"
+        );
     }
 }

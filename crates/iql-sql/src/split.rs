@@ -46,7 +46,13 @@ pub fn split_statements(script: &str) -> Result<Vec<StatementText>, SqlError> {
             let start = offset(line, column);
             let padded: String = script
                 .char_indices()
-                .map(|(i, c)| if (start..end).contains(&i) || c == '\n' { c } else { ' ' })
+                .map(|(i, c)| {
+                    if (start..end).contains(&i) || c == '\n' {
+                        c
+                    } else {
+                        ' '
+                    }
+                })
                 .collect();
             out.push(StatementText {
                 text: script[start..end].trim_end().to_string(),

@@ -1,1 +1,177 @@
+//! iql: query and manage cloud APIs with SQL.
+//!
+//! Build an [`Engine`], then run SQL. Everything the `iql` command does goes through this API.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), iql::Error> {
+//! // Against the built-in sandbox (no account needed); use `.credential(…)` or DIGITALOCEAN_TOKEN for real.
+//! let engine = iql::Engine::builder().sandbox(iql::SandboxConfig::default()).build().await?;
+//! let results = engine
+//!     .execute("SELECT name, slug FROM digitalocean.compute.images WHERE type = 'distribution' ORDER BY name")
+//!     .await?;
+//! for row in &results[0].rows {
+//!     println!("{} {}", row[0], row[1]);
+//! }
+//! # Ok(()) }
+//! ```
 
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use iql_engine::{
+    Cell, ColumnType, Credential, EngineError as Error, ErrorKind, FetchStats, QueryResult,
+    ResultColumn, RuntimeConfig,
+};
+pub use iql_mock::{ActionOutcome, MockConfig as SandboxConfig, MockServer as Sandbox};
+pub use iql_sql::{ParsedStatement, Statement};
+
+use iql_engine::Runtime;
+use iql_provider::Registry;
+
+/// The token the sandbox accepts; it is not a secret.
+const SANDBOX_TOKEN: &str = "iql-sandbox";
+
+/// Runs SQL against providers.
+#[derive(Debug)]
+pub struct Engine {
+    runtime: Runtime,
+    sandbox: Option<Sandbox>,
+}
+
+/// Configures an [`Engine`].
+#[derive(Debug, Default)]
+pub struct EngineBuilder {
+    providers_root: Option<PathBuf>,
+    config: RuntimeConfig,
+    sandbox: Option<SandboxConfig>,
+}
+
+impl EngineBuilder {
+    /// Read provider documents from this folder (`<provider>/<version>/provider.yaml`) instead of the
+    /// ones built into iql.
+    pub fn providers_root(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.providers_root = Some(dir.into());
+        self
+    }
+
+    /// Send a provider's requests to `base_url` instead of the document's server.
+    pub fn endpoint(mut self, provider: &str, base_url: &str) -> Self {
+        self.config
+            .endpoints
+            .insert(provider.to_string(), base_url.to_string());
+        self
+    }
+
+    /// Use this credential for a provider (it is never printed).
+    pub fn credential(mut self, provider: &str, token: &str) -> Self {
+        self.config
+            .credentials
+            .insert(provider.to_string(), Credential::new(token));
+        self
+    }
+
+    /// Read a provider's credential from this environment variable instead of the one its document names.
+    pub fn credential_env_var(mut self, provider: &str, var: &str) -> Self {
+        self.config
+            .credential_env_vars
+            .insert(provider.to_string(), var.to_string());
+        self
+    }
+
+    /// Requests in flight at once for everything the engine sends (default 8).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.config.http.concurrency = n.max(1);
+        self
+    }
+
+    /// Timeout of each HTTP attempt (default 30 s).
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.config.http.timeout = t;
+        self
+    }
+
+    /// Retries after a 429, a 5xx (GET only) or a refused connection (default 4).
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.config.http.max_retries = n;
+        self
+    }
+
+    /// Shortest wait before a retry; it doubles each time, with jitter (default 200 ms).
+    pub fn retry_backoff(mut self, base: Duration) -> Self {
+        self.config.http.base_backoff = base;
+        self
+    }
+
+    /// Read at most this many pages per call; reaching the cap is reported in the result's notices.
+    pub fn max_pages(mut self, pages: Option<u64>) -> Self {
+        self.config.max_pages = pages;
+        self
+    }
+
+    /// Start the built-in DigitalOcean mock on 127.0.0.1 and send `digitalocean` requests to it.
+    pub fn sandbox(mut self, config: SandboxConfig) -> Self {
+        self.sandbox = Some(config);
+        self
+    }
+
+    pub async fn build(mut self) -> Result<Engine, Error> {
+        let registry = match &self.providers_root {
+            Some(dir) => Registry::from_dir(dir)?,
+            None => Registry::bundled(),
+        };
+        let sandbox = match self.sandbox.take() {
+            Some(mut cfg) => {
+                cfg.token = Some(SANDBOX_TOKEN.to_string());
+                let server = Sandbox::start(cfg).await.map_err(|e| {
+                    Error::Unsupported(format!("cannot start the sandbox on 127.0.0.1: {e}"))
+                })?;
+                self.config
+                    .endpoints
+                    .insert("digitalocean".to_string(), server.url());
+                self.config
+                    .credentials
+                    .insert("digitalocean".to_string(), Credential::new(SANDBOX_TOKEN));
+                Some(server)
+            }
+            None => None,
+        };
+        let runtime = Runtime::new(Arc::new(registry), self.config)?;
+        Ok(Engine { runtime, sandbox })
+    }
+}
+
+impl Engine {
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// Splits and parses a script without running it.
+    pub fn parse(&self, sql: &str) -> Result<Vec<ParsedStatement>, Error> {
+        Ok(iql_sql::parse_script(sql)?)
+    }
+
+    /// Runs one parsed statement.
+    pub async fn run(&self, statement: &ParsedStatement) -> Result<QueryResult, Error> {
+        self.runtime.execute(&statement.statement).await
+    }
+
+    /// Parses and runs every statement of `sql` in order, stopping at the first error.
+    pub async fn execute(&self, sql: &str) -> Result<Vec<QueryResult>, Error> {
+        let mut out = Vec::new();
+        for s in self.parse(sql)? {
+            out.push(self.run(&s).await?);
+        }
+        Ok(out)
+    }
+
+    /// The sandbox this engine started, if any.
+    pub fn sandbox(&self) -> Option<&Sandbox> {
+        self.sandbox.as_ref()
+    }
+
+    /// HTTP requests sent so far, and how many of them were retries.
+    pub fn http_counts(&self) -> (u64, u64) {
+        self.runtime.http_counts()
+    }
+}

@@ -1,0 +1,113 @@
+//! One error type for everything a statement can run into, worded for the person who wrote it.
+
+use iql_http::HttpError;
+use iql_provider::ProviderError;
+use iql_sql::SqlError;
+
+/// What went wrong, by phase. Match on [`EngineError::kind`] rather than on text.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    #[error(transparent)]
+    Syntax(#[from] SqlError),
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error("{}", no_method_text(resource, verb, candidates))]
+    NoMatchingMethod {
+        resource: String,
+        verb: String,
+        /// Each method of the verb with the required parameters the statement does not give.
+        candidates: Vec<(String, Vec<String>)>,
+    },
+    #[error(
+        "invalid value {value} for parameter '{param}' of {resource}.{method}: expected {expected}"
+    )]
+    InvalidParameter {
+        resource: String,
+        method: String,
+        param: String,
+        value: String,
+        expected: String,
+    },
+    #[error(
+        "no credentials for provider '{provider}': {}",
+        missing_credentials_hint(env_var)
+    )]
+    MissingCredentials {
+        provider: String,
+        env_var: Option<String>,
+    },
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error("malformed response from {method} {url}: {detail}")]
+    MalformedResponse {
+        method: String,
+        url: String,
+        detail: String,
+    },
+    #[error(
+        "pagination loop: {url} was returned as the next page twice; stopping instead of looping"
+    )]
+    PaginationLoop { url: String },
+    #[error("{message}")]
+    Sqlite { message: String },
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Categories of [`EngineError`], stable for callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Syntax,
+    Provider,
+    Planning,
+    Credentials,
+    Http,
+    Response,
+    Sql,
+    Unsupported,
+}
+
+impl EngineError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EngineError::Syntax(_) => ErrorKind::Syntax,
+            EngineError::Provider(_) => ErrorKind::Provider,
+            EngineError::NoMatchingMethod { .. } | EngineError::InvalidParameter { .. } => {
+                ErrorKind::Planning
+            }
+            EngineError::MissingCredentials { .. } => ErrorKind::Credentials,
+            EngineError::Http(_) => ErrorKind::Http,
+            EngineError::MalformedResponse { .. } | EngineError::PaginationLoop { .. } => {
+                ErrorKind::Response
+            }
+            EngineError::Sqlite { .. } => ErrorKind::Sql,
+            EngineError::Unsupported(_) => ErrorKind::Unsupported,
+        }
+    }
+}
+
+fn no_method_text(resource: &str, verb: &str, candidates: &[(String, Vec<String>)]) -> String {
+    let mut out = format!(
+        "cannot find a {} method of {resource} for the parameters given:",
+        verb.to_uppercase()
+    );
+    for (method, missing) in candidates {
+        out.push_str(&format!("\n  {method} needs {}", missing.join(", ")));
+    }
+    if let Some((_, missing)) = candidates.iter().min_by_key(|(_, m)| m.len()) {
+        let example: Vec<String> = missing.iter().map(|p| format!("{p} = '…'")).collect();
+        out.push_str(&format!(
+            "\nadd the missing parameters to the WHERE clause, e.g. WHERE {} (SHOW METHODS IN {resource} lists every method)",
+            example.join(" AND ")
+        ));
+    }
+    out
+}
+
+fn missing_credentials_hint(env_var: &Option<String>) -> String {
+    match env_var {
+        Some(v) => format!("set the environment variable {v} (or pass --auth), or try --sandbox to use the built-in mock"),
+        None => "pass --auth with a token, or try --sandbox to use the built-in mock".to_string(),
+    }
+}

@@ -1,0 +1,171 @@
+//! `SHOW …` and `DESCRIBE …`: answered from the provider documents, no request sent.
+
+use iql_provider::SqlVerb;
+use iql_sql::{Describe, Show, ShowKind};
+
+use crate::error::EngineError;
+use crate::value::{Cell, ColumnType, QueryResult, ResultColumn};
+use crate::Runtime;
+
+fn text_columns(names: &[&str]) -> Vec<ResultColumn> {
+    names
+        .iter()
+        .map(|n| ResultColumn {
+            name: n.to_string(),
+            column_type: ColumnType::Text,
+        })
+        .collect()
+}
+
+fn text(s: impl Into<String>) -> Cell {
+    Cell::Text(s.into())
+}
+
+fn opt(s: &Option<String>) -> Cell {
+    s.as_ref()
+        .map(|s| Cell::Text(s.clone()))
+        .unwrap_or(Cell::Null)
+}
+
+/// SQL `LIKE`: `%` any run, `_` one character, case-insensitive for ASCII.
+pub(crate) fn like(pattern: &str, value: &str) -> bool {
+    fn go(p: &[char], v: &[char]) -> bool {
+        match p.split_first() {
+            None => v.is_empty(),
+            Some(('%', rest)) => (0..=v.len()).any(|i| go(rest, &v[i..])),
+            Some(('_', rest)) => !v.is_empty() && go(rest, &v[1..]),
+            Some((c, rest)) => {
+                v.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && go(rest, &v[1..])
+            }
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let v: Vec<char> = value.chars().collect();
+    go(&p, &v)
+}
+
+pub(crate) fn show(runtime: &Runtime, s: &Show) -> Result<QueryResult, EngineError> {
+    let keep = |name: &str| s.like.as_deref().is_none_or(|p| like(p, name));
+    let registry = runtime.registry();
+    let mut result = QueryResult::default();
+    match s.kind {
+        ShowKind::Providers => {
+            result.columns = text_columns(&["name", "version"]);
+            for name in registry.provider_names() {
+                if keep(name) {
+                    result.rows.push(vec![
+                        text(name),
+                        text(registry.provider_version(name).unwrap_or_default()),
+                    ]);
+                }
+            }
+        }
+        ShowKind::Services => {
+            result.columns = text_columns(&["id", "name", "title"]);
+            let providers: Vec<String> = match s.scope.first() {
+                Some(p) => vec![p.clone()],
+                None => registry
+                    .provider_names()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+            };
+            for p in providers {
+                let provider = registry.provider(&p)?;
+                for (name, entry) in &provider.services {
+                    if keep(name) {
+                        result.rows.push(vec![
+                            text(format!("{}.{name}", provider.name)),
+                            text(name),
+                            opt(&entry.title),
+                        ]);
+                    }
+                }
+            }
+        }
+        ShowKind::Resources => {
+            let [p, svc] = s.scope.as_slice() else {
+                return Err(EngineError::Unsupported(
+                    "SHOW RESOURCES needs a service: SHOW RESOURCES IN digitalocean.compute"
+                        .to_string(),
+                ));
+            };
+            result.columns = text_columns(&["name", "id", "title"]);
+            let service = registry.provider(p)?.service(svc)?;
+            for (name, r) in &service.resources {
+                if keep(name) {
+                    result
+                        .rows
+                        .push(vec![text(name), text(&r.id), opt(&r.title)]);
+                }
+            }
+        }
+        ShowKind::Methods => {
+            let (_, resource) = runtime.resolve(&s.scope)?;
+            let mut names = vec!["MethodName", "RequiredParams", "SQLVerb"];
+            if s.extended {
+                names.extend(["HttpMethod", "Path", "description"]);
+            }
+            result.columns = text_columns(&names);
+            for m in &resource.methods {
+                if !keep(&m.name) {
+                    continue;
+                }
+                let verb = resource
+                    .verb_of(&m.name)
+                    .map(SqlVerb::as_str)
+                    .unwrap_or("exec");
+                let mut required: Vec<String> =
+                    m.required_params().map(|p| p.name.clone()).collect();
+                if verb != "select" {
+                    required.extend(m.required_body_fields().map(|f| f.name.clone()));
+                }
+                let mut row = vec![
+                    text(&m.name),
+                    text(required.join(", ")),
+                    text(verb.to_uppercase()),
+                ];
+                if s.extended {
+                    row.push(text(m.http_method.as_str()));
+                    row.push(text(&m.path));
+                    row.push(opt(&m.summary));
+                }
+                result.rows.push(row);
+            }
+        }
+    }
+    Ok(result)
+}
+
+pub(crate) fn describe(runtime: &Runtime, d: &Describe) -> Result<QueryResult, EngineError> {
+    let (_, resource) = runtime.resolve(&d.name)?;
+    let mut names = vec!["name", "type"];
+    if d.extended {
+        names.push("description");
+    }
+    let mut result = QueryResult {
+        columns: text_columns(&names),
+        ..QueryResult::default()
+    };
+    for c in resource.select_columns() {
+        let mut row = vec![text(&c.name), text(c.schema.kind().name())];
+        if d.extended {
+            row.push(opt(&c.schema.description));
+        }
+        result.rows.push(row);
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like;
+
+    #[test]
+    fn like_patterns() {
+        assert!(like("%image%", "image_actions"));
+        assert!(like("IMAGES", "images"));
+        assert!(like("im_ges", "images"));
+        assert!(!like("%droplet%", "images"));
+    }
+}

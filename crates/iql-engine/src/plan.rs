@@ -1,0 +1,291 @@
+//! From a parsed query to one fetch plan per provider table: which method answers it, which
+//! conjuncts become parameters, and which tables wait for others (dependent joins).
+//!
+//! The rules, in order:
+//! 1. A conjunct `col = literal` / `col IN (…)` is a *candidate* for the parameter of the same name
+//!    when it sits in the `WHERE` or `ON` of the `SELECT` whose `FROM` names the table and its column
+//!    belongs to that table (by alias, or unambiguously when unqualified). `WHERE` conjuncts on the
+//!    optional side of an outer join stay in SQL.
+//! 2. **Names that are both a parameter and a column** (DigitalOcean's `type`): the value goes to the
+//!    API only when the parameter lists allowed values and every value is one of them
+//!    (`type = 'distribution'`); any other value (`type = 'snapshot'`) filters the column in SQL.
+//! 3. `a.col = b.col` between two provider tables binds the parameter `col` of one table to the
+//!    values of the other table's column: that table is fetched after the other, once per distinct value.
+//! 4. The first method in the resource's `select` list whose required parameters are all bound wins.
+//! 5. Conjuncts the chosen method takes as literal parameters are answered by the API and become
+//!    `true` in the SQL SQLite runs; everything else is left for SQLite.
+
+use std::sync::Arc;
+
+use iql_provider::{Column, Method, Provider, Resource, SqlVerb};
+use iql_sql::{ColumnRef, ConjunctKind, Literal, QueryStatement, TableRef};
+use serde_json::Value;
+
+use crate::error::EngineError;
+use crate::Runtime;
+
+/// Parameter values bound from the dependent side of a join.
+#[derive(Debug, Clone)]
+pub(crate) struct LinkBinding {
+    pub param: String,
+    pub source_table: usize,
+    pub source_column: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TablePlan {
+    pub table: usize,
+    pub provider: Arc<Provider>,
+    pub resource: Resource,
+    pub method: Method,
+    pub columns: Vec<Column>,
+    pub local_name: String,
+    /// Scheme, host and any path prefix the method's path is appended to.
+    pub base_url: String,
+    /// Parameter → the normalized values to send (more than one: one request each).
+    pub literals: Vec<(String, Vec<Value>)>,
+    pub links: Vec<LinkBinding>,
+    /// Conjunct ids the API answers.
+    pub answered: Vec<usize>,
+    /// Stop fetching after this many rows (LIMIT without ORDER BY on a fully answered query).
+    pub row_limit: Option<u64>,
+    pub notices: Vec<String>,
+}
+
+struct Candidate {
+    conjunct: usize,
+    param: String,
+    values: Vec<Literal>,
+}
+
+pub(crate) fn plan_query(
+    runtime: &Runtime,
+    q: &QueryStatement,
+) -> Result<Vec<TablePlan>, EngineError> {
+    // Resolve every table first, so an unknown name fails before anything is planned or fetched.
+    let mut resolved = Vec::new();
+    for t in &q.tables {
+        let (provider, resource) = runtime.resolve(&t.name)?;
+        let columns = resource.select_columns();
+        resolved.push((t, provider, resource, columns));
+    }
+    let owner = |scope: usize, col: &ColumnRef| -> Option<usize> {
+        let in_scope: Vec<_> = resolved.iter().filter(|(t, ..)| t.scope == scope).collect();
+        if col.qualifier.is_empty() {
+            let having: Vec<_> = in_scope
+                .iter()
+                .filter(|(_, _, _, cols)| {
+                    cols.iter().any(|c| c.name.eq_ignore_ascii_case(&col.name))
+                })
+                .collect();
+            return match having.as_slice() {
+                [(t, ..)] => Some(t.id),
+                _ => None,
+            };
+        }
+        in_scope
+            .iter()
+            .find(|(t, ..)| qualifier_matches(t, &col.qualifier))
+            .map(|(t, ..)| t.id)
+    };
+
+    let mut plans = Vec::new();
+    for (t, provider, resource, columns) in &resolved {
+        let scope = q.scope(t.scope);
+        let mut candidates: Vec<Candidate> = Vec::new();
+        let mut links: Vec<LinkBinding> = Vec::new();
+        for c in scope.map(|s| s.conjuncts.as_slice()).unwrap_or_default() {
+            if t.outer && c.from_where {
+                continue;
+            }
+            match &c.kind {
+                ConjunctKind::Equals { column, values } if owner(t.scope, column) == Some(t.id) => {
+                    candidates.push(Candidate {
+                        conjunct: c.id,
+                        param: column.name.to_ascii_lowercase(),
+                        values: values.clone(),
+                    });
+                }
+                ConjunctKind::Link { left, right } => {
+                    for (mine, other) in [(left, right), (right, left)] {
+                        if owner(t.scope, mine) != Some(t.id) {
+                            continue;
+                        }
+                        if let Some(src) = owner(t.scope, other).filter(|s| *s != t.id) {
+                            links.push(LinkBinding {
+                                param: mine.name.to_ascii_lowercase(),
+                                source_table: src,
+                                source_column: other.name.clone(),
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut plan = choose_method(
+            t,
+            provider.clone(),
+            resource.clone(),
+            columns.clone(),
+            candidates,
+            links,
+        )?;
+        plan.base_url = runtime.base_url(provider, &t.name[1])?;
+        plans.push(plan);
+    }
+    break_link_cycles(&mut plans);
+    if let Some(hint) = q.limit_hint {
+        let all_answered = q.scope(hint.scope).is_some_and(|s| {
+            s.conjuncts
+                .iter()
+                .all(|c| plans.iter().any(|p| p.answered.contains(&c.id)))
+        });
+        if let Some(p) = plans.iter_mut().find(|p| p.table == hint.table) {
+            if all_answered && p.links.is_empty() {
+                p.row_limit = Some(hint.rows);
+            }
+        }
+    }
+    Ok(plans)
+}
+
+fn qualifier_matches(t: &TableRef, qualifier: &[String]) -> bool {
+    let last = qualifier.last().map(String::as_str).unwrap_or_default();
+    match &t.alias {
+        Some(a) => a.eq_ignore_ascii_case(last),
+        None => {
+            let name = t.name.join(".");
+            qualifier.join(".").eq_ignore_ascii_case(&name)
+                || t.name.last().is_some_and(|n| n.eq_ignore_ascii_case(last))
+        }
+    }
+}
+
+/// Two tables each waiting on the other cannot be fetched: drop the later table's links.
+fn break_link_cycles(plans: &mut [TablePlan]) {
+    let ids: Vec<usize> = plans.iter().map(|p| p.table).collect();
+    for id in ids {
+        let waits_on: Vec<usize> = plans
+            .iter()
+            .find(|p| p.table == id)
+            .map(|p| p.links.iter().map(|l| l.source_table).collect())
+            .unwrap_or_default();
+        for src in waits_on {
+            let cyclic = plans
+                .iter()
+                .find(|p| p.table == src)
+                .is_some_and(|p| p.links.iter().any(|l| l.source_table == id));
+            if cyclic && src < id {
+                if let Some(p) = plans.iter_mut().find(|p| p.table == id) {
+                    p.links.retain(|l| l.source_table != src);
+                }
+            }
+        }
+    }
+}
+
+fn choose_method(
+    t: &TableRef,
+    provider: Arc<Provider>,
+    resource: Resource,
+    columns: Vec<Column>,
+    candidates: Vec<Candidate>,
+    links: Vec<LinkBinding>,
+) -> Result<TablePlan, EngineError> {
+    let item_columns: Vec<&str> = resource
+        .methods_for(SqlVerb::Select)
+        .iter()
+        .flat_map(|m| m.columns.iter().map(|c| c.name.as_str()))
+        .collect();
+    let mut report = Vec::new();
+    for method in resource.methods_for(SqlVerb::Select) {
+        let mut literals: Vec<(String, Vec<Value>)> = Vec::new();
+        let mut answered = Vec::new();
+        for c in &candidates {
+            let Some(param) = method.param(&c.param) else {
+                continue;
+            };
+            if literals.iter().any(|(p, _)| *p == param.name) {
+                continue;
+            }
+            let is_column = item_columns.contains(&param.name.as_str());
+            let mut normalized = Vec::new();
+            for v in &c.values {
+                match crate::params::normalize(&param.schema, v) {
+                    Some(n) => normalized.push(n),
+                    None if is_column => break,
+                    None => {
+                        return Err(EngineError::InvalidParameter {
+                            resource: resource.id.clone(),
+                            method: method.name.clone(),
+                            param: param.name.clone(),
+                            value: crate::params::show_literal(v),
+                            expected: crate::params::expected(&param.schema),
+                        })
+                    }
+                }
+            }
+            // Rule 2: a name that is also a column goes to the API only for values the parameter lists.
+            let sendable = normalized.len() == c.values.len()
+                && (!is_column || !param.schema.enum_values.is_empty());
+            if sendable {
+                literals.push((param.name.clone(), normalized));
+                answered.push(c.conjunct);
+            }
+        }
+        let method_links: Vec<LinkBinding> = links
+            .iter()
+            .filter(|l| {
+                method.param(&l.param).is_some() && !literals.iter().any(|(p, _)| *p == l.param)
+            })
+            .cloned()
+            .collect();
+        let missing: Vec<String> = method
+            .required_params()
+            .filter(|p| {
+                !literals.iter().any(|(n, _)| *n == p.name)
+                    && !method_links.iter().any(|l| l.param == p.name)
+            })
+            .map(|p| p.name.clone())
+            .collect();
+        if !missing.is_empty() {
+            report.push((method.name.clone(), missing));
+            continue;
+        }
+        let mut notices = Vec::new();
+        for c in &candidates {
+            let used = answered.contains(&c.conjunct);
+            let param_elsewhere = !item_columns.contains(&c.param.as_str())
+                && resource
+                    .methods_for(SqlVerb::Select)
+                    .iter()
+                    .any(|m| m.param(&c.param).is_some());
+            if !used && param_elsewhere && method.param(&c.param).is_none() {
+                notices.push(format!(
+                    "{} is a parameter of another method, not of {} (chosen for the parameters given); the condition on it is left to SQL, where {} is null",
+                    c.param, method.name, c.param
+                ));
+            }
+        }
+        return Ok(TablePlan {
+            table: t.id,
+            local_name: format!("t{}_{}", t.id, resource.name),
+            base_url: String::new(),
+            provider,
+            method: method.clone(),
+            columns,
+            literals,
+            links: method_links,
+            answered,
+            row_limit: None,
+            notices,
+            resource,
+        });
+    }
+    Err(EngineError::NoMatchingMethod {
+        resource: resource.id.clone(),
+        verb: "select".to_string(),
+        candidates: report,
+    })
+}

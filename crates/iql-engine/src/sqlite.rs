@@ -1,0 +1,167 @@
+//! The embedded SQLite that runs everything SQL does after the API calls: one in-memory database
+//! per statement, a table per provider table reference, and the user's query as written (after the
+//! rewrite in `iql-sql`).
+
+use iql_provider::{Column, ValueKind};
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::Connection;
+use serde_json::Value;
+
+use crate::error::EngineError;
+use crate::value::{Cell, ColumnType, ResultColumn};
+
+fn sql_error(e: rusqlite::Error) -> EngineError {
+    EngineError::Sqlite {
+        message: match e {
+            rusqlite::Error::SqliteFailure(_, Some(m)) => m,
+            other => other.to_string(),
+        },
+    }
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+pub(crate) fn open() -> Result<Connection, EngineError> {
+    Connection::open_in_memory().map_err(sql_error)
+}
+
+pub(crate) fn create_table(
+    conn: &Connection,
+    name: &str,
+    columns: &[Column],
+) -> Result<(), EngineError> {
+    let cols: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{} {}", quote(&c.name), c.schema.kind().sqlite_type()))
+        .collect();
+    conn.execute_batch(&format!(
+        "CREATE TABLE {} ({});",
+        quote(name),
+        cols.join(", ")
+    ))
+    .map_err(sql_error)
+}
+
+fn to_sql(kind: ValueKind, v: &Value) -> SqlValue {
+    match v {
+        Value::Null => SqlValue::Null,
+        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
+        Value::Number(n) => match (kind, n.as_i64()) {
+            (ValueKind::Real, _) | (_, None) => {
+                n.as_f64().map(SqlValue::Real).unwrap_or(SqlValue::Null)
+            }
+            (_, Some(i)) => SqlValue::Integer(i),
+        },
+        Value::String(s) => SqlValue::Text(s.clone()),
+        other => SqlValue::Text(other.to_string()),
+    }
+}
+
+pub(crate) fn insert_rows(
+    conn: &mut Connection,
+    name: &str,
+    columns: &[Column],
+    rows: &[Vec<Value>],
+) -> Result<(), EngineError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let tx = conn.transaction().map_err(sql_error)?;
+    {
+        let placeholders = vec!["?"; columns.len()].join(", ");
+        let mut stmt = tx
+            .prepare(&format!(
+                "INSERT INTO {} VALUES ({placeholders})",
+                quote(name)
+            ))
+            .map_err(sql_error)?;
+        let kinds: Vec<ValueKind> = columns.iter().map(|c| c.schema.kind()).collect();
+        for row in rows {
+            let values = row.iter().zip(&kinds).map(|(v, k)| to_sql(*k, v));
+            stmt.execute(rusqlite::params_from_iter(values))
+                .map_err(sql_error)?;
+        }
+    }
+    tx.commit().map_err(sql_error)
+}
+
+/// Distinct non-null values of a column, for the dependent side of a join.
+pub(crate) fn distinct_values(
+    conn: &Connection,
+    table: &str,
+    column: &str,
+) -> Result<Vec<Value>, EngineError> {
+    let sql = format!(
+        "SELECT DISTINCT {c} FROM {t} WHERE {c} IS NOT NULL",
+        c = quote(column),
+        t = quote(table)
+    );
+    let mut stmt = conn.prepare(&sql).map_err(sql_error)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(match r.get_ref(0)? {
+                ValueRef::Integer(i) => Value::from(i),
+                ValueRef::Real(f) => serde_json::Number::from_f64(f)
+                    .map(Value::Number)
+                    .unwrap_or(Value::Null),
+                ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
+                _ => Value::Null,
+            })
+        })
+        .map_err(sql_error)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(sql_error)
+}
+
+/// Runs the query and converts its rows, typing each column from its declared type when the
+/// column comes straight from a provider table.
+pub(crate) fn run_query(
+    conn: &Connection,
+    sql: &str,
+) -> Result<(Vec<ResultColumn>, Vec<Vec<Cell>>), EngineError> {
+    let mut stmt = conn.prepare(sql).map_err(sql_error)?;
+    let columns: Vec<ResultColumn> = stmt
+        .columns()
+        .iter()
+        .map(|c| ResultColumn {
+            name: c.name().to_string(),
+            column_type: match c.decl_type().map(str::to_ascii_uppercase).as_deref() {
+                Some("INTEGER") => ColumnType::Integer,
+                Some("REAL") => ColumnType::Real,
+                Some("BOOLEAN") => ColumnType::Boolean,
+                Some("TEXT") => ColumnType::Text,
+                Some("JSON_TEXT") => ColumnType::Json,
+                _ => ColumnType::Any,
+            },
+        })
+        .collect();
+    let types: Vec<ColumnType> = columns.iter().map(|c| c.column_type).collect();
+    let mut rows = stmt.query([]).map_err(sql_error)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        let mut cells = Vec::with_capacity(types.len());
+        for (i, t) in types.iter().enumerate() {
+            let cell = match (row.get_ref(i).map_err(sql_error)?, t) {
+                (ValueRef::Null, _) => Cell::Null,
+                (ValueRef::Integer(v), ColumnType::Boolean) => Cell::Bool(v != 0),
+                (ValueRef::Integer(v), _) => Cell::Integer(v),
+                (ValueRef::Real(v), _) => Cell::Real(v),
+                (ValueRef::Text(b), ColumnType::Json) => {
+                    let s = String::from_utf8_lossy(b);
+                    serde_json::from_str(&s)
+                        .map(Cell::Json)
+                        .unwrap_or_else(|_| Cell::Text(s.into_owned()))
+                }
+                (ValueRef::Text(b), _) => Cell::Text(String::from_utf8_lossy(b).into_owned()),
+                (ValueRef::Blob(b), _) => Cell::Text(format!(
+                    "x'{}'",
+                    b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+                )),
+            };
+            cells.push(cell);
+        }
+        out.push(cells);
+    }
+    Ok((columns, out))
+}
