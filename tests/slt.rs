@@ -1,0 +1,144 @@
+//! Runs every `tests/slt/*.slt` file against an engine with its own in-process mock.
+//!
+//! A file's first lines may configure its mock: `# mock: images=201 latency_ms=0 seed=7`.
+//! `statement error <regex>` / `query error <regex>` pin error texts.
+
+use std::path::{Path, PathBuf};
+
+use iql::{Cell, ColumnType, Engine, SandboxConfig};
+use sqllogictest::{DBOutput, DefaultColumnType};
+
+struct IqlDb {
+    engine: Engine,
+}
+
+#[derive(Debug)]
+struct TestError(String);
+
+impl std::fmt::Display for TestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TestError {}
+
+fn cell_text(c: &Cell) -> String {
+    match c {
+        Cell::Null => "NULL".to_string(),
+        Cell::Text(s) if s.is_empty() => "(empty)".to_string(),
+        other => other.to_string(),
+    }
+}
+
+#[async_trait::async_trait]
+impl sqllogictest::AsyncDB for IqlDb {
+    type Error = TestError;
+    type ColumnType = DefaultColumnType;
+
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, TestError> {
+        let mut results = self.engine.execute(sql).await.map_err(|e| TestError(e.to_string()))?;
+        let Some(last) = results.pop() else {
+            return Ok(DBOutput::StatementComplete(0));
+        };
+        let types = last
+            .columns
+            .iter()
+            .map(|c| match c.column_type {
+                ColumnType::Integer => DefaultColumnType::Integer,
+                ColumnType::Real => DefaultColumnType::FloatingPoint,
+                ColumnType::Text => DefaultColumnType::Text,
+                _ => DefaultColumnType::Any,
+            })
+            .collect();
+        let rows = last.rows.iter().map(|r| r.iter().map(cell_text).collect()).collect();
+        Ok(DBOutput::Rows { types, rows })
+    }
+
+    async fn shutdown(&mut self) {}
+
+    async fn sleep(dur: std::time::Duration) {
+        tokio::time::sleep(dur).await;
+    }
+}
+
+fn mock_config(path: &Path) -> SandboxConfig {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut cfg = SandboxConfig::default();
+    for line in text.lines().take_while(|l| l.starts_with('#')) {
+        let Some(spec) = line.strip_prefix("# mock:") else { continue };
+        for kv in spec.split_whitespace() {
+            let (k, v) = kv.split_once('=').unwrap();
+            match k {
+                "images" => cfg.images = v.parse().unwrap(),
+                "seed" => cfg.seed = v.parse().unwrap(),
+                "latency_ms" => cfg.latency = std::time::Duration::from_millis(v.parse().unwrap()),
+                "error_rate" => cfg.error_rate = v.parse().unwrap(),
+                "rate_limit_rate" => cfg.rate_limit_rate = v.parse().unwrap(),
+                other => panic!("{}: unknown mock setting {other}", path.display()),
+            }
+        }
+    }
+    cfg
+}
+
+async fn run_file(name: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("slt").join(name);
+    let cfg = mock_config(&path);
+    let mut runner = sqllogictest::Runner::new(|| {
+        let cfg = cfg.clone();
+        async move {
+            let engine = Engine::builder()
+                .sandbox(cfg)
+                .retry_backoff(std::time::Duration::from_millis(1))
+                .build()
+                .await
+                .map_err(|e| TestError(e.to_string()))?;
+            Ok(IqlDb { engine })
+        }
+    });
+    if let Err(e) = runner.run_file_async(&path).await {
+        panic!("{}: {}", path.display(), e.display(true));
+    }
+}
+
+macro_rules! slt {
+    ($($test:ident => $file:literal),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() {
+                run_file($file).await;
+            }
+        )*
+        const FILES: &[&str] = &[$($file),*];
+    };
+}
+
+slt! {
+    select_methods => "select_methods.slt",
+    type_rule => "type_rule.slt",
+    pagination_1 => "pagination_1.slt",
+    pagination_200 => "pagination_200.slt",
+    pagination_201 => "pagination_201.slt",
+    pagination_10000 => "pagination_10000.slt",
+    sql_features => "sql_features.slt",
+    joins => "joins.slt",
+    meta => "meta.slt",
+    errors => "errors.slt",
+    seed_examples => "seed_examples.slt",
+    retries => "retries.slt",
+}
+
+#[test]
+fn every_slt_file_is_run() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("slt");
+    let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".slt"))
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = FILES.iter().map(|s| s.to_string()).collect();
+    listed.sort();
+    assert_eq!(on_disk, listed, "add new .slt files to the slt! list");
+}
