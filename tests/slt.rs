@@ -3,6 +3,8 @@
 //! A file's first lines may configure its mock: `# mock: images=201 latency_ms=0 seed=7`.
 //! `statement error <regex>` / `query error <regex>` pin error texts.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::path::{Path, PathBuf};
 
 use iql::{Cell, ColumnType, Engine, SandboxConfig};
@@ -37,7 +39,11 @@ impl sqllogictest::AsyncDB for IqlDb {
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, TestError> {
-        let mut results = self.engine.execute(sql).await.map_err(|e| TestError(e.to_string()))?;
+        let mut results = self
+            .engine
+            .execute(sql)
+            .await
+            .map_err(|e| TestError(e.to_string()))?;
         let Some(last) = results.pop() else {
             return Ok(DBOutput::StatementComplete(0));
         };
@@ -51,7 +57,11 @@ impl sqllogictest::AsyncDB for IqlDb {
                 _ => DefaultColumnType::Any,
             })
             .collect();
-        let rows = last.rows.iter().map(|r| r.iter().map(cell_text).collect()).collect();
+        let rows = last
+            .rows
+            .iter()
+            .map(|r| r.iter().map(cell_text).collect())
+            .collect();
         Ok(DBOutput::Rows { types, rows })
     }
 
@@ -66,7 +76,9 @@ fn mock_config(path: &Path) -> SandboxConfig {
     let text = std::fs::read_to_string(path).unwrap();
     let mut cfg = SandboxConfig::default();
     for line in text.lines().take_while(|l| l.starts_with('#')) {
-        let Some(spec) = line.strip_prefix("# mock:") else { continue };
+        let Some(spec) = line.strip_prefix("# mock:") else {
+            continue;
+        };
         for kv in spec.split_whitespace() {
             let (k, v) = kv.split_once('=').unwrap();
             match k {
@@ -83,7 +95,9 @@ fn mock_config(path: &Path) -> SandboxConfig {
 }
 
 async fn run_file(name: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("slt").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("slt")
+        .join(name);
     let cfg = mock_config(&path);
     let mut runner = sqllogictest::Runner::new(|| {
         let cfg = cfg.clone();

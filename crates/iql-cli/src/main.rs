@@ -29,7 +29,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run one or more SQL statements (separated by ';') and print their results.
-    #[command(after_help = "Examples:\n  iql exec --sandbox \"SELECT count(*) FROM digitalocean.compute.images\"\n  iql exec --sandbox -o csv \"SELECT id, name FROM digitalocean.compute.images WHERE private = true; SELECT 1 AS one\"\n  iql exec --endpoint digitalocean=http://127.0.0.1:4010 \"SELECT id FROM digitalocean.compute.images\"")]
+    #[command(
+        after_help = "Examples:\n  iql exec --sandbox \"SELECT count(*) FROM digitalocean.compute.images\"\n  iql exec --sandbox -o csv \"SELECT id, name FROM digitalocean.compute.images WHERE private = true; SELECT 1 AS one\"\n  iql exec --endpoint digitalocean=http://127.0.0.1:4010 \"SELECT id FROM digitalocean.compute.images\""
+    )]
     Exec(ExecArgs),
 }
 
@@ -71,7 +73,10 @@ struct ExecArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

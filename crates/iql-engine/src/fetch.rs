@@ -114,6 +114,18 @@ pub(crate) fn build_url(
     Ok(url)
 }
 
+/// A next-page link keeps its path and query but is sent to the origin iql was told to use: the
+/// bearer token never goes to a host the user did not configure (a proxy, a mock or a stale link
+/// may name another one).
+fn same_origin(mut link: Url, configured: &Url) -> Url {
+    if link.origin() != configured.origin() {
+        let _ = link.set_scheme(configured.scheme());
+        let _ = link.set_host(configured.host_str());
+        let _ = link.set_port(configured.port());
+    }
+    link
+}
+
 /// The value at a `$.a.b` path.
 fn at_path<'a>(body: &'a Value, path: &str) -> Option<&'a Value> {
     path.trim_start_matches('$')
@@ -186,6 +198,7 @@ async fn fetch_call(
         user_size.unwrap_or_else(|| plan.row_limit.map(|l| l.clamp(1, max)).unwrap_or(max))
     });
     let first_url = build_url(&plan.base_url, plan, &args, page_size)?;
+    let origin = &first_url;
     let get = |url: String| {
         let token = token.clone();
         async move {
@@ -194,6 +207,7 @@ async fn fetch_call(
                 url: url.clone(),
                 detail: format!("next-page link is not a URL: {e}"),
             })?;
+            let url = same_origin(url, origin);
             let req = Request {
                 method: http_verb(plan.method.http_method),
                 url,

@@ -195,7 +195,7 @@ impl Runtime {
                         .map(|x| x.schema.clone())
                         .unwrap_or_default();
                     let values: Vec<Value> =
-                        sqlite::distinct_values(&conn, &src.local_name, &column)?
+                        sqlite::distinct_values(&conn, &src.local_name, &column, &src.sql_filters)?
                             .iter()
                             .filter_map(|v| {
                                 let lit = match v {

@@ -47,6 +47,9 @@ pub(crate) struct TablePlan {
     pub links: Vec<LinkBinding>,
     /// Conjunct ids the API answers.
     pub answered: Vec<usize>,
+    /// `WHERE col = literal` conjuncts on this table that SQL applies: they also narrow the values
+    /// this table hands to tables that depend on it.
+    pub sql_filters: Vec<(usize, String, Vec<Literal>)>,
     /// Stop fetching after this many rows (LIMIT without ORDER BY on a fully answered query).
     pub row_limit: Option<u64>,
     pub notices: Vec<String>,
@@ -123,6 +126,24 @@ pub(crate) fn plan_query(
                 _ => {}
             }
         }
+        let where_filters: Vec<(usize, String, Vec<Literal>)> = if t.outer {
+            Vec::new()
+        } else {
+            scope
+                .map(|s| s.conjuncts.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .filter(|c| c.from_where)
+                .filter_map(|c| match &c.kind {
+                    ConjunctKind::Equals { column, values }
+                        if owner(t.scope, column) == Some(t.id) =>
+                    {
+                        Some((c.id, column.name.clone(), values.clone()))
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
         let mut plan = choose_method(
             t,
             provider.clone(),
@@ -131,6 +152,13 @@ pub(crate) fn plan_query(
             candidates,
             links,
         )?;
+        plan.sql_filters = where_filters
+            .into_iter()
+            .filter(|(id, name, _)| {
+                !plan.answered.contains(id)
+                    && columns.iter().any(|c| c.name.eq_ignore_ascii_case(name))
+            })
+            .collect();
         plan.base_url = runtime.base_url(provider, &t.name[1])?;
         plans.push(plan);
     }
@@ -278,6 +306,7 @@ fn choose_method(
             literals,
             links: method_links,
             answered,
+            sql_filters: Vec::new(),
             row_limit: None,
             notices,
             resource,

@@ -3,6 +3,7 @@
 //! rewrite in `iql-sql`).
 
 use iql_provider::{Column, ValueKind};
+use iql_sql::Literal;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::Connection;
 use serde_json::Value;
@@ -87,20 +88,40 @@ pub(crate) fn insert_rows(
     tx.commit().map_err(sql_error)
 }
 
-/// Distinct non-null values of a column, for the dependent side of a join.
+fn literal_value(l: &Literal) -> SqlValue {
+    match l {
+        Literal::Text(s) => SqlValue::Text(s.clone()),
+        Literal::Bool(b) => SqlValue::Integer(i64::from(*b)),
+        Literal::Number(n) => n
+            .parse::<i64>()
+            .map(SqlValue::Integer)
+            .or_else(|_| n.parse::<f64>().map(SqlValue::Real))
+            .unwrap_or_else(|_| SqlValue::Text(n.clone())),
+    }
+}
+
+/// Distinct non-null values of a column, for the dependent side of a join, among the rows that pass
+/// the table's own `col = literal` filters (rows the query drops need no dependent requests).
 pub(crate) fn distinct_values(
     conn: &Connection,
     table: &str,
     column: &str,
+    filters: &[(usize, String, Vec<Literal>)],
 ) -> Result<Vec<Value>, EngineError> {
-    let sql = format!(
+    let mut sql = format!(
         "SELECT DISTINCT {c} FROM {t} WHERE {c} IS NOT NULL",
         c = quote(column),
         t = quote(table)
     );
+    let mut args: Vec<SqlValue> = Vec::new();
+    for (_, col, values) in filters {
+        let marks = vec!["?"; values.len()].join(", ");
+        sql.push_str(&format!(" AND {} IN ({marks})", quote(col)));
+        args.extend(values.iter().map(literal_value));
+    }
     let mut stmt = conn.prepare(&sql).map_err(sql_error)?;
     let rows = stmt
-        .query_map([], |r| {
+        .query_map(rusqlite::params_from_iter(args), |r| {
             Ok(match r.get_ref(0)? {
                 ValueRef::Integer(i) => Value::from(i),
                 ValueRef::Real(f) => serde_json::Number::from_f64(f)

@@ -1,5 +1,7 @@
 //! Retry and error behaviour against a scripted server on 127.0.0.1.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,9 +11,12 @@ use axum::routing::any;
 use axum::Router;
 use iql_http::{HttpClient, HttpConfig, HttpError, Method, Request, Secret};
 
+/// (status, headers, body)
+type Answer = (u16, Vec<(&'static str, &'static str)>, &'static str);
+
 /// Serves the scripted answers in order (the last one repeats); returns the base URL and hit counter.
 async fn scripted(
-    answers: Vec<(u16, Vec<(&'static str, &'static str)>, &'static str)>,
+    answers: Vec<Answer>,
 ) -> (String, Arc<AtomicUsize>) {
     let hits = Arc::new(AtomicUsize::new(0));
     let h = hits.clone();

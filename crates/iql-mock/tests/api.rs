@@ -1,5 +1,7 @@
 //! The mock keeps DigitalOcean's contract: auth, paging bounds and links, filters, ids and slugs.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use iql_mock::{MockConfig, MockServer};
 use serde_json::Value;
 

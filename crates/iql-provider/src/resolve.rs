@@ -15,6 +15,9 @@ use crate::model::{
 /// How deep `$ref` chains and schema nesting may go before we call the document cyclic.
 const MAX_DEPTH: usize = 32;
 
+/// An object schema's properties (name, schema) and the names it requires.
+type ObjectShape<'a> = (Vec<(String, &'a Value)>, Vec<String>);
+
 pub(crate) struct Doc<'a> {
     pub root: &'a Value,
     pub file: &'a Path,
@@ -58,7 +61,7 @@ impl<'a> Doc<'a> {
         schema: &'a Value,
         at: &str,
         depth: usize,
-    ) -> Result<(Vec<(String, &'a Value)>, Vec<String>), ProviderError> {
+    ) -> Result<ObjectShape<'a>, ProviderError> {
         if depth > MAX_DEPTH {
             return Err(self.invalid(at, "schema nesting too deep (cyclic?)"));
         }

@@ -1,6 +1,8 @@
 //! The bundled documents and StackQL's published DigitalOcean documents load, resolve, and agree on
 //! the method tables of `images` and `image_actions` (apart from the fixes ours makes on purpose).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::path::PathBuf;
 
 use iql_provider::{ProviderError, Registry, Resource, SqlVerb};
@@ -11,9 +13,11 @@ fn upstream_root() -> PathBuf {
 }
 
 /// (method, verb, HTTP method, real path, required params, object key)
+type MethodRow = (String, String, String, String, Vec<String>, Option<String>);
+
 fn method_table(
     r: &Resource,
-) -> Vec<(String, String, String, String, Vec<String>, Option<String>)> {
+) -> Vec<MethodRow> {
     let mut rows: Vec<_> = r
         .methods
         .iter()

@@ -1,0 +1,371 @@
+//! What iql sends: URLs, parameters, page sizes, request counts and concurrency, checked against the
+//! mock's request log, plus the failures only a scripted server can produce.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::time::Duration;
+
+use iql::{Engine, ErrorKind, SandboxConfig};
+use iql_mock::{MockConfig, MockServer};
+
+async fn engine_for(mock: &MockServer, concurrency: usize) -> Engine {
+    Engine::builder()
+        .endpoint("digitalocean", &mock.url())
+        .credential("digitalocean", "test-token-123")
+        .concurrency(concurrency)
+        .retry_backoff(Duration::from_millis(1))
+        .build()
+        .await
+        .unwrap()
+}
+
+async fn mock(images: usize) -> MockServer {
+    MockServer::start(MockConfig {
+        images,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn uris(mock: &MockServer) -> Vec<String> {
+    let mut u: Vec<String> = mock
+        .requests()
+        .into_iter()
+        .map(|r| format!("{} {}", r.method, r.uri))
+        .collect();
+    u.sort();
+    u
+}
+
+#[tokio::test]
+async fn the_type_parameter_is_sent_only_for_values_it_allows() {
+    let m = mock(30).await;
+    let e = engine_for(&m, 8).await;
+    e.execute("SELECT id FROM digitalocean.compute.images WHERE type = 'distribution'")
+        .await
+        .unwrap();
+    assert_eq!(uris(&m), ["GET /v2/images?type=distribution&per_page=200"]);
+    m.clear_requests();
+    e.execute("SELECT id FROM digitalocean.compute.images WHERE type = 'snapshot'")
+        .await
+        .unwrap();
+    assert_eq!(uris(&m), ["GET /v2/images?per_page=200"]);
+}
+
+#[tokio::test]
+async fn the_seed_list_example_sends_all_five_parameters() {
+    let m = mock(30).await;
+    let e = engine_for(&m, 8).await;
+    e.execute(
+        "SELECT id FROM digitalocean.compute.images WHERE type = 'application' AND private = 'false' \
+         AND tag_name = 'base image' AND per_page = '20' AND page = '1'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        uris(&m),
+        ["GET /v2/images?type=application&private=false&tag_name=base+image&per_page=20&page=1"]
+    );
+}
+
+#[tokio::test]
+async fn in_lists_fan_out_one_request_per_value_and_path_values_are_encoded() {
+    let m = mock(30).await;
+    let e = engine_for(&m, 8).await;
+    let r = e
+        .execute("SELECT id FROM digitalocean.compute.images WHERE image_id IN (100003, 'debian-12-x64', 100010)")
+        .await
+        .unwrap();
+    assert_eq!(r[0].rows.len(), 3);
+    assert_eq!(
+        uris(&m),
+        [
+            "GET /v2/images/100003",
+            "GET /v2/images/100010",
+            "GET /v2/images/debian-12-x64"
+        ]
+    );
+    m.clear_requests();
+    let _ = e
+        .execute("SELECT id FROM digitalocean.compute.images WHERE image_id = '../x?y#z'")
+        .await;
+    assert_eq!(uris(&m), ["GET /v2/images/..%2Fx%3Fy%23z"]);
+}
+
+#[tokio::test]
+async fn every_page_is_read_at_the_largest_size_and_limit_stops_early() {
+    let m = mock(10_000).await;
+    let e = engine_for(&m, 8).await;
+    let r = e
+        .execute("SELECT count(*) FROM digitalocean.compute.images")
+        .await
+        .unwrap();
+    assert_eq!(r[0].rows[0][0], iql::Cell::Integer(10_000));
+    assert_eq!(m.request_count(), 50);
+    assert!(r[0].notices.is_empty(), "{:?}", r[0].notices);
+    assert!(m.max_in_flight() <= 8);
+
+    m.clear_requests();
+    let r = e
+        .execute("SELECT id FROM digitalocean.compute.images LIMIT 3")
+        .await
+        .unwrap();
+    assert_eq!(r[0].rows.len(), 3);
+    assert_eq!(uris(&m), ["GET /v2/images?per_page=3"]);
+
+    m.clear_requests();
+    let r = e
+        .execute("SELECT id FROM digitalocean.compute.images LIMIT 250")
+        .await
+        .unwrap();
+    assert_eq!(r[0].rows.len(), 250);
+    assert_eq!(
+        uris(&m),
+        [
+            "GET /v2/images?page=2&per_page=200",
+            "GET /v2/images?per_page=200"
+        ]
+    );
+
+    // A filter SQL must apply means LIMIT cannot stop the fetch early.
+    m.clear_requests();
+    e.execute("SELECT id FROM digitalocean.compute.images WHERE type = 'snapshot' LIMIT 3")
+        .await
+        .unwrap();
+    assert_eq!(m.request_count(), 50);
+}
+
+#[tokio::test]
+async fn requests_run_concurrently_under_the_bound() {
+    let m = MockServer::start(MockConfig {
+        images: 2_000,
+        latency: Duration::from_millis(30),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let e = engine_for(&m, 4).await;
+    e.execute("SELECT count(*) FROM digitalocean.compute.images")
+        .await
+        .unwrap();
+    assert_eq!(m.request_count(), 10);
+    assert_eq!(
+        m.max_in_flight(),
+        4,
+        "pages 2..10 should fill the bound of 4"
+    );
+}
+
+#[tokio::test]
+async fn dependent_joins_fan_out_only_over_rows_the_query_keeps() {
+    let m = mock(60).await;
+    let e = engine_for(&m, 8).await;
+    e.execute(
+        "SELECT i.name, a.type FROM digitalocean.compute.images i \
+         JOIN digitalocean.compute.image_actions a ON a.image_id = i.id WHERE i.private = true",
+    )
+    .await
+    .unwrap();
+    let reqs = uris(&m);
+    assert_eq!(reqs.len(), 41, "{reqs:?}");
+    assert!(reqs.contains(&"GET /v2/images?private=true&per_page=200".to_string()));
+    assert_eq!(reqs.iter().filter(|r| r.ends_with("/actions")).count(), 40);
+
+    m.clear_requests();
+    e.execute(
+        "SELECT a.id FROM digitalocean.compute.images i \
+         JOIN digitalocean.compute.image_actions a ON a.image_id = i.id WHERE i.type = 'backup'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        m.request_count(),
+        1 + 13,
+        "only the 13 backups need their actions"
+    );
+}
+
+#[tokio::test]
+async fn missing_credentials_fail_before_any_request() {
+    let m = mock(5).await;
+    let e = Engine::builder()
+        .endpoint("digitalocean", &m.url())
+        .credential_env_var("digitalocean", "IQL_TEST_VARIABLE_THAT_IS_NOT_SET")
+        .build()
+        .await
+        .unwrap();
+    let err = e
+        .execute("SELECT id FROM digitalocean.compute.images")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Credentials);
+    assert!(
+        err.to_string()
+            .contains("set the environment variable IQL_TEST_VARIABLE_THAT_IS_NOT_SET"),
+        "{err}"
+    );
+    assert_eq!(m.request_count(), 0);
+}
+
+#[tokio::test]
+async fn a_page_cap_is_reported_never_silent() {
+    let m = mock(1_000).await;
+    let e = Engine::builder()
+        .endpoint("digitalocean", &m.url())
+        .credential("digitalocean", "t")
+        .max_pages(Some(2))
+        .build()
+        .await
+        .unwrap();
+    let r = e
+        .execute("SELECT count(*) FROM digitalocean.compute.images")
+        .await
+        .unwrap();
+    assert_eq!(r[0].rows[0][0], iql::Cell::Integer(400));
+    assert_eq!(r[0].notices.len(), 1);
+    assert!(
+        r[0].notices[0].contains("stopped after 2 of 5 pages"),
+        "{:?}",
+        r[0].notices
+    );
+}
+
+#[tokio::test]
+async fn the_token_never_appears_in_errors() {
+    let m = MockServer::start(MockConfig {
+        images: 5,
+        token: Some("right".into()),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let e = Engine::builder()
+        .endpoint("digitalocean", &m.url())
+        .credential("digitalocean", "wrong-secret-value")
+        .build()
+        .await
+        .unwrap();
+    let err = e
+        .execute("SELECT id FROM digitalocean.compute.images")
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("HTTP 401 from GET http://127.0.0.1:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("unauthorized: Unable to authenticate you."),
+        "{text}"
+    );
+    assert!(
+        !text.contains("wrong-secret-value") && !format!("{err:?}").contains("wrong-secret-value")
+    );
+}
+
+mod scripted {
+    //! Servers that misbehave in ways the mock does not.
+    use axum::routing::get;
+    use axum::Router;
+
+    pub async fn serve(body: &'static str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let b2 = base.clone();
+        let app = Router::new().route(
+            "/v2/images",
+            get(move || {
+                let text = body.replace("BASE", &b2);
+                async move { ([("content-type", "application/json")], text) }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        base
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_next_link_is_an_error_not_a_loop() {
+    let base = scripted::serve(
+        r#"{"images":[{"id":1}],"links":{"pages":{"next":"BASE/v2/images?page=2"}}}"#,
+    )
+    .await;
+    let e = Engine::builder()
+        .endpoint("digitalocean", &base)
+        .credential("digitalocean", "t")
+        .build()
+        .await
+        .unwrap();
+    let err = e
+        .execute("SELECT id FROM digitalocean.compute.images")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().starts_with("pagination loop:"), "{err}");
+}
+
+#[tokio::test]
+async fn a_response_without_the_object_key_is_malformed() {
+    let base = scripted::serve(r#"{"droplets":[]}"#).await;
+    let e = Engine::builder()
+        .endpoint("digitalocean", &base)
+        .credential("digitalocean", "t")
+        .build()
+        .await
+        .unwrap();
+    let err = e
+        .execute("SELECT id FROM digitalocean.compute.images")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Response);
+    assert!(
+        err.to_string()
+            .contains("/v2/images?per_page=200: the response has no $.images"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_list_that_changes_while_read_is_reported() {
+    let base = scripted::serve(r#"{"images":[{"id":1}],"links":{},"meta":{"total":3}}"#).await;
+    let e = Engine::builder()
+        .endpoint("digitalocean", &base)
+        .credential("digitalocean", "t")
+        .build()
+        .await
+        .unwrap();
+    let r = e
+        .execute("SELECT id FROM digitalocean.compute.images")
+        .await
+        .unwrap();
+    assert!(
+        r[0].notices[0].contains("reported 3 rows but 1 were read"),
+        "{:?}",
+        r[0].notices
+    );
+}
+
+#[tokio::test]
+async fn the_sandbox_needs_no_account() {
+    let e = Engine::builder()
+        .sandbox(SandboxConfig::default())
+        .build()
+        .await
+        .unwrap();
+    let r = e
+        .execute("SELECT count(*) FROM digitalocean.compute.images")
+        .await
+        .unwrap();
+    assert_eq!(r[0].rows[0][0], iql::Cell::Integer(60));
+    assert!(e.sandbox().is_some());
+}
+
+#[tokio::test]
+async fn next_links_to_another_host_are_sent_to_the_configured_origin() {
+    // If the link were followed as written, this would be a DNS failure on a reserved name; instead
+    // the request comes back to our server, which repeats itself, which is reported as a loop.
+    let base = scripted::serve(r#"{"images":[{"id":1}],"links":{"pages":{"next":"https://next-page.invalid/v2/images?page=2"}}}"#).await;
+    let e = Engine::builder().endpoint("digitalocean", &base).credential("digitalocean", "t").build().await.unwrap();
+    let err = e.execute("SELECT id FROM digitalocean.compute.images").await.unwrap_err();
+    assert!(err.to_string().starts_with("pagination loop: https://next-page.invalid/v2/images?page=2"), "{err}");
+}
