@@ -18,10 +18,23 @@ struct Prism {
 
 impl Prism {
     fn start() -> (Prism, String) {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/do-mock/start.sh");
-        assert!(script.is_file(), "{} is missing: the contract test needs ../shared", script.display());
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let out = Command::new("bash").arg(&script).arg(port.to_string()).output().unwrap();
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/do-mock/start.sh");
+        assert!(
+            script.is_file(),
+            "{} is missing: the contract test needs ../shared",
+            script.display()
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg(port.to_string())
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "start.sh failed (node and npm are needed):\n{}",
@@ -34,7 +47,11 @@ impl Prism {
 
 impl Drop for Prism {
     fn drop(&mut self) {
-        let _ = Command::new("bash").arg(&self.script).arg("--stop").arg(self.port.to_string()).output();
+        let _ = Command::new("bash")
+            .arg(&self.script)
+            .arg("--stop")
+            .arg(self.port.to_string())
+            .output();
     }
 }
 
@@ -69,7 +86,10 @@ async fn prism_accepts_every_select_iql_sends() {
         assert!(results[0].notices.is_empty(), "{:?}", results[0].notices);
     }
     // The spec's list example: six images, and distribution images among them.
-    let r = engine.execute("SELECT count(*) FROM digitalocean.compute.images").await.unwrap();
+    let r = engine
+        .execute("SELECT count(*) FROM digitalocean.compute.images")
+        .await
+        .unwrap();
     assert_eq!(r[0].rows[0][0], Cell::Integer(6));
 }
 
@@ -83,6 +103,12 @@ async fn prism_refuses_what_the_contract_forbids_and_iql_reports_it() {
         .build()
         .await
         .unwrap();
-    let err = engine.execute("SELECT id FROM digitalocean.compute.images").await.unwrap_err();
-    assert!(err.to_string().contains("IQL_CONTRACT_NO_SUCH_VARIABLE"), "{err}");
+    let err = engine
+        .execute("SELECT id FROM digitalocean.compute.images")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("IQL_CONTRACT_NO_SUCH_VARIABLE"),
+        "{err}"
+    );
 }

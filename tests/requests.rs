@@ -365,7 +365,19 @@ async fn next_links_to_another_host_are_sent_to_the_configured_origin() {
     // If the link were followed as written, this would be a DNS failure on a reserved name; instead
     // the request comes back to our server, which repeats itself, which is reported as a loop.
     let base = scripted::serve(r#"{"images":[{"id":1}],"links":{"pages":{"next":"https://next-page.invalid/v2/images?page=2"}}}"#).await;
-    let e = Engine::builder().endpoint("digitalocean", &base).credential("digitalocean", "t").build().await.unwrap();
-    let err = e.execute("SELECT id FROM digitalocean.compute.images").await.unwrap_err();
-    assert!(err.to_string().starts_with("pagination loop: https://next-page.invalid/v2/images?page=2"), "{err}");
+    let e = Engine::builder()
+        .endpoint("digitalocean", &base)
+        .credential("digitalocean", "t")
+        .build()
+        .await
+        .unwrap();
+    let err = e
+        .execute("SELECT id FROM digitalocean.compute.images")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("pagination loop: https://next-page.invalid/v2/images?page=2"),
+        "{err}"
+    );
 }

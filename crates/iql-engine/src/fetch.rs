@@ -6,7 +6,8 @@
 //! once instead of one after another. Nothing is dropped silently: a page cap, a list that changed
 //! while it was read, or a repeated `next` URL is reported.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use futures::future::try_join_all;
 use iql_http::{Method as HttpVerb, Request, Response, Secret};
@@ -28,10 +29,25 @@ const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANU
 
 #[derive(Debug, Default)]
 pub(crate) struct Fetched {
-    /// Rows aligned with the plan's columns.
-    pub rows: Vec<Vec<Value>>,
+    pub rows: u64,
     pub notices: Vec<String>,
     pub requests: u64,
+}
+
+/// Rows of one page, on their way to SQLite while other pages are still being fetched.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    pub table: usize,
+    /// Row ids that keep the API's order whatever order pages arrive in: call, page, position.
+    pub first_rowid: i64,
+    pub rows: Vec<Vec<Value>>,
+}
+
+pub(crate) type BatchSink = tokio::sync::mpsc::UnboundedSender<Batch>;
+
+/// Row id of the first row of a page: 23 bits of call, 20 of page, 20 of position in the page.
+fn rowid(call: usize, page: u64) -> i64 {
+    (((call as i64) & 0x7F_FFFF) << 40) | (((page as i64) & 0xF_FFFF) << 20)
 }
 
 pub(crate) fn http_verb(m: HttpMethod) -> HttpVerb {
@@ -164,16 +180,18 @@ pub(crate) async fn fetch_table(
     plan: &TablePlan,
     bound: Vec<(String, Vec<Value>)>,
     token: Option<Secret>,
+    sink: BatchSink,
 ) -> Result<Fetched, EngineError> {
     let calls = combinations(&bound);
-    let results = try_join_all(calls.into_iter().map(|args| {
+    let results = try_join_all(calls.into_iter().enumerate().map(|(i, args)| {
         let token = token.clone();
-        async move { fetch_call(runtime, plan, args, token).await }
+        let sink = sink.clone();
+        async move { fetch_call(runtime, plan, i, args, token, sink).await }
     }))
     .await?;
     let mut out = Fetched::default();
     for r in results {
-        out.rows.extend(r.rows);
+        out.rows += r.rows;
         out.notices.extend(r.notices);
         out.requests += r.requests;
     }
@@ -183,8 +201,10 @@ pub(crate) async fn fetch_table(
 async fn fetch_call(
     runtime: &Runtime,
     plan: &TablePlan,
+    call: usize,
     args: Vec<(String, Value)>,
     token: Option<Secret>,
+    sink: BatchSink,
 ) -> Result<Fetched, EngineError> {
     let user_page = args.iter().any(|(n, _)| n == "page");
     let user_size = plan
@@ -198,132 +218,211 @@ async fn fetch_call(
         user_size.unwrap_or_else(|| plan.row_limit.map(|l| l.clamp(1, max)).unwrap_or(max))
     });
     let first_url = build_url(&plan.base_url, plan, &args, page_size)?;
-    let origin = &first_url;
-    let get = |url: String| {
-        let token = token.clone();
-        async move {
-            let url = Url::parse(&url).map_err(|e| EngineError::MalformedResponse {
-                method: plan.method.http_method.as_str().to_string(),
-                url: url.clone(),
-                detail: format!("next-page link is not a URL: {e}"),
-            })?;
-            let url = same_origin(url, origin);
-            let req = Request {
-                method: http_verb(plan.method.http_method),
-                url,
-                body: None,
-                bearer: token,
-                idempotent: true,
-            };
-            let resp = runtime.http().send(&req).await?;
-            Ok::<(String, Response), EngineError>((req.url.to_string(), resp))
-        }
-    };
+    let spec = Arc::new(PageSpec {
+        method: plan.method.http_method,
+        object_key: plan.method.object_key.clone(),
+        next_key: plan
+            .method
+            .pagination
+            .as_ref()
+            .filter(|p| p.response_location == "body" && !user_page)
+            .map(|p| p.response_key.clone()),
+        index: plan
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.clone(), i))
+            .collect(),
+        width: plan.columns.len(),
+        args,
+        origin: first_url.clone(),
+        token,
+    });
+    let get = |url: String| fetch_page(runtime.http().clone(), spec.clone(), url);
     let mut out = Fetched::default();
-    let (url, first) = get(first_url.to_string()).await?;
+    let mut first = get(first_url.to_string()).await?;
     out.requests += 1;
-    let mut items = extract(plan, &url, &first)?;
-    let next_key = plan
-        .method
-        .pagination
-        .as_ref()
-        .filter(|p| p.response_location == "body" && !user_page)
-        .map(|p| p.response_key.clone());
+    let send = |page: u64, rows: Vec<Vec<Value>>| {
+        // The receiver lives until every fetch of the statement has ended.
+        let _ = sink.send(Batch {
+            table: plan.table,
+            first_rowid: rowid(call, page),
+            rows,
+        });
+    };
+    let mut rows = first.rows.len();
+    send(0, std::mem::take(&mut first.rows));
     let enough = |n: usize| plan.row_limit.is_some_and(|l| n as u64 >= l);
-    if let Some(next_key) = next_key {
-        let next = at_path(&first.body, &next_key)
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let last = next_key
-            .strip_suffix(".next")
-            .map(|prefix| format!("{prefix}.last"))
-            .and_then(|k| {
-                at_path(&first.body, &k)
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            });
-        let cap = runtime.max_pages();
-        let known_range = match (&next, &last) {
-            (Some(n), Some(l)) if plan.row_limit.is_none() => page_number(n).zip(page_number(l)),
-            _ => None,
+    let cap = runtime.max_pages();
+    let known_range = match (&first.next, &first.last) {
+        (Some(n), Some(l)) if plan.row_limit.is_none() => page_number(n).zip(page_number(l)),
+        _ => None,
+    };
+    if let (Some(next), Some((from, to))) = (&first.next, known_range) {
+        // The first page told us how many there are: ask for the rest at once.
+        let to_fetch = match cap {
+            Some(c) if to > c => {
+                out.notices.push(format!(
+                    "stopped after {c} of {to} pages of {} (page cap); the result is incomplete: raise --max-pages",
+                    plan.resource.id
+                ));
+                c
+            }
+            _ => to,
         };
-        if let (Some(next), Some((from, to))) = (&next, known_range) {
-            // The first page told us how many there are: ask for the rest at once.
-            let to_fetch = match cap {
-                Some(c) if to > c => {
-                    out.notices.push(format!(
-                        "stopped after {c} of {to} pages of {} (page cap); the result is incomplete: raise --max-pages",
-                        plan.resource.id
-                    ));
-                    c
-                }
-                _ => to,
-            };
-            let urls: Vec<String> = (from..=to_fetch)
-                .filter_map(|p| with_page(next, p))
-                .collect();
-            let pages = try_join_all(urls.into_iter().map(&get)).await?;
-            for (url, resp) in pages {
-                out.requests += 1;
-                items.extend(extract(plan, &url, &resp)?);
+        let urls: Vec<String> = (from..=to_fetch)
+            .filter_map(|p| with_page(next, p))
+            .collect();
+        try_join_all(urls.into_iter().enumerate().map(|(i, url)| {
+            let get = &get;
+            let send = &send;
+            async move {
+                let page = get(url).await?;
+                let n = page.rows.len();
+                send(i as u64 + 1, page.rows);
+                Ok::<usize, EngineError>(n)
             }
-        } else {
-            let mut seen: HashSet<String> = HashSet::from([url.clone()]);
-            let mut next = next;
-            let mut pages = 1u64;
-            while let Some(n) = next.take() {
-                if enough(items.len()) {
-                    break;
-                }
-                if cap.is_some_and(|c| pages >= c) {
-                    out.notices.push(format!(
-                        "stopped after {pages} pages of {} (page cap); the result is incomplete: raise --max-pages",
-                        plan.resource.id
-                    ));
-                    break;
-                }
-                if !seen.insert(n.clone()) {
-                    return Err(EngineError::PaginationLoop { url: n });
-                }
-                let (url, resp) = get(n).await?;
-                out.requests += 1;
-                pages += 1;
-                items.extend(extract(plan, &url, &resp)?);
-                next = at_path(&resp.body, &next_key)
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
+        }))
+        .await?
+        .into_iter()
+        .for_each(|n| {
+            out.requests += 1;
+            rows += n;
+        });
+    } else {
+        let mut seen: HashSet<String> = HashSet::from([first.url]);
+        let mut next = first.next;
+        let mut pages = 1u64;
+        while let Some(n) = next.take() {
+            if enough(rows) {
+                break;
             }
-        }
-        if !user_page && plan.row_limit.is_none() && out.notices.is_empty() {
-            if let Some(total) = at_path(&first.body, "$.meta.total").and_then(Value::as_u64) {
-                if total != items.len() as u64 {
-                    out.notices.push(format!(
-                        "{} reported {total} rows but {} were read: the list changed while it was read",
-                        plan.resource.id,
-                        items.len()
-                    ));
-                }
+            if cap.is_some_and(|c| pages >= c) {
+                out.notices.push(format!(
+                    "stopped after {pages} pages of {} (page cap); the result is incomplete: raise --max-pages",
+                    plan.resource.id
+                ));
+                break;
             }
+            if !seen.insert(n.clone()) {
+                return Err(EngineError::PaginationLoop { url: n });
+            }
+            let page = get(n).await?;
+            out.requests += 1;
+            next = page.next;
+            rows += page.rows.len();
+            send(pages, page.rows);
+            pages += 1;
         }
     }
-    out.rows = items.iter().map(|item| to_row(plan, item, &args)).collect();
+    if spec.next_key.is_some() && plan.row_limit.is_none() && out.notices.is_empty() {
+        if let Some(total) = first.total.filter(|t| *t != rows as u64) {
+            out.notices.push(format!(
+                "{} reported {total} rows but {rows} were read: the list changed while it was read",
+                plan.resource.id,
+            ));
+        }
+    }
+    out.rows = rows as u64;
     Ok(out)
 }
 
-/// The items of a response, cut at the method's `objectKey`.
-fn extract(plan: &TablePlan, url: &str, resp: &Response) -> Result<Vec<Value>, EngineError> {
+/// What a page task needs to turn a response into rows on its own.
+struct PageSpec {
+    method: HttpMethod,
+    object_key: Option<String>,
+    next_key: Option<String>,
+    /// Column name → position in the row.
+    index: HashMap<String, usize>,
+    width: usize,
+    /// The call's parameters, written back into rows that lack them.
+    args: Vec<(String, Value)>,
+    origin: Url,
+    token: Option<Secret>,
+}
+
+/// One page, already cut into rows.
+struct Page {
+    url: String,
+    next: Option<String>,
+    last: Option<String>,
+    total: Option<u64>,
+    rows: Vec<Vec<Value>>,
+}
+
+/// Fetches one page in a task of its own, so that pages arriving together are parsed and cut into
+/// rows on every core.
+async fn fetch_page(
+    client: iql_http::HttpClient,
+    spec: Arc<PageSpec>,
+    url: String,
+) -> Result<Page, EngineError> {
+    let task = tokio::spawn(async move {
+        let url = Url::parse(&url).map_err(|e| EngineError::MalformedResponse {
+            method: spec.method.as_str().to_string(),
+            url: url.clone(),
+            detail: format!("next-page link is not a URL: {e}"),
+        })?;
+        let req = Request {
+            method: http_verb(spec.method),
+            url: same_origin(url, &spec.origin),
+            body: None,
+            bearer: spec.token.clone(),
+            idempotent: true,
+        };
+        let resp = client.send(&req).await?;
+        let url = req.url.to_string();
+        let link = |key: &str| {
+            at_path(&resp.body, key)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let next = spec.next_key.as_deref().and_then(link);
+        let last = spec
+            .next_key
+            .as_deref()
+            .and_then(|k| k.strip_suffix(".next"))
+            .and_then(|prefix| link(&format!("{prefix}.last")));
+        let total = at_path(&resp.body, "$.meta.total").and_then(Value::as_u64);
+        let items = extract(&spec, &url, resp)?;
+        let rows = items.into_iter().map(|item| to_row(&spec, item)).collect();
+        Ok(Page {
+            url,
+            next,
+            last,
+            total,
+            rows,
+        })
+    });
+    task.await
+        .map_err(|e| EngineError::Unsupported(format!("request task failed: {e}")))?
+}
+
+/// The items of a response, cut at the method's `objectKey` (moved out, not copied).
+fn extract(spec: &PageSpec, url: &str, resp: Response) -> Result<Vec<Value>, EngineError> {
     let malformed = |detail: String| EngineError::MalformedResponse {
-        method: plan.method.http_method.as_str().to_string(),
+        method: spec.method.as_str().to_string(),
         url: url.to_string(),
         detail,
     };
-    let found = match &plan.method.object_key {
-        Some(key) => match at_path(&resp.body, key) {
-            Some(v) => v,
-            None if resp.body.is_null() => return Ok(Vec::new()),
-            None => return Err(malformed(format!("the response has no {key}"))),
-        },
-        None => &resp.body,
+    let mut body = resp.body;
+    if body.is_null() {
+        return Ok(Vec::new());
+    }
+    let found = match &spec.object_key {
+        Some(key) => {
+            let pointer: String = key
+                .trim_start_matches('$')
+                .split('.')
+                .filter(|s| !s.is_empty())
+                .map(|s| format!("/{}", s.replace('~', "~0").replace('/', "~1")))
+                .collect();
+            match body.pointer_mut(&pointer) {
+                Some(v) => v.take(),
+                None => return Err(malformed(format!("the response has no {key}"))),
+            }
+        }
+        None => body,
     };
     match found {
         Value::Array(items) => {
@@ -332,9 +431,9 @@ fn extract(plan: &TablePlan, url: &str, resp: &Response) -> Result<Vec<Value>, E
                     "expected objects in the list, found {bad}"
                 )));
             }
-            Ok(items.clone())
+            Ok(items)
         }
-        Value::Object(_) => Ok(vec![found.clone()]),
+        obj @ Value::Object(_) => Ok(vec![obj]),
         Value::Null => Ok(Vec::new()),
         other => Err(malformed(format!(
             "expected an object or a list, found {other}"
@@ -342,16 +441,23 @@ fn extract(plan: &TablePlan, url: &str, resp: &Response) -> Result<Vec<Value>, E
     }
 }
 
-fn to_row(plan: &TablePlan, item: &Value, args: &[(String, Value)]) -> Vec<Value> {
-    plan.columns
-        .iter()
-        .map(|c| match item.get(&c.name) {
-            Some(v) if !v.is_null() => v.clone(),
-            _ => args
-                .iter()
-                .find(|(n, _)| *n == c.name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or(Value::Null),
-        })
-        .collect()
+/// One row in column order; a column the item lacks takes the value of the parameter of the same
+/// name, when the request had one (so `WHERE image_id = …` still holds for the row).
+fn to_row(spec: &PageSpec, item: Value) -> Vec<Value> {
+    let mut row = vec![Value::Null; spec.width];
+    if let Value::Object(map) = item {
+        for (k, v) in map {
+            if let Some(i) = spec.index.get(k.as_str()) {
+                row[*i] = v;
+            }
+        }
+    }
+    for (name, value) in &spec.args {
+        if let Some(i) = spec.index.get(name.as_str()) {
+            if row[*i].is_null() {
+                row[*i] = value.clone();
+            }
+        }
+    }
+    row
 }

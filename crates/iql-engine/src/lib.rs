@@ -177,6 +177,7 @@ impl Runtime {
                 ));
             }
             let mut jobs = Vec::new();
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<fetch::Batch>();
             for p in &ready {
                 let mut bound: Vec<(String, Vec<Value>)> = p.literals.clone();
                 for link in &p.links {
@@ -208,16 +209,51 @@ impl Runtime {
                     bound.push((link.param.clone(), values));
                 }
                 let token = tokens.get(&p.provider.name).cloned().flatten();
+                let sink = tx.clone();
                 jobs.push(async move {
-                    fetch::fetch_table(self, p, bound, token)
+                    fetch::fetch_table(self, p, bound, token, sink)
                         .await
                         .map(|f| (*p, f))
                 });
             }
-            for (p, fetched) in futures::future::try_join_all(jobs).await? {
-                sqlite::insert_rows(&mut conn, &p.local_name, &p.columns, &fetched.rows)?;
+            drop(tx);
+            // Pages go into SQLite as they arrive, while the other requests are still in flight.
+            let started = std::time::Instant::now();
+            let fetching = futures::future::try_join_all(jobs);
+            let loading = async {
+                let mut failure = None;
+                while let Some(batch) = rx.recv().await {
+                    if failure.is_some() {
+                        continue;
+                    }
+                    let Some(p) = plans.iter().find(|p| p.table == batch.table) else {
+                        continue;
+                    };
+                    if let Err(e) = sqlite::insert_rows(
+                        &mut conn,
+                        &p.local_name,
+                        &p.columns,
+                        batch.first_rowid,
+                        &batch.rows,
+                    ) {
+                        failure = Some(e);
+                    }
+                }
+                failure
+            };
+            let (fetched, load_failure) = tokio::join!(fetching, loading);
+            let wave = fetched?;
+            if let Some(e) = load_failure {
+                return Err(e);
+            }
+            tracing::debug!(
+                tables = wave.len(),
+                ms = started.elapsed().as_secs_f64() * 1e3,
+                "fetched and loaded"
+            );
+            for (p, fetched) in wave {
                 result.stats.requests += fetched.requests;
-                result.stats.rows_fetched += fetched.rows.len() as u64;
+                result.stats.rows_fetched += fetched.rows;
                 result.notices.extend(fetched.notices);
                 loaded.insert(p.table);
             }
@@ -232,7 +268,13 @@ impl Runtime {
             .collect();
         let sql = q.render(&names, &answered);
         tracing::debug!(%sql, "running in SQLite");
+        let started = std::time::Instant::now();
         let (columns, rows) = sqlite::run_query(&conn, &sql)?;
+        tracing::debug!(
+            rows = rows.len(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "queried"
+        );
         result.columns = columns;
         result.rows = rows;
         Ok(result)

@@ -60,10 +60,13 @@ fn to_sql(kind: ValueKind, v: &Value) -> SqlValue {
     }
 }
 
+/// Inserts one page of rows with row ids `first_rowid..`, so that a table scan returns rows in the
+/// API's order even when pages arrive out of order.
 pub(crate) fn insert_rows(
     conn: &mut Connection,
     name: &str,
     columns: &[Column],
+    first_rowid: i64,
     rows: &[Vec<Value>],
 ) -> Result<(), EngineError> {
     if rows.is_empty() {
@@ -71,16 +74,19 @@ pub(crate) fn insert_rows(
     }
     let tx = conn.transaction().map_err(sql_error)?;
     {
-        let placeholders = vec!["?"; columns.len()].join(", ");
+        let names: Vec<String> = columns.iter().map(|c| quote(&c.name)).collect();
+        let placeholders = vec!["?"; columns.len() + 1].join(", ");
         let mut stmt = tx
-            .prepare(&format!(
-                "INSERT INTO {} VALUES ({placeholders})",
-                quote(name)
+            .prepare_cached(&format!(
+                "INSERT INTO {} (rowid, {}) VALUES ({placeholders})",
+                quote(name),
+                names.join(", ")
             ))
             .map_err(sql_error)?;
         let kinds: Vec<ValueKind> = columns.iter().map(|c| c.schema.kind()).collect();
-        for row in rows {
-            let values = row.iter().zip(&kinds).map(|(v, k)| to_sql(*k, v));
+        for (i, row) in rows.iter().enumerate() {
+            let id = std::iter::once(SqlValue::Integer(first_rowid + i as i64));
+            let values = id.chain(row.iter().zip(&kinds).map(|(v, k)| to_sql(*k, v)));
             stmt.execute(rusqlite::params_from_iter(values))
                 .map_err(sql_error)?;
         }

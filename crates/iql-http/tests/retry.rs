@@ -15,9 +15,7 @@ use iql_http::{HttpClient, HttpConfig, HttpError, Method, Request, Secret};
 type Answer = (u16, Vec<(&'static str, &'static str)>, &'static str);
 
 /// Serves the scripted answers in order (the last one repeats); returns the base URL and hit counter.
-async fn scripted(
-    answers: Vec<Answer>,
-) -> (String, Arc<AtomicUsize>) {
+async fn scripted(answers: Vec<Answer>) -> (String, Arc<AtomicUsize>) {
     let hits = Arc::new(AtomicUsize::new(0));
     let h = hits.clone();
     let app = Router::new().route(

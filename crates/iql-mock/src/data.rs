@@ -69,9 +69,30 @@ pub struct Image {
     pub body: Value,
     /// GETs of this image seen since it was created (drives NEW → available for imports).
     pub polls: u32,
+    /// `body` as JSON text, made on first use so that listing pages costs a copy, not a
+    /// serialization. [`Image::touch`] drops it after a change.
+    json: std::sync::OnceLock<String>,
 }
 
 impl Image {
+    pub fn new(category: Category, body: Value) -> Self {
+        Image {
+            category,
+            body,
+            polls: 0,
+            json: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn json(&self) -> &str {
+        self.json.get_or_init(|| self.body.to_string())
+    }
+
+    /// Call after changing `body`.
+    pub fn touch(&mut self) {
+        self.json = std::sync::OnceLock::new();
+    }
+
     pub fn id(&self) -> i64 {
         self.body["id"].as_i64().unwrap_or_default()
     }
@@ -188,11 +209,7 @@ pub fn seed_images(count: usize, seed: u64) -> Vec<Image> {
             });
             (Category::User, body)
         };
-        out.push(Image {
-            category,
-            body,
-            polls: 0,
-        });
+        out.push(Image::new(category, body));
     }
     out
 }

@@ -27,6 +27,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 struct Reply {
     status: StatusCode,
     body: Option<Value>,
+    /// A body already serialized (list pages are assembled from cached JSON text).
+    raw: Option<String>,
     headers: Vec<(&'static str, String)>,
 }
 
@@ -34,6 +36,7 @@ fn ok(status: u16, body: Value) -> Reply {
     Reply {
         status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
         body: Some(body),
+        raw: None,
         headers: Vec::new(),
     }
 }
@@ -98,9 +101,12 @@ async fn handle(
         .unwrap_or("127.0.0.1")
         .to_string();
     let reply = route(&shared, &method, &uri, &headers, &body, &host, n);
-    let mut resp = match reply.body {
-        Some(b) => (reply.status, axum::Json(b)).into_response(),
-        None => reply.status.into_response(),
+    let mut resp = match (reply.raw, reply.body) {
+        (Some(text), _) => {
+            (reply.status, [("content-type", "application/json")], text).into_response()
+        }
+        (None, Some(b)) => (reply.status, axum::Json(b)).into_response(),
+        (None, None) => reply.status.into_response(),
     };
     let h = resp.headers_mut();
     let remaining = 5000u64.saturating_sub(n + 1);
@@ -224,6 +230,7 @@ fn route(
                 };
                 img.body["distribution"] = json!(d);
             }
+            img.touch();
             ok(200, json!({"image": img.body}))
         }
         ("DELETE", ["v2", "images", key]) => {
@@ -238,6 +245,7 @@ fn route(
             Reply {
                 status: StatusCode::NO_CONTENT,
                 body: None,
+                raw: None,
                 headers: Vec::new(),
             }
         }
@@ -248,15 +256,16 @@ fn route(
             if !state.images.iter().any(|i| i.id() == id) {
                 return not_found();
             }
-            let items: Vec<Value> = state
+            let texts: Vec<String> = state
                 .actions
                 .iter()
                 .filter(|(i, _, _)| *i == id)
-                .map(|(_, a, _)| a.clone())
+                .map(|(_, a, _)| a.to_string())
                 .collect();
+            let items: Vec<&str> = texts.iter().map(String::as_str).collect();
             paginate(
                 "actions",
-                items,
+                &items,
                 &query,
                 host,
                 &format!("/v2/images/{id}/actions"),
@@ -370,7 +379,7 @@ fn list_images(images: &[Image], query: &BTreeMap<String, String>, host: &str) -
         }
     };
     let tag = query.get("tag_name");
-    let items: Vec<Value> = images
+    let items: Vec<&str> = images
         .iter()
         .filter(|i| category.is_none_or(|c| i.category == c))
         .filter(|i| !private || i.category == Category::User)
@@ -381,14 +390,15 @@ fn list_images(images: &[Image], query: &BTreeMap<String, String>, host: &str) -
                     .is_some_and(|tags| tags.iter().any(|x| x.as_str() == Some(t)))
             })
         })
-        .map(|i| i.body.clone())
+        .map(Image::json)
         .collect();
-    paginate("images", items, query, host, "/v2/images")
+    paginate("images", &items, query, host, "/v2/images")
 }
 
+/// One page of `items` (only that page is copied), with DigitalOcean's `links` and `meta`.
 fn paginate(
     key: &str,
-    items: Vec<Value>,
+    items: &[&str],
     query: &BTreeMap<String, String>,
     host: &str,
     path: &str,
@@ -425,7 +435,7 @@ fn paginate(
     let last = total.div_ceil(per_page).max(1);
     let start = ((page - 1) * per_page).min(total) as usize;
     let end = (page * per_page).min(total) as usize;
-    let page_items = items[start..end].to_vec();
+    let page_items = items[start..end].join(",");
     let link = |p: u64| {
         let mut q: Vec<String> = query
             .iter()
@@ -452,14 +462,19 @@ fn paginate(
     } else {
         json!({"pages": pages})
     };
-    ok(
-        200,
-        json!({key: page_items, "links": links, "meta": {"total": total}}),
-    )
+    Reply {
+        status: StatusCode::OK,
+        body: None,
+        raw: Some(format!(
+            "{{\"{key}\":[{page_items}],\"links\":{links},\"meta\":{{\"total\":{total}}}}}"
+        )),
+        headers: Vec::new(),
+    }
 }
 
 fn advance_import(img: &mut Image) {
     if img.body["status"] == json!("NEW") || img.body["status"] == json!("pending") {
+        img.touch();
         img.polls += 1;
         if img.polls >= 2 {
             let url = img.body["description"]
@@ -520,11 +535,7 @@ fn create_image(state: &mut crate::State, b: Value) -> Reply {
         "status": "NEW",
         "error_message": "",
     });
-    state.images.push(Image {
-        category: Category::User,
-        body: body.clone(),
-        polls: 0,
-    });
+    state.images.push(Image::new(Category::User, body.clone()));
     ok(202, json!({"image": body}))
 }
 

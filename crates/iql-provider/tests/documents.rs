@@ -15,9 +15,7 @@ fn upstream_root() -> PathBuf {
 /// (method, verb, HTTP method, real path, required params, object key)
 type MethodRow = (String, String, String, String, Vec<String>, Option<String>);
 
-fn method_table(
-    r: &Resource,
-) -> Vec<MethodRow> {
+fn method_table(r: &Resource) -> Vec<MethodRow> {
     let mut rows: Vec<_> = r
         .methods
         .iter()
