@@ -26,7 +26,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 
 struct Reply {
     status: StatusCode,
-    body: Option<Value>,
+    body: Option<Box<Value>>,
     /// A body already serialized (list pages are assembled from cached JSON text).
     raw: Option<String>,
     headers: Vec<(&'static str, String)>,
@@ -35,7 +35,7 @@ struct Reply {
 fn ok(status: u16, body: Value) -> Reply {
     Reply {
         status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-        body: Some(body),
+        body: Some(Box::new(body)),
         raw: None,
         headers: Vec::new(),
     }
@@ -105,7 +105,7 @@ async fn handle(
         (Some(text), _) => {
             (reply.status, [("content-type", "application/json")], text).into_response()
         }
-        (None, Some(b)) => (reply.status, axum::Json(b)).into_response(),
+        (None, Some(b)) => (reply.status, axum::Json(*b)).into_response(),
         (None, None) => reply.status.into_response(),
     };
     let h = resp.headers_mut();
