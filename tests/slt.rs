@@ -47,6 +47,9 @@ impl sqllogictest::AsyncDB for IqlDb {
         let Some(last) = results.pop() else {
             return Ok(DBOutput::StatementComplete(0));
         };
+        if let Some(n) = last.affected {
+            return Ok(DBOutput::StatementComplete(n));
+        }
         let types = last
             .columns
             .iter()
@@ -72,9 +75,11 @@ impl sqllogictest::AsyncDB for IqlDb {
     }
 }
 
-fn mock_config(path: &Path) -> SandboxConfig {
+/// The mock's settings and the wait timeout for a file.
+fn mock_config(path: &Path) -> (SandboxConfig, std::time::Duration) {
     let text = std::fs::read_to_string(path).unwrap();
     let mut cfg = SandboxConfig::default();
+    let mut wait_timeout = std::time::Duration::from_secs(5);
     for line in text.lines().take_while(|l| l.starts_with('#')) {
         let Some(spec) = line.strip_prefix("# mock:") else {
             continue;
@@ -87,24 +92,36 @@ fn mock_config(path: &Path) -> SandboxConfig {
                 "latency_ms" => cfg.latency = std::time::Duration::from_millis(v.parse().unwrap()),
                 "error_rate" => cfg.error_rate = v.parse().unwrap(),
                 "rate_limit_rate" => cfg.rate_limit_rate = v.parse().unwrap(),
+                "action_outcome" => {
+                    cfg.action_outcome = match v {
+                        "completed" => iql::ActionOutcome::Completed,
+                        "errored" => iql::ActionOutcome::Errored,
+                        "never" => iql::ActionOutcome::Never,
+                        other => panic!("{}: unknown action_outcome {other}", path.display()),
+                    }
+                }
+                "wait_timeout_ms" => {
+                    wait_timeout = std::time::Duration::from_millis(v.parse().unwrap())
+                }
                 other => panic!("{}: unknown mock setting {other}", path.display()),
             }
         }
     }
-    cfg
+    (cfg, wait_timeout)
 }
 
 async fn run_file(name: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("slt")
         .join(name);
-    let cfg = mock_config(&path);
+    let (cfg, wait_timeout) = mock_config(&path);
     let mut runner = sqllogictest::Runner::new(|| {
         let cfg = cfg.clone();
         async move {
             let engine = Engine::builder()
                 .sandbox(cfg)
                 .retry_backoff(std::time::Duration::from_millis(1))
+                .wait_policy(std::time::Duration::from_millis(5), wait_timeout)
                 .build()
                 .await
                 .map_err(|e| TestError(e.to_string()))?;
@@ -141,6 +158,11 @@ slt! {
     errors => "errors.slt",
     seed_examples => "seed_examples.slt",
     retries => "retries.slt",
+    mutations => "mutations.slt",
+    mutation_errors => "mutation_errors.slt",
+    await_errored => "await_errored.slt",
+    await_never => "await_never.slt",
+    seed_mutations => "seed_mutations.slt",
 }
 
 #[test]

@@ -66,6 +66,18 @@ struct ExecArgs {
     /// Seconds before one HTTP attempt gives up.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
+    /// Print the HTTP requests each statement would send (token left out) and send none.
+    #[arg(long)]
+    dry_run: bool,
+    /// Wait for every action and custom-image import to finish (as /*+ AWAIT */ does).
+    #[arg(long)]
+    wait: bool,
+    /// Seconds between polls while waiting.
+    #[arg(long, default_value_t = 5)]
+    poll_interval: u64,
+    /// Seconds before waiting gives up (the action goes on; its id is printed).
+    #[arg(long, default_value_t = 300)]
+    wait_timeout: u64,
     /// Log at this level on stderr (e.g. debug shows every request).
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -111,7 +123,13 @@ async fn build_engine(args: &ExecArgs) -> anyhow::Result<Engine> {
     let mut b = Engine::builder()
         .concurrency(args.concurrency)
         .max_pages(args.max_pages)
-        .timeout(Duration::from_secs(args.timeout));
+        .timeout(Duration::from_secs(args.timeout))
+        .dry_run(args.dry_run)
+        .wait_always(args.wait)
+        .wait_policy(
+            Duration::from_secs(args.poll_interval.max(1)),
+            Duration::from_secs(args.wait_timeout),
+        );
     if let Some(dir) = &args.registry {
         b = b.providers_root(dir);
     }
@@ -159,9 +177,14 @@ async fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
                 for n in &result.notices {
                     eprintln!("notice: {n}");
                 }
-                let mut out = stdout.lock();
-                output::write(&mut out, args.output, &result)?;
-                out.flush()?;
+                if let Some(m) = &result.message {
+                    eprintln!("{m}");
+                }
+                if !result.columns.is_empty() {
+                    let mut out = stdout.lock();
+                    output::write(&mut out, args.output, &result)?;
+                    out.flush()?;
+                }
             }
             Err(e) => {
                 eprintln!("error: {e}");

@@ -19,6 +19,33 @@ pub enum EngineError {
         /// Each method of the verb with the required parameters the statement does not give.
         candidates: Vec<(String, Vec<String>)>,
     },
+    #[error("{}", unknown_field_text(resource, method, name, known))]
+    UnknownField {
+        resource: String,
+        method: String,
+        name: String,
+        known: Vec<String>,
+    },
+    #[error("{what} failed: {detail}")]
+    ActionFailed { what: String, detail: String },
+    #[error("{what} is still {status} after {seconds:.1} s (id {id}); it goes on in the background: check it with {check}")]
+    WaitTimeout {
+        what: String,
+        status: String,
+        seconds: f64,
+        id: String,
+        check: String,
+    },
+    #[error(
+        "{source}\n{done} of {total} requests of this {verb} had succeeded; the rest were not sent"
+    )]
+    Stopped {
+        verb: String,
+        done: usize,
+        total: usize,
+        #[source]
+        source: Box<EngineError>,
+    },
     #[error(
         "invalid value {value} for parameter '{param}' of {resource}.{method}: expected {expected}"
     )]
@@ -65,6 +92,8 @@ pub enum ErrorKind {
     Http,
     Response,
     Sql,
+    /// An awaited action or import ended in failure, or did not end in time.
+    Action,
     Unsupported,
 }
 
@@ -73,9 +102,11 @@ impl EngineError {
         match self {
             EngineError::Syntax(_) => ErrorKind::Syntax,
             EngineError::Provider(_) => ErrorKind::Provider,
-            EngineError::NoMatchingMethod { .. } | EngineError::InvalidParameter { .. } => {
-                ErrorKind::Planning
-            }
+            EngineError::NoMatchingMethod { .. }
+            | EngineError::InvalidParameter { .. }
+            | EngineError::UnknownField { .. } => ErrorKind::Planning,
+            EngineError::ActionFailed { .. } | EngineError::WaitTimeout { .. } => ErrorKind::Action,
+            EngineError::Stopped { source, .. } => source.kind(),
             EngineError::MissingCredentials { .. } => ErrorKind::Credentials,
             EngineError::Http(_) => ErrorKind::Http,
             EngineError::MalformedResponse { .. } | EngineError::PaginationLoop { .. } => {
@@ -87,19 +118,50 @@ impl EngineError {
     }
 }
 
+fn unknown_field_text(resource: &str, method: &str, name: &str, known: &[String]) -> String {
+    let mut out = format!("{resource}.{method} has no parameter or field '{name}'");
+    if let Some(s) = iql_provider::did_you_mean(name, known.iter().map(String::as_str)) {
+        out.push_str(&format!("; did you mean '{s}'?"));
+    }
+    out.push_str(&format!(" It takes: {}", known.join(", ")));
+    out
+}
+
 fn no_method_text(resource: &str, verb: &str, candidates: &[(String, Vec<String>)]) -> String {
     let mut out = format!(
-        "cannot find a {} method of {resource} for the parameters given:",
+        "cannot find a method of {resource} for this {} with the parameters given:",
         verb.to_uppercase()
     );
     for (method, missing) in candidates {
         out.push_str(&format!("\n  {method} needs {}", missing.join(", ")));
     }
     if let Some((_, missing)) = candidates.iter().min_by_key(|(_, m)| m.len()) {
-        let example: Vec<String> = missing.iter().map(|p| format!("{p} = '…'")).collect();
+        let how = match verb {
+            "insert" => format!(
+                "name them in the INSERT column list, e.g. INSERT INTO {resource} ({}) VALUES (…)",
+                missing.join(", ")
+            ),
+            "exec" => {
+                let example: Vec<String> = missing.iter().map(|p| format!("@{p}='…'")).collect();
+                format!("pass them to EXEC, e.g. {}", example.join(" "))
+            }
+            "update" | "replace" | "delete" => {
+                let example: Vec<String> = missing.iter().map(|p| format!("{p} = '…'")).collect();
+                format!(
+                    "add them: parameters in WHERE (e.g. WHERE {}), body fields in SET",
+                    example.join(" AND ")
+                )
+            }
+            _ => {
+                let example: Vec<String> = missing.iter().map(|p| format!("{p} = '…'")).collect();
+                format!(
+                    "add the missing parameters to the WHERE clause, e.g. WHERE {}",
+                    example.join(" AND ")
+                )
+            }
+        };
         out.push_str(&format!(
-            "\nadd the missing parameters to the WHERE clause, e.g. WHERE {} (SHOW METHODS IN {resource} lists every method)",
-            example.join(" AND ")
+            "\n{how} (SHOW METHODS IN {resource} lists every method)"
         ));
     }
     out

@@ -81,13 +81,12 @@ pub(crate) fn combinations(bound: &[(String, Vec<Value>)]) -> Vec<Vec<(String, V
 /// appended, and the page size pushed down when the method takes one.
 pub(crate) fn build_url(
     base: &str,
-    plan: &TablePlan,
+    method: &iql_provider::Method,
     args: &[(String, Value)],
     page_size: Option<u64>,
 ) -> Result<Url, EngineError> {
-    let mut path = plan.method.path.clone();
-    for p in plan
-        .method
+    let mut path = method.path.clone();
+    for p in method
         .params
         .iter()
         .filter(|p| p.location == ParamLocation::Path)
@@ -102,22 +101,21 @@ pub(crate) fn build_url(
     }
     let mut url = Url::parse(&format!("{}{}", base.trim_end_matches('/'), path)).map_err(|e| {
         EngineError::MalformedResponse {
-            method: plan.method.http_method.as_str().to_string(),
+            method: method.http_method.as_str().to_string(),
             url: format!("{base}{path}"),
             detail: format!("not a valid URL: {e}"),
         }
     })?;
     {
         let mut q = url.query_pairs_mut();
-        for p in plan
-            .method
+        for p in method
             .params
             .iter()
             .filter(|p| p.location == ParamLocation::Query)
         {
             if let Some((_, v)) = args.iter().find(|(n, _)| *n == p.name) {
                 q.append_pair(&p.name, &url_text(v));
-            } else if let (Some(size), Some((top, _))) = (page_size, &plan.method.top_param) {
+            } else if let (Some(size), Some((top, _))) = (page_size, &method.top_param) {
                 if *top == p.name {
                     q.append_pair(&p.name, &size.to_string());
                 }
@@ -217,7 +215,7 @@ async fn fetch_call(
         let max = (*max).max(1);
         user_size.unwrap_or_else(|| plan.row_limit.map(|l| l.clamp(1, max)).unwrap_or(max))
     });
-    let first_url = build_url(&plan.base_url, plan, &args, page_size)?;
+    let first_url = build_url(&plan.base_url, &plan.method, &args, page_size)?;
     let spec = Arc::new(PageSpec {
         method: plan.method.http_method,
         object_key: plan.method.object_key.clone(),

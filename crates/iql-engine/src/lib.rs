@@ -13,6 +13,7 @@
 mod error;
 mod fetch;
 mod meta;
+mod mutate;
 mod params;
 mod plan;
 mod sqlite;
@@ -28,6 +29,7 @@ use serde_json::Value;
 
 pub use error::{EngineError, ErrorKind};
 pub use iql_http::{HttpError, Secret as Credential};
+pub use mutate::WaitPolicy;
 pub use value::{Cell, ColumnType, FetchStats, QueryResult, ResultColumn};
 
 /// How the engine reaches providers.
@@ -42,6 +44,12 @@ pub struct RuntimeConfig {
     /// Most pages read per call; `None` reads every page. Reaching it is always reported.
     pub max_pages: Option<u64>,
     pub http: HttpConfig,
+    /// Poll interval and timeout for `/*+ AWAIT */`.
+    pub wait: WaitPolicy,
+    /// Wait for every action and import, as if each statement had `/*+ AWAIT */`.
+    pub wait_always: bool,
+    /// Build requests but send none: mutations show what they would send.
+    pub dry_run: bool,
 }
 
 /// Executes parsed statements.
@@ -68,6 +76,10 @@ impl Runtime {
 
     pub(crate) fn http(&self) -> &HttpClient {
         &self.http
+    }
+
+    pub(crate) fn dry_run(&self) -> bool {
+        self.config.dry_run
     }
 
     pub(crate) fn max_pages(&self) -> Option<u64> {
@@ -142,11 +154,55 @@ impl Runtime {
         match statement {
             Statement::Show(s) => meta::show(self, s),
             Statement::Describe(d) => meta::describe(self, d),
+            Statement::Query(q) if self.config.dry_run => self.dry_run_query(q),
             Statement::Query(q) => self.query(q).await,
+            Statement::Insert(s) => self.insert(s).await,
+            Statement::Update(s) => self.update(s).await,
+            Statement::Delete(s) => self.delete(s).await,
+            Statement::Exec(s) => self.exec(s).await,
         }
     }
 
-    async fn query(&self, q: &QueryStatement) -> Result<QueryResult, EngineError> {
+    /// `--dry-run` of a SELECT: the first request of each table that does not wait on another.
+    fn dry_run_query(&self, q: &QueryStatement) -> Result<QueryResult, EngineError> {
+        let plans = plan::plan_query(self, q)?;
+        let mut result = QueryResult {
+            columns: ["method", "url", "body"]
+                .iter()
+                .map(|n| ResultColumn {
+                    name: n.to_string(),
+                    column_type: ColumnType::Text,
+                })
+                .collect(),
+            message: Some("dry run: nothing was sent".to_string()),
+            ..QueryResult::default()
+        };
+        for p in &plans {
+            if !p.links.is_empty() {
+                result.notices.push(format!(
+                    "{} is requested once per row of the table it joins on, which a dry run cannot know",
+                    p.resource.id
+                ));
+                continue;
+            }
+            for args in fetch::combinations(&p.literals) {
+                let size = p
+                    .method
+                    .top_param
+                    .as_ref()
+                    .map(|(_, max)| p.row_limit.unwrap_or(*max).min(*max));
+                let url = fetch::build_url(&p.base_url, &p.method, &args, size)?;
+                result.rows.push(vec![
+                    Cell::Text(p.method.http_method.as_str().to_string()),
+                    Cell::Text(url.to_string()),
+                    Cell::Null,
+                ]);
+            }
+        }
+        Ok(result)
+    }
+
+    pub(crate) async fn query(&self, q: &QueryStatement) -> Result<QueryResult, EngineError> {
         let plans = plan::plan_query(self, q)?;
         let mut tokens: HashMap<String, Option<Secret>> = HashMap::new();
         for p in &plans {

@@ -95,4 +95,39 @@ pub struct QueryResult {
     /// condition that could not be sent to the API.
     pub notices: Vec<String>,
     pub stats: FetchStats,
+    /// For a mutation without RETURNING: how many objects it changed, and what happened in words
+    /// (`INSERT 2: images_create_custom answered 202 Accepted twice`).
+    pub affected: Option<u64>,
+    pub message: Option<String>,
+}
+
+impl Cell {
+    /// A JSON value as a cell of the given kind (objects and arrays stay JSON).
+    pub fn from_json(kind: iql_provider::ValueKind, v: &serde_json::Value) -> Cell {
+        use iql_provider::ValueKind;
+        match (kind, v) {
+            (_, Value::Null) => Cell::Null,
+            (_, Value::Bool(b)) => Cell::Bool(*b),
+            (ValueKind::Real, Value::Number(n)) => n.as_f64().map(Cell::Real).unwrap_or(Cell::Null),
+            (_, Value::Number(n)) => match n.as_i64() {
+                Some(i) => Cell::Integer(i),
+                None => n.as_f64().map(Cell::Real).unwrap_or(Cell::Null),
+            },
+            (_, Value::String(s)) => Cell::Text(s.clone()),
+            (_, other) => Cell::Json(other.clone()),
+        }
+    }
+}
+
+impl ColumnType {
+    pub fn of(kind: iql_provider::ValueKind) -> ColumnType {
+        use iql_provider::ValueKind;
+        match kind {
+            ValueKind::Integer => ColumnType::Integer,
+            ValueKind::Real => ColumnType::Real,
+            ValueKind::Boolean => ColumnType::Boolean,
+            ValueKind::Text => ColumnType::Text,
+            ValueKind::Json => ColumnType::Json,
+        }
+    }
 }

@@ -69,6 +69,9 @@ pub struct Image {
     pub body: Value,
     /// GETs of this image seen since it was created (drives NEW → available for imports).
     pub polls: u32,
+    /// For an import: the URL it was created from. One containing `broken` fails to import, so tests
+    /// can see an import end as `deleted` with an `error_message`.
+    pub source_url: Option<String>,
     /// `body` as JSON text, made on first use so that listing pages costs a copy, not a
     /// serialization. [`Image::touch`] drops it after a change.
     json: std::sync::OnceLock<String>,
@@ -80,6 +83,7 @@ impl Image {
             category,
             body,
             polls: 0,
+            source_url: None,
             json: std::sync::OnceLock::new(),
         }
     }

@@ -477,11 +477,11 @@ fn advance_import(img: &mut Image) {
         img.touch();
         img.polls += 1;
         if img.polls >= 2 {
-            let url = img.body["description"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            if url.contains("broken") {
+            if img
+                .source_url
+                .as_deref()
+                .is_some_and(|u| u.contains("broken"))
+            {
                 img.body["status"] = json!("deleted");
                 img.body["error_message"] =
                     json!("Image could not be imported: unsupported format");
@@ -530,12 +530,14 @@ fn create_image(state: &mut crate::State, b: Value) -> Reply {
         "created_at": "2026-01-01T00:00:00Z",
         "min_disk_size": null,
         "size_gigabytes": null,
-        "description": b.get("description").cloned().unwrap_or(json!(if url.contains("broken") { "broken" } else { "" })),
+        "description": b.get("description").cloned().unwrap_or(json!("")),
         "tags": b.get("tags").cloned().unwrap_or(json!([])),
         "status": "NEW",
         "error_message": "",
     });
-    state.images.push(Image::new(Category::User, body.clone()));
+    let mut image = Image::new(Category::User, body.clone());
+    image.source_url = Some(url.to_string());
+    state.images.push(image);
     ok(202, json!({"image": body}))
 }
 

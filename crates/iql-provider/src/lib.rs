@@ -17,8 +17,8 @@ mod resolve;
 
 pub use error::ProviderError;
 pub use model::{
-    AuthConfig, BodyField, Column, HttpMethod, Method, Pagination, Param, ParamLocation, Resource,
-    SchemaInfo, Service, SqlVerb, ValueKind,
+    AuthConfig, BodyField, BodyVariants, Column, HttpMethod, Method, Pagination, Param,
+    ParamLocation, Resource, SchemaInfo, Service, SqlVerb, ValueKind,
 };
 pub use registry::{Provider, Registry, ServiceEntry};
 

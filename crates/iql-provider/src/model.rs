@@ -210,6 +210,14 @@ pub struct Pagination {
     pub response_location: String,
 }
 
+/// A discriminated body: the discriminating property, and per value the fields that variant requires
+/// (image actions: `type` = `transfer` requires `region`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BodyVariants {
+    pub property: String,
+    pub required_by_value: Vec<(String, Vec<String>)>,
+}
+
 /// One operation reachable from SQL, fully resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Method {
@@ -225,6 +233,9 @@ pub struct Method {
     /// Top-level body fields, with `required` from the schema.
     pub body_fields: Vec<BodyField>,
     pub body_required: bool,
+    /// A body schema with variants picked by one property (OpenAPI `discriminator`): the property,
+    /// and for each of its values the fields that variant requires.
+    pub body_variants: Option<BodyVariants>,
     pub body_media_type: Option<String>,
     /// `request.base`: a JSON body every request of this method starts from.
     pub request_base: Option<Value>,

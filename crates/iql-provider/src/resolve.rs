@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 
 use crate::error::ProviderError;
 use crate::model::{
-    BodyField, Column, HttpMethod, Method, Pagination, Param, ParamLocation, Resource, SchemaInfo,
-    Service, SqlVerb,
+    BodyField, BodyVariants, Column, HttpMethod, Method, Pagination, Param, ParamLocation,
+    Resource, SchemaInfo, Service, SqlVerb,
 };
 
 /// How deep `$ref` chains and schema nesting may go before we call the document cyclic.
@@ -380,6 +380,7 @@ fn build_method(
     let mut body_fields = Vec::new();
     let mut body_required = false;
     let mut body_media_type = None;
+    let mut body_variants = None;
     if let Some(rb) = operation.get("requestBody") {
         let rb = doc.deref(rb, at)?;
         body_required = rb.get("required").and_then(Value::as_bool).unwrap_or(false);
@@ -390,6 +391,27 @@ fn build_method(
                 .ok_or_else(|| doc.invalid(at, "requestBody has no content"))?;
             body_media_type = Some(media.clone());
             if let Some(schema) = entry.get("schema") {
+                let resolved = doc.deref(schema, at)?;
+                if let (Some(property), Some(mapping)) = (
+                    resolved
+                        .pointer("/discriminator/propertyName")
+                        .and_then(Value::as_str),
+                    resolved
+                        .pointer("/discriminator/mapping")
+                        .and_then(Value::as_object),
+                ) {
+                    let mut variants = Vec::new();
+                    for (value, target) in mapping {
+                        let reference = target.as_str().unwrap_or_default();
+                        let variant = doc.pointer(reference, at)?;
+                        let (_, required) = doc.object_properties(variant, at, 0)?;
+                        variants.push((value.clone(), required));
+                    }
+                    body_variants = Some(BodyVariants {
+                        property: property.to_string(),
+                        required_by_value: variants,
+                    });
+                }
                 let (props, required) = doc.object_properties(schema, at, 0)?;
                 for (fname, fschema) in props {
                     body_fields.push(BodyField {
@@ -468,6 +490,7 @@ fn build_method(
         params,
         body_fields,
         body_required,
+        body_variants,
         body_media_type,
         request_base,
         response_media_type,

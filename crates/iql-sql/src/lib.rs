@@ -16,11 +16,15 @@
 
 mod error;
 mod meta;
+mod mutation;
 mod query;
 mod split;
 
 pub use error::SqlError;
 pub use meta::{Describe, Show, ShowKind};
+pub use mutation::{
+    Binding, DeleteStatement, ExecStatement, InsertStatement, Returning, UpdateStatement,
+};
 pub use query::{
     ColumnRef, Conjunct, ConjunctKind, LimitHint, Literal, QueryStatement, Scope, TableRef,
 };
@@ -32,6 +36,27 @@ pub enum Statement {
     Query(Box<QueryStatement>),
     Show(Show),
     Describe(Describe),
+    Insert(InsertStatement),
+    /// `UPDATE … SET … WHERE …`, or StackQL's `REPLACE … SET … WHERE …`.
+    Update(UpdateStatement),
+    Delete(DeleteStatement),
+    Exec(ExecStatement),
+}
+
+impl Statement {
+    /// The SQL verb, for messages: `SELECT`, `INSERT`, …
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Statement::Query(_) => "SELECT",
+            Statement::Show(_) => "SHOW",
+            Statement::Describe(_) => "DESCRIBE",
+            Statement::Insert(_) => "INSERT",
+            Statement::Update(u) if u.replace => "REPLACE",
+            Statement::Update(_) => "UPDATE",
+            Statement::Delete(_) => "DELETE",
+            Statement::Exec(_) => "EXEC",
+        }
+    }
 }
 
 /// A parsed statement with the text it came from.
@@ -57,5 +82,28 @@ fn parse_one(source: &StatementText) -> Result<Statement, SqlError> {
     if let Some(meta) = meta::parse_meta(source)? {
         return Ok(meta);
     }
-    query::parse_query(source).map(|q| Statement::Query(Box::new(q)))
+    let (word, line, column) = mutation::first_word(source)?.unwrap_or_default();
+    let wait = mutation::has_await_hint(source)?;
+    match word.as_str() {
+        "EXEC" | "EXECUTE" => mutation::parse_exec(source).map(Statement::Exec),
+        "INSERT" => {
+            let s = mutation::sqlparser_statement(source)?;
+            mutation::parse_insert(s, source, wait).map(Statement::Insert)
+        }
+        "UPDATE" | "REPLACE" => {
+            let replace = word == "REPLACE";
+            let text = if replace {
+                mutation::replace_as_update(source, line, column)
+            } else {
+                source.clone()
+            };
+            let s = mutation::sqlparser_statement(&text)?;
+            mutation::parse_update(s, source, wait, replace).map(Statement::Update)
+        }
+        "DELETE" => {
+            let s = mutation::sqlparser_statement(source)?;
+            mutation::parse_delete(s, source).map(Statement::Delete)
+        }
+        _ => query::parse_query(source).map(|q| Statement::Query(Box::new(q))),
+    }
 }

@@ -114,7 +114,7 @@ pub(crate) fn parse_query(source: &StatementText) -> Result<QueryStatement, SqlE
     let statement = statements
         .pop()
         .ok_or_else(|| SqlError::new(source.line, source.column, "empty statement"))?;
-    let mut query = match statement {
+    let query = match statement {
         ast::Statement::Query(q) => q,
         other => {
             let verb = other.to_string();
@@ -126,12 +126,18 @@ pub(crate) fn parse_query(source: &StatementText) -> Result<QueryStatement, SqlE
             return Err(SqlError::new(
                 source.line,
                 source.column,
-                format!(
-                    "{verb} is not supported here; iql runs SELECT, SHOW and DESCRIBE statements"
-                ),
+                format!("{verb} is not supported here; iql runs SELECT, INSERT, REPLACE/UPDATE, DELETE, EXEC, SHOW and DESCRIBE statements"),
             ));
         }
     };
+    from_query(query, source)
+}
+
+/// Analyses an already parsed query (also the source of an INSERT).
+pub(crate) fn from_query(
+    mut query: Box<Query>,
+    _source: &StatementText,
+) -> Result<QueryStatement, SqlError> {
     let mut walker = Walker::analyze();
     walker.query(&mut query);
     let limit_hint = limit_hint(&query, &walker);
@@ -428,7 +434,7 @@ fn column_ref(e: &Expr) -> Option<ColumnRef> {
     }
 }
 
-fn literal(e: &Expr) -> Option<Literal> {
+pub(crate) fn literal_of(e: &Expr) -> Option<Literal> {
     match e {
         Expr::Value(v) => match &v.value {
             Value::SingleQuotedString(s) => Some(Literal::Text(s.clone())),
@@ -439,11 +445,11 @@ fn literal(e: &Expr) -> Option<Literal> {
         Expr::UnaryOp {
             op: ast::UnaryOperator::Minus,
             expr,
-        } => match literal(expr)? {
+        } => match literal_of(expr)? {
             Literal::Number(n) => Some(Literal::Number(format!("-{n}"))),
             _ => None,
         },
-        Expr::Nested(inner) => literal(inner),
+        Expr::Nested(inner) => literal_of(inner),
         _ => None,
     }
 }
@@ -458,8 +464,8 @@ fn classify(e: &Expr) -> ConjunctKind {
             match (
                 column_ref(left),
                 column_ref(right),
-                literal(left),
-                literal(right),
+                literal_of(left),
+                literal_of(right),
             ) {
                 (Some(column), _, _, Some(v)) | (_, Some(column), Some(v), _) => {
                     ConjunctKind::Equals {
@@ -477,7 +483,7 @@ fn classify(e: &Expr) -> ConjunctKind {
             negated: false,
         } => match (
             column_ref(expr),
-            list.iter().map(literal).collect::<Option<Vec<_>>>(),
+            list.iter().map(literal_of).collect::<Option<Vec<_>>>(),
         ) {
             (Some(column), Some(values)) if !values.is_empty() => {
                 ConjunctKind::Equals { column, values }
@@ -512,7 +518,7 @@ fn limit_hint(query: &Query, walker: &Walker<'_>) -> Option<LimitHint> {
         }
         ast::LimitClause::OffsetCommaLimit { offset, limit } => (limit, Some(offset)),
     };
-    let number = |e: &Expr| match literal(e) {
+    let number = |e: &Expr| match literal_of(e) {
         Some(Literal::Number(n)) => n.parse::<u64>().ok(),
         _ => None,
     };

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 pub use iql_engine::{
     Cell, ColumnType, Credential, EngineError as Error, ErrorKind, FetchStats, QueryResult,
-    ResultColumn, RuntimeConfig,
+    ResultColumn, RuntimeConfig, WaitPolicy,
 };
 pub use iql_mock::{ActionOutcome, MockConfig as SandboxConfig, MockServer as Sandbox};
 pub use iql_sql::{ParsedStatement, Statement};
@@ -106,6 +106,25 @@ impl EngineBuilder {
     /// Read at most this many pages per call; reaching the cap is reported in the result's notices.
     pub fn max_pages(mut self, pages: Option<u64>) -> Self {
         self.config.max_pages = pages;
+        self
+    }
+
+    /// How `/*+ AWAIT */` polls: every `poll`, giving up after `timeout` (defaults 5 s and 300 s).
+    pub fn wait_policy(mut self, poll: Duration, timeout: Duration) -> Self {
+        self.config.wait = WaitPolicy { poll, timeout };
+        self
+    }
+
+    /// Wait for every action and import to finish, as if each statement had `/*+ AWAIT */`.
+    pub fn wait_always(mut self, wait: bool) -> Self {
+        self.config.wait_always = wait;
+        self
+    }
+
+    /// Send nothing: each statement returns the requests it would send (method, URL, body),
+    /// without the token.
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.config.dry_run = dry_run;
         self
     }
 

@@ -1,0 +1,887 @@
+//! INSERT, UPDATE/REPLACE, DELETE and EXEC: choose the method, check every value against the
+//! provider document before anything is sent, send one request per row or parameter value, and
+//! show what came back (RETURNING) or what happened (rows affected).
+//!
+//! Safety rules:
+//! - A mutation's key parameters come only from literals in its WHERE (or the INSERT's rows, or
+//!   EXEC's `@params`); there is no "list, then act on each".
+//! - Mutating requests are not retried after they may have reached the server (only a 429 or a
+//!   refused connection is retried), so nothing is created twice.
+//! - Requests of one statement go one after another; the first failure stops the rest and the
+//!   error says how many had succeeded.
+
+use std::time::{Duration, Instant};
+
+use iql_http::{Request, Secret};
+use iql_provider::{Method, ParamLocation, Resource, SqlVerb, ValueKind};
+use iql_sql::{
+    Binding, DeleteStatement, ExecStatement, InsertStatement, Literal, Returning, UpdateStatement,
+};
+use serde_json::{Map, Value};
+
+use crate::error::EngineError;
+use crate::fetch::{build_url, http_verb};
+use crate::value::{Cell, ColumnType, QueryResult, ResultColumn};
+use crate::{params, Runtime};
+
+/// How long and how often to poll an action or import that is still running.
+#[derive(Debug, Clone, Copy)]
+pub struct WaitPolicy {
+    pub poll: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for WaitPolicy {
+    /// Five seconds between polls, five minutes in all: the defaults of DigitalOcean's clients.
+    fn default() -> Self {
+        WaitPolicy {
+            poll: Duration::from_secs(5),
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+const PENDING: &[&str] = &["in-progress", "NEW", "new", "pending"];
+const FAILED: &[&str] = &["errored", "deleted", "error", "failed"];
+
+/// A value as the user wrote it, before it is typed by the document's schema.
+fn literal_json(l: &Literal) -> Value {
+    match l {
+        Literal::Text(s) => Value::String(s.clone()),
+        Literal::Number(n) => n
+            .parse::<i64>()
+            .map(Value::from)
+            .or_else(|_| n.parse::<f64>().map(Value::from))
+            .unwrap_or_else(|_| Value::String(n.clone())),
+        Literal::Bool(b) => Value::Bool(*b),
+    }
+}
+
+fn cell_json(c: &Cell) -> Value {
+    c.to_json()
+}
+
+/// `data__name` (older StackQL documents) is `name`.
+fn field_name(name: &str) -> String {
+    name.strip_prefix("data__")
+        .unwrap_or(name)
+        .to_ascii_lowercase()
+}
+
+/// One request to make, with its values already typed and checked.
+#[derive(Debug, Clone)]
+struct Call {
+    params: Vec<(String, Value)>,
+    body: Option<Value>,
+}
+
+/// Every name a method takes: its path and query parameters and its body fields.
+fn known_names(m: &Method) -> Vec<String> {
+    let mut names: Vec<String> = m
+        .params
+        .iter()
+        .filter(|p| matches!(p.location, ParamLocation::Path | ParamLocation::Query))
+        .map(|p| p.name.clone())
+        .collect();
+    names.extend(m.body_fields.iter().map(|f| f.name.clone()));
+    names
+}
+
+/// The first method of `verbs` (in document order) whose required parameters and body fields are
+/// all among `given` (plus the fields `request.base` sets).
+fn choose<'a>(
+    resource: &'a Resource,
+    verbs: &[SqlVerb],
+    given: &[String],
+    verb: &str,
+) -> Result<&'a Method, EngineError> {
+    let mut report = Vec::new();
+    for v in verbs {
+        for m in resource.methods_for(*v) {
+            let base: Vec<String> = m
+                .request_base
+                .as_ref()
+                .and_then(Value::as_object)
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default();
+            let missing: Vec<String> = m
+                .required_params()
+                .map(|p| p.name.clone())
+                .chain(m.required_body_fields().map(|f| f.name.clone()))
+                .filter(|n| !given.contains(n) && !base.contains(n))
+                .collect();
+            if missing.is_empty() {
+                return Ok(m);
+            }
+            report.push((m.name.clone(), missing));
+        }
+    }
+    if report.is_empty() {
+        return Err(EngineError::Unsupported(format!(
+            "{} has no method for {}: SHOW METHODS IN {} lists what it offers",
+            resource.id,
+            verb.to_uppercase(),
+            resource.id
+        )));
+    }
+    Err(EngineError::NoMatchingMethod {
+        resource: resource.id.clone(),
+        verb: verb.to_string(),
+        candidates: report,
+    })
+}
+
+/// Types and checks one value for a body field: JSON text for arrays and objects, the schema's type
+/// otherwise, and the allowed values when the document lists them.
+fn body_value(
+    resource: &Resource,
+    m: &Method,
+    name: &str,
+    raw: &Value,
+) -> Result<Value, EngineError> {
+    let Some(field) = m.body_fields.iter().find(|f| f.name == name) else {
+        return Err(unknown(resource, m, name));
+    };
+    let invalid = |expected: String| EngineError::InvalidParameter {
+        resource: resource.id.clone(),
+        method: m.name.clone(),
+        param: name.to_string(),
+        value: match raw {
+            Value::String(s) => format!("'{s}'"),
+            other => other.to_string(),
+        },
+        expected,
+    };
+    if raw.is_null() {
+        return Ok(Value::Null);
+    }
+    if field.schema.kind() == ValueKind::Json {
+        let parsed = match raw {
+            Value::String(s) => serde_json::from_str::<Value>(s)
+                .map_err(|e| invalid(format!("JSON text ({e}), e.g. '[\"a\",\"b\"]'")))?,
+            other => other.clone(),
+        };
+        let ok = (parsed.is_array() && field.schema.types.iter().any(|t| t == "array"))
+            || (parsed.is_object() && field.schema.types.iter().any(|t| t == "object"));
+        if !ok {
+            return Err(invalid(format!(
+                "{} as JSON text",
+                field.schema.type_label()
+            )));
+        }
+        return Ok(parsed);
+    }
+    let lit = match raw {
+        Value::String(s) => Literal::Text(s.clone()),
+        Value::Bool(b) => Literal::Bool(*b),
+        other => Literal::Number(other.to_string()),
+    };
+    params::normalize(&field.schema, &lit).ok_or_else(|| invalid(params::expected(&field.schema)))
+}
+
+fn param_value(
+    resource: &Resource,
+    m: &Method,
+    name: &str,
+    raw: &Value,
+) -> Result<Value, EngineError> {
+    let Some(p) = m.param(name) else {
+        return Err(unknown(resource, m, name));
+    };
+    let lit = match raw {
+        Value::String(s) => Literal::Text(s.clone()),
+        Value::Bool(b) => Literal::Bool(*b),
+        other => Literal::Number(other.to_string()),
+    };
+    params::normalize(&p.schema, &lit).ok_or_else(|| EngineError::InvalidParameter {
+        resource: resource.id.clone(),
+        method: m.name.clone(),
+        param: name.to_string(),
+        value: params::show_literal(&lit),
+        expected: params::expected(&p.schema),
+    })
+}
+
+fn unknown(resource: &Resource, m: &Method, name: &str) -> EngineError {
+    EngineError::UnknownField {
+        resource: resource.id.clone(),
+        method: m.name.clone(),
+        name: name.to_string(),
+        known: known_names(m),
+    }
+}
+
+/// Builds one call from named raw values: parameters by location, the rest into the body on top
+/// of `request.base` and `@@json`; then checks the body's required fields and allowed values.
+fn build_call(
+    resource: &Resource,
+    m: &Method,
+    values: &[(String, Value)],
+    json: Option<&Map<String, Value>>,
+) -> Result<Call, EngineError> {
+    let mut params = Vec::new();
+    let mut body: Map<String, Value> = m
+        .request_base
+        .as_ref()
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(extra) = json {
+        for (k, v) in extra {
+            let checked = body_value(resource, m, k, v)?;
+            body.insert(k.clone(), checked);
+        }
+    }
+    for (name, raw) in values {
+        if m.param(name).is_some() {
+            params.push((name.clone(), param_value(resource, m, name, raw)?));
+        } else {
+            let checked = body_value(resource, m, name, raw)?;
+            body.insert(name.clone(), checked);
+        }
+    }
+    let mut required: Vec<String> = m.required_body_fields().map(|f| f.name.clone()).collect();
+    if let Some(variants) = &m.body_variants {
+        let chosen = body.get(&variants.property).and_then(Value::as_str);
+        if let Some((_, fields)) = variants
+            .required_by_value
+            .iter()
+            .find(|(v, _)| Some(v.as_str()) == chosen)
+        {
+            required.extend(fields.iter().cloned());
+        }
+    }
+    let missing: Vec<String> = required
+        .into_iter()
+        .filter(|f| body.get(f).is_none_or(Value::is_null))
+        .collect();
+    if !missing.is_empty() {
+        return Err(EngineError::NoMatchingMethod {
+            resource: resource.id.clone(),
+            verb: "exec".to_string(),
+            candidates: vec![(m.name.clone(), missing)],
+        });
+    }
+    let has_body = m.body_media_type.is_some() || m.request_base.is_some();
+    Ok(Call {
+        params,
+        body: (has_body && (!body.is_empty() || m.body_required)).then_some(Value::Object(body)),
+    })
+}
+
+/// Where a mutation's requests go.
+struct Target<'a> {
+    verb: &'a str,
+    resource: &'a Resource,
+    method: &'a Method,
+    base: &'a str,
+    token: Option<Secret>,
+}
+
+/// What one request gave back.
+struct Answer {
+    status: u16,
+    items: Vec<Value>,
+}
+
+async fn send(
+    runtime: &Runtime,
+    base: &str,
+    m: &Method,
+    call: &Call,
+    token: Option<Secret>,
+) -> Result<Answer, EngineError> {
+    let url = build_url(base, m, &call.params, None)?;
+    let req = Request {
+        method: http_verb(m.http_method),
+        url,
+        body: call.body.clone(),
+        bearer: token,
+        idempotent: false,
+    };
+    let resp = runtime.http().send(&req).await?;
+    Ok(Answer {
+        status: resp.status,
+        items: cut(m, req.url.as_ref(), resp.body)?,
+    })
+}
+
+/// The response cut at the method's object key: the created/updated object, or the action.
+fn cut(m: &Method, url: &str, mut body: Value) -> Result<Vec<Value>, EngineError> {
+    if body.is_null() {
+        return Ok(Vec::new());
+    }
+    let found = match &m.object_key {
+        Some(key) => {
+            let pointer: String = key
+                .trim_start_matches('$')
+                .split('.')
+                .filter(|s| !s.is_empty())
+                .map(|s| format!("/{s}"))
+                .collect();
+            body.pointer_mut(&pointer).map(Value::take).ok_or_else(|| {
+                EngineError::MalformedResponse {
+                    method: m.http_method.as_str().to_string(),
+                    url: url.to_string(),
+                    detail: format!("the response has no {key}"),
+                }
+            })?
+        }
+        None => body,
+    };
+    Ok(match found {
+        Value::Array(items) => items,
+        Value::Null => Vec::new(),
+        other => vec![other],
+    })
+}
+
+/// Rows for `RETURNING`: `*` is every column of the response item; a name is a column, or the
+/// object key's own name (`RETURNING image`) for the whole object as JSON.
+fn returning_rows(
+    m: &Method,
+    resource: &Resource,
+    items: &[Value],
+    returning: &Returning,
+) -> Result<(Vec<ResultColumn>, Vec<Vec<Cell>>), EngineError> {
+    let whole = m
+        .object_key
+        .as_deref()
+        .and_then(|k| k.rsplit('.').next())
+        .map(str::to_string);
+    let mut picks: Vec<(String, Option<ValueKind>)> = Vec::new();
+    match returning {
+        Returning::All => picks.extend(
+            m.columns
+                .iter()
+                .map(|c| (c.name.clone(), Some(c.schema.kind()))),
+        ),
+        Returning::Columns(names) => {
+            for n in names {
+                if let Some(c) = m.columns.iter().find(|c| c.name.eq_ignore_ascii_case(n)) {
+                    picks.push((c.name.clone(), Some(c.schema.kind())));
+                } else if whole.as_deref().is_some_and(|w| w.eq_ignore_ascii_case(n)) {
+                    picks.push((n.clone(), None));
+                } else {
+                    let mut known: Vec<String> = m.columns.iter().map(|c| c.name.clone()).collect();
+                    known.extend(whole.clone());
+                    return Err(EngineError::UnknownField {
+                        resource: resource.id.clone(),
+                        method: format!("{} (RETURNING)", m.name),
+                        name: n.clone(),
+                        known,
+                    });
+                }
+            }
+        }
+    }
+    let columns = picks
+        .iter()
+        .map(|(n, k)| ResultColumn {
+            name: n.clone(),
+            column_type: k.map(ColumnType::of).unwrap_or(ColumnType::Json),
+        })
+        .collect();
+    let rows = items
+        .iter()
+        .map(|item| {
+            picks
+                .iter()
+                .map(|(n, k)| match k {
+                    Some(kind) => Cell::from_json(*kind, item.get(n).unwrap_or(&Value::Null)),
+                    None => Cell::Json(item.clone()),
+                })
+                .collect()
+        })
+        .collect();
+    Ok((columns, rows))
+}
+
+fn status_text(code: u16) -> &'static str {
+    match code {
+        200 => "200 OK",
+        201 => "201 Created",
+        202 => "202 Accepted",
+        204 => "204 No Content",
+        _ => "2xx",
+    }
+}
+
+impl Runtime {
+    fn write_target(
+        &self,
+        name: &[String],
+    ) -> Result<
+        (
+            std::sync::Arc<iql_provider::Provider>,
+            Resource,
+            String,
+            Option<Secret>,
+        ),
+        EngineError,
+    > {
+        let (provider, resource) = self.resolve(name)?;
+        let service = name.get(1).cloned().unwrap_or_default();
+        let base = self.base_url(&provider, &service)?;
+        let token = self.credential(&provider)?;
+        Ok((provider, resource, base, token))
+    }
+
+    /// Sends the calls one after another, stopping at the first failure, and waits for each result
+    /// to settle when asked.
+    async fn run_calls(
+        &self,
+        target: Target<'_>,
+        calls: Vec<Call>,
+        returning: Option<&Returning>,
+        wait: bool,
+    ) -> Result<QueryResult, EngineError> {
+        let Target {
+            verb,
+            resource,
+            method: m,
+            base,
+            token,
+        } = target;
+        if self.dry_run() {
+            return Ok(dry_run_result(base, m, &calls));
+        }
+        let total = calls.len();
+        let mut items = Vec::new();
+        let mut statuses = Vec::new();
+        for (done, call) in calls.iter().enumerate() {
+            let outcome = async {
+                let answer = send(self, base, m, call, token.clone()).await?;
+                let mut settled = Vec::new();
+                for item in answer.items {
+                    settled.push(if wait {
+                        self.wait_for(resource, m, call, item, token.clone())
+                            .await?
+                    } else {
+                        item
+                    });
+                }
+                Ok::<_, EngineError>((answer.status, settled))
+            }
+            .await;
+            match outcome {
+                Ok((status, got)) => {
+                    statuses.push(status);
+                    items.extend(got);
+                }
+                Err(e) if total > 1 => {
+                    return Err(EngineError::Stopped {
+                        verb: verb.to_string(),
+                        done,
+                        total,
+                        source: Box::new(e),
+                    })
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut result = QueryResult::default();
+        match returning {
+            Some(r) => {
+                let (columns, rows) = returning_rows(m, resource, &items, r)?;
+                result.columns = columns;
+                result.rows = rows;
+            }
+            None => {
+                let mut codes: Vec<&str> = statuses.iter().map(|s| status_text(*s)).collect();
+                codes.dedup();
+                result.affected = Some(total as u64);
+                result.message = Some(format!(
+                    "{verb} {total}: {} answered {} ({})",
+                    m.name,
+                    codes.join(", "),
+                    match m.http_method {
+                        iql_provider::HttpMethod::Delete => format!("{total} deleted"),
+                        _ if wait => format!("{total} finished"),
+                        _ if statuses.iter().all(|s| *s == 202) =>
+                            format!("{total} accepted, finishing in the background"),
+                        _ => format!("{total} done"),
+                    }
+                ));
+            }
+        }
+        result.stats.requests = total as u64;
+        Ok(result)
+    }
+
+    pub(crate) async fn insert(&self, s: &InsertStatement) -> Result<QueryResult, EngineError> {
+        let (_, resource, base, token) = self.write_target(&s.table)?;
+        let names: Vec<String> = s.columns.iter().map(|c| field_name(c)).collect();
+        let m = choose(&resource, &[SqlVerb::Insert], &names, "insert")?;
+        // The rows: VALUES or SELECT, computed by SQLite (and the API, if it reads provider tables).
+        let source = self.query(&s.source).await?;
+        let mut calls = Vec::new();
+        for row in &source.rows {
+            let values: Vec<(String, Value)> = names
+                .iter()
+                .cloned()
+                .zip(row.iter().map(cell_json))
+                .collect();
+            calls.push(build_call(&resource, m, &values, None)?);
+        }
+        let wait = s.wait || self.config.wait_always;
+        self.run_calls(
+            Target {
+                verb: "INSERT",
+                resource: &resource,
+                method: m,
+                base: &base,
+                token,
+            },
+            calls,
+            s.returning.as_ref(),
+            wait,
+        )
+        .await
+    }
+
+    pub(crate) async fn update(&self, s: &UpdateStatement) -> Result<QueryResult, EngineError> {
+        let (_, resource, base, token) = self.write_target(&s.table)?;
+        let mut names: Vec<String> = s.set.iter().map(|(n, _)| field_name(n)).collect();
+        names.extend(s.filter.iter().map(|b| field_name(&b.name)));
+        let verbs = if s.replace {
+            [SqlVerb::Replace, SqlVerb::Update]
+        } else {
+            [SqlVerb::Update, SqlVerb::Replace]
+        };
+        let m = choose(
+            &resource,
+            &verbs,
+            &names,
+            if s.replace { "replace" } else { "update" },
+        )?;
+        let set: Vec<(String, Value)> = s
+            .set
+            .iter()
+            .map(|(n, v)| (field_name(n), literal_json(v)))
+            .collect();
+        let calls = expand(&s.filter)
+            .into_iter()
+            .map(|keys| {
+                let mut values = keys;
+                values.extend(set.iter().cloned());
+                build_call(&resource, m, &values, None)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let verb = if s.replace { "REPLACE" } else { "UPDATE" };
+        self.run_calls(
+            Target {
+                verb,
+                resource: &resource,
+                method: m,
+                base: &base,
+                token,
+            },
+            calls,
+            s.returning.as_ref(),
+            s.wait || self.config.wait_always,
+        )
+        .await
+    }
+
+    pub(crate) async fn delete(&self, s: &DeleteStatement) -> Result<QueryResult, EngineError> {
+        let (_, resource, base, token) = self.write_target(&s.table)?;
+        let names: Vec<String> = s.filter.iter().map(|b| field_name(&b.name)).collect();
+        let m = choose(&resource, &[SqlVerb::Delete], &names, "delete")?;
+        let calls = expand(&s.filter)
+            .into_iter()
+            .map(|values| build_call(&resource, m, &values, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.run_calls(
+            Target {
+                verb: "DELETE",
+                resource: &resource,
+                method: m,
+                base: &base,
+                token,
+            },
+            calls,
+            s.returning.as_ref(),
+            false,
+        )
+        .await
+    }
+
+    pub(crate) async fn exec(&self, s: &ExecStatement) -> Result<QueryResult, EngineError> {
+        let (_, resource, base, token) = self.write_target(&s.resource)?;
+        let Some(m) = resource.method(&s.method) else {
+            let names: Vec<&str> = resource.methods.iter().map(|m| m.name.as_str()).collect();
+            let hint = iql_provider::did_you_mean(&s.method, names.iter().copied())
+                .map(|n| format!("; did you mean '{n}'?"))
+                .unwrap_or_default();
+            return Err(EngineError::Unsupported(format!(
+                "{} has no method '{}'{hint} Its methods: {}",
+                resource.id,
+                s.method,
+                names.join(", ")
+            )));
+        };
+        let json: Option<Map<String, Value>> = match &s.json {
+            Some(text) => match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(o)) => Some(o),
+                Ok(_) => {
+                    return Err(EngineError::Unsupported(
+                        "@@json must be a JSON object, e.g. @@json='{\"type\":\"convert\"}'"
+                            .to_string(),
+                    ))
+                }
+                Err(e) => {
+                    return Err(EngineError::Unsupported(format!(
+                        "@@json is not valid JSON: {e}"
+                    )))
+                }
+            },
+            None => None,
+        };
+        let mut given: Vec<String> = s.params.iter().map(|(n, _)| field_name(n)).collect();
+        given.extend(json.iter().flat_map(|o| o.keys().cloned()));
+        let base_keys: Vec<String> = m
+            .request_base
+            .as_ref()
+            .and_then(Value::as_object)
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        let missing: Vec<String> = m
+            .required_params()
+            .map(|p| p.name.clone())
+            .chain(m.required_body_fields().map(|f| f.name.clone()))
+            .filter(|n| !given.contains(n) && !base_keys.contains(n))
+            .collect();
+        if !missing.is_empty() {
+            return Err(EngineError::NoMatchingMethod {
+                resource: resource.id.clone(),
+                verb: "exec".to_string(),
+                candidates: vec![(m.name.clone(), missing)],
+            });
+        }
+        let values: Vec<(String, Value)> = s
+            .params
+            .iter()
+            .map(|(n, v)| (field_name(n), literal_json(v)))
+            .collect();
+        let call = build_call(&resource, m, &values, json.as_ref())?;
+        self.run_calls(
+            Target {
+                verb: "EXEC",
+                resource: &resource,
+                method: m,
+                base: &base,
+                token,
+            },
+            vec![call],
+            Some(&Returning::All),
+            s.wait || self.config.wait_always,
+        )
+        .await
+    }
+
+    /// Polls until `item` settles: an action through the method that reads one action of this
+    /// resource's parent (`image_actions_get`), an import through the resource's own single-object
+    /// GET (`images_get`).
+    async fn wait_for(
+        &self,
+        resource: &Resource,
+        m: &Method,
+        call: &Call,
+        item: Value,
+        token: Option<Secret>,
+    ) -> Result<Value, EngineError> {
+        let status = |v: &Value| {
+            v.get("status")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        if !PENDING.contains(&status(&item).as_str()) {
+            return settle(item, resource, m);
+        }
+        let id = item.get("id").cloned().unwrap_or(Value::Null);
+        let (poller, poll_params, what) = self.poller(resource, m, call, &id)?;
+        let policy = self.config.wait;
+        let started = Instant::now();
+        let mut current = item;
+        loop {
+            if started.elapsed() >= policy.timeout {
+                return Err(EngineError::WaitTimeout {
+                    what,
+                    status: status(&current),
+                    seconds: policy.timeout.as_secs_f64(),
+                    id: id.to_string(),
+                    check: format!(
+                        "SELECT status FROM {} WHERE {}",
+                        poller.0,
+                        poll_params
+                            .iter()
+                            .map(|(k, v)| format!("{k} = {v}"))
+                            .collect::<Vec<_>>()
+                            .join(" AND ")
+                    ),
+                });
+            }
+            tokio::time::sleep(
+                policy
+                    .poll
+                    .min(policy.timeout.saturating_sub(started.elapsed())),
+            )
+            .await;
+            let base = poller.2.clone();
+            let req = Request {
+                method: http_verb(poller.1.http_method),
+                url: build_url(&base, &poller.1, &poll_params, None)?,
+                body: None,
+                bearer: token.clone(),
+                idempotent: true,
+            };
+            let resp = self.http().send(&req).await?;
+            if let Some(next) = cut(&poller.1, req.url.as_ref(), resp.body)?
+                .into_iter()
+                .next()
+            {
+                current = next;
+            }
+            if !PENDING.contains(&status(&current).as_str()) {
+                return settle(current, resource, m);
+            }
+        }
+    }
+
+    /// (resource id, method, base URL), the parameters to poll with, and what is awaited.
+    #[allow(clippy::type_complexity)]
+    fn poller(
+        &self,
+        resource: &Resource,
+        m: &Method,
+        call: &Call,
+        id: &Value,
+    ) -> Result<((String, Method, String), Vec<(String, Value)>, String), EngineError> {
+        let parts: Vec<String> = resource.id.split('.').map(str::to_string).collect();
+        let (provider, service) = (
+            parts.first().cloned().unwrap_or_default(),
+            parts.get(1).cloned().unwrap_or_default(),
+        );
+        let provider = self.registry().provider(&provider)?;
+        let svc = provider.service(&service)?;
+        let base = self.base_url(&provider, &service)?;
+        let is_action = m.object_key.as_deref() == Some("$.action");
+        for r in svc.resources.values() {
+            for sm in r.methods_for(SqlVerb::Select) {
+                let required: Vec<&str> = sm.required_params().map(|p| p.name.as_str()).collect();
+                if is_action && required.len() == 2 && required.contains(&"action_id") {
+                    let parent = required
+                        .iter()
+                        .find(|n| **n != "action_id")
+                        .copied()
+                        .unwrap_or_default();
+                    if let Some((_, v)) = call.params.iter().find(|(n, _)| n == parent) {
+                        let params = vec![
+                            (parent.to_string(), v.clone()),
+                            ("action_id".to_string(), id.clone()),
+                        ];
+                        return Ok((
+                            (r.id.clone(), sm.clone(), base),
+                            params,
+                            format!("action {id}"),
+                        ));
+                    }
+                }
+                if !is_action && r.id == resource.id && required.len() == 1 {
+                    let params = vec![(required[0].to_string(), id.clone())];
+                    return Ok((
+                        (r.id.clone(), sm.clone(), base),
+                        params,
+                        format!("{} {id}", resource.name),
+                    ));
+                }
+            }
+        }
+        Err(EngineError::Unsupported(format!(
+            "cannot wait for {}.{}: no SELECT method reads its result back",
+            resource.id, m.name
+        )))
+    }
+}
+
+/// A settled item: success passes through; `errored` / `deleted` is a failure that shows the object.
+fn settle(item: Value, resource: &Resource, m: &Method) -> Result<Value, EngineError> {
+    let status = item
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if FAILED.contains(&status) {
+        let what = match m.object_key.as_deref() {
+            Some("$.action") => format!(
+                "{} action {}",
+                item.get("type").and_then(Value::as_str).unwrap_or("the"),
+                item.get("id").map(Value::to_string).unwrap_or_default()
+            ),
+            _ => format!(
+                "{} {}",
+                resource.name,
+                item.get("id").map(Value::to_string).unwrap_or_default()
+            ),
+        };
+        let reason = item
+            .get("error_message")
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| format!(": {s}"))
+            .unwrap_or_default();
+        return Err(EngineError::ActionFailed {
+            what,
+            detail: format!("status {status}{reason}; {item}"),
+        });
+    }
+    Ok(item)
+}
+
+/// Every combination of the WHERE bindings (`IN` gives several values).
+fn expand(filter: &[Binding]) -> Vec<Vec<(String, Value)>> {
+    let bound: Vec<(String, Vec<Value>)> = filter
+        .iter()
+        .map(|b| {
+            (
+                field_name(&b.name),
+                b.values.iter().map(literal_json).collect(),
+            )
+        })
+        .collect();
+    crate::fetch::combinations(&bound)
+}
+
+/// `--dry-run`: the requests, with no token and nothing sent.
+fn dry_run_result(base: &str, m: &Method, calls: &[Call]) -> QueryResult {
+    let columns = ["method", "url", "body"]
+        .iter()
+        .map(|n| ResultColumn {
+            name: n.to_string(),
+            column_type: ColumnType::Text,
+        })
+        .collect();
+    let rows = calls
+        .iter()
+        .map(|c| {
+            let url = build_url(base, m, &c.params, None)
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            vec![
+                Cell::Text(m.http_method.as_str().to_string()),
+                Cell::Text(url),
+                c.body
+                    .as_ref()
+                    .map(|b| Cell::Json(b.clone()))
+                    .unwrap_or(Cell::Null),
+            ]
+        })
+        .collect();
+    QueryResult {
+        columns,
+        rows,
+        message: Some("dry run: nothing was sent".to_string()),
+        ..QueryResult::default()
+    }
+}

@@ -1,0 +1,566 @@
+//! INSERT, UPDATE (StackQL's `REPLACE … SET … WHERE`), DELETE and EXEC, translated into a small model.
+//!
+//! Values come from literals (and, for INSERT, from any query: its rows are computed by SQLite like
+//! any SELECT). `WHERE` of UPDATE and DELETE takes only `param = literal` / `param IN (…)`
+//! conditions: a mutation never turns into "list everything, then act on each".
+
+use sqlparser::ast::{self, AssignmentTarget, Expr, FromTable, SelectItem, SetExpr, TableObject};
+use sqlparser::dialect::SQLiteDialect;
+use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+
+use crate::error::SqlError;
+use crate::query::{literal_of, QueryStatement};
+use crate::split::StatementText;
+use crate::Literal;
+
+/// What `RETURNING` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Returning {
+    /// `RETURNING *`
+    All,
+    Columns(Vec<String>),
+}
+
+/// `name = value` for a parameter or body field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Binding {
+    pub name: String,
+    /// More than one value (`IN`) means one request per value.
+    pub values: Vec<Literal>,
+}
+
+#[derive(Debug, Clone)]
+pub struct InsertStatement {
+    pub table: Vec<String>,
+    pub columns: Vec<String>,
+    /// `VALUES …` or `SELECT …`, run by SQLite to give the rows to insert.
+    pub source: Box<QueryStatement>,
+    pub returning: Option<Returning>,
+    pub wait: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpdateStatement {
+    pub table: Vec<String>,
+    pub set: Vec<(String, Literal)>,
+    pub filter: Vec<Binding>,
+    pub returning: Option<Returning>,
+    pub wait: bool,
+    /// Written as StackQL's `REPLACE … SET`.
+    pub replace: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeleteStatement {
+    pub table: Vec<String>,
+    pub filter: Vec<Binding>,
+    pub returning: Option<Returning>,
+}
+
+/// `EXEC provider.service.resource.method @p='v' … @@json='{…}'`
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecStatement {
+    pub resource: Vec<String>,
+    pub method: String,
+    pub params: Vec<(String, Literal)>,
+    /// `@@json`: the request body, as JSON text.
+    pub json: Option<String>,
+    pub wait: bool,
+}
+
+fn tokens(source: &StatementText) -> Result<Vec<sqlparser::tokenizer::TokenWithSpan>, SqlError> {
+    Tokenizer::new(&SQLiteDialect {}, &source.padded)
+        .tokenize_with_location()
+        .map_err(|e| SqlError::from_parser(&e.to_string(), (source.line, source.column)))
+}
+
+/// A `--` comment that ends with a comma takes the comma with it (`'x' --required,`): say so, since
+/// the values around it then run together.
+pub(crate) fn swallowed_comma_hint(source: &StatementText) -> Option<String> {
+    let toks = tokens(source).ok()?;
+    let lines: Vec<u64> = toks
+        .iter()
+        .filter_map(|t| match &t.token {
+            Token::Whitespace(Whitespace::SingleLineComment { comment, .. })
+                if comment.trim_end().ends_with(',') =>
+            {
+                Some(t.span.start.line)
+            }
+            _ => None,
+        })
+        .collect();
+    let where_ = match lines.as_slice() {
+        [] => return None,
+        [one] => format!("the -- comment on line {one} ends"),
+        [rest @ .., last] => format!(
+            "the -- comments on lines {} and {last} end",
+            rest.iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    Some(format!(
+        "values run together: {where_} with a comma, which belongs to the comment, so the values around it have no comma between them; put each comma before its comment"
+    ))
+}
+
+/// `/*+ AWAIT */` anywhere in the statement.
+pub(crate) fn has_await_hint(source: &StatementText) -> Result<bool, SqlError> {
+    Ok(tokens(source)?.iter().any(|t| match &t.token {
+        Token::Whitespace(Whitespace::MultiLineComment(c)) => {
+            c.trim_start().starts_with('+') && c.to_ascii_uppercase().contains("AWAIT")
+        }
+        _ => false,
+    }))
+}
+
+/// The first keyword, ignoring comments: decides how the statement is read.
+pub(crate) fn first_word(source: &StatementText) -> Result<Option<(String, u64, u64)>, SqlError> {
+    Ok(tokens(source)?.into_iter().find_map(|t| match t.token {
+        Token::Word(w) => Some((
+            w.value.to_ascii_uppercase(),
+            t.span.start.line,
+            t.span.start.column,
+        )),
+        Token::Whitespace(_) => None,
+        _ => Some((String::new(), t.span.start.line, t.span.start.column)),
+    }))
+}
+
+/// StackQL writes `REPLACE x SET … WHERE …`; sqlparser reads the same statement as `UPDATE`.
+/// The keyword is swapped in place (same length), so positions stay right.
+pub(crate) fn replace_as_update(source: &StatementText, line: u64, column: u64) -> StatementText {
+    let mut padded = String::with_capacity(source.padded.len());
+    let (mut l, mut c) = (1u64, 1u64);
+    let mut skip = 0;
+    for ch in source.padded.chars() {
+        if l == line && c == column {
+            padded.push_str("UPDATE ");
+            skip = 7;
+        }
+        if skip > 0 {
+            skip -= 1;
+        } else {
+            padded.push(ch);
+        }
+        if ch == '\n' {
+            l += 1;
+            c = 1;
+        } else {
+            c += 1;
+        }
+    }
+    StatementText {
+        padded,
+        ..source.clone()
+    }
+}
+
+fn table_name(name: &ast::ObjectName) -> Vec<String> {
+    name.0
+        .iter()
+        .map(|p| match p {
+            ast::ObjectNamePart::Identifier(i) => i.value.clone(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+fn position(span: sqlparser::tokenizer::Span, source: &StatementText) -> (u64, u64) {
+    if span.start.line == 0 {
+        (source.line, source.column)
+    } else {
+        (span.start.line, span.start.column)
+    }
+}
+
+fn returning(
+    items: &Option<Vec<SelectItem>>,
+    source: &StatementText,
+) -> Result<Option<Returning>, SqlError> {
+    let Some(items) = items else {
+        return Ok(None);
+    };
+    let mut names = Vec::new();
+    for item in items {
+        match item {
+            SelectItem::Wildcard(_) => return Ok(Some(Returning::All)),
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) => names.push(i.value.clone()),
+            other => {
+                return Err(SqlError::new(
+                    source.line,
+                    source.column,
+                    format!("RETURNING takes * or column names, not '{other}'"),
+                ))
+            }
+        }
+    }
+    Ok(Some(Returning::Columns(names)))
+}
+
+/// The conjuncts of a mutation's WHERE: each must be `name = literal` or `name IN (literals)`.
+fn bindings(
+    expr: &Option<Expr>,
+    verb: &str,
+    source: &StatementText,
+) -> Result<Vec<Binding>, SqlError> {
+    let mut out = Vec::new();
+    let Some(expr) = expr else {
+        return Ok(out);
+    };
+    let mut stack = vec![expr];
+    while let Some(e) = stack.pop() {
+        match e {
+            Expr::BinaryOp {
+                left,
+                op: ast::BinaryOperator::And,
+                right,
+            } => {
+                stack.push(right);
+                stack.push(left);
+            }
+            Expr::Nested(inner) => stack.push(inner),
+            Expr::BinaryOp {
+                left,
+                op: ast::BinaryOperator::Eq,
+                right,
+            } => match (left.as_ref(), literal_of(right)) {
+                (Expr::Identifier(i), Some(v)) => out.push(Binding {
+                    name: i.value.clone(),
+                    values: vec![v],
+                }),
+                _ => return Err(not_a_binding(e, verb, source)),
+            },
+            Expr::InList {
+                expr,
+                list,
+                negated: false,
+            } => match (
+                expr.as_ref(),
+                list.iter().map(literal_of).collect::<Option<Vec<_>>>(),
+            ) {
+                (Expr::Identifier(i), Some(values)) if !values.is_empty() => out.push(Binding {
+                    name: i.value.clone(),
+                    values,
+                }),
+                _ => return Err(not_a_binding(e, verb, source)),
+            },
+            other => return Err(not_a_binding(other, verb, source)),
+        }
+    }
+    Ok(out)
+}
+
+fn not_a_binding(e: &Expr, verb: &str, source: &StatementText) -> SqlError {
+    let (line, column) = position(sqlparser::ast::Spanned::span(e), source);
+    SqlError::new(
+        line,
+        column,
+        format!("the WHERE of {verb} takes only parameter = value (or IN) conditions joined by AND, not '{e}'"),
+    )
+}
+
+pub(crate) fn parse_insert(
+    statement: ast::Statement,
+    source: &StatementText,
+    wait: bool,
+) -> Result<InsertStatement, SqlError> {
+    let ast::Statement::Insert(insert) = statement else {
+        return Err(SqlError::new(source.line, source.column, "expected INSERT"));
+    };
+    let TableObject::TableName(name) = &insert.table else {
+        return Err(SqlError::new(
+            source.line,
+            source.column,
+            "INSERT INTO needs a table name",
+        ));
+    };
+    let columns: Vec<String> = insert.columns.iter().map(|c| c.value.clone()).collect();
+    let Some(query) = insert.source else {
+        return Err(SqlError::new(
+            source.line,
+            source.column,
+            "INSERT needs VALUES or SELECT",
+        ));
+    };
+    // Count check, with the position of the offending row: a `--` comment before a comma swallows it,
+    // and two adjacent strings then read as a value and its alias.
+    match query.body.as_ref() {
+        SetExpr::Values(v) => {
+            for row in &v.rows {
+                if row.len() != columns.len() {
+                    let (line, column) = row
+                        .first()
+                        .map(|e| position(sqlparser::ast::Spanned::span(e), source))
+                        .unwrap_or((source.line, source.column));
+                    return Err(SqlError::new(
+                        line,
+                        column,
+                        format!(
+                            "INSERT names {} columns but this row has {} values",
+                            columns.len(),
+                            row.len()
+                        ),
+                    ));
+                }
+            }
+        }
+        SetExpr::Select(sel)
+            if !sel.projection.iter().any(|p| {
+                matches!(
+                    p,
+                    SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+                )
+            }) && sel.projection.len() != columns.len() =>
+        {
+            let swallowed = sel.projection.iter().find_map(|p| match p {
+                SelectItem::ExprWithAlias { expr, alias } if alias.quote_style == Some('\'') => {
+                    Some((expr, alias))
+                }
+                _ => None,
+            });
+            let (line, column) = match swallowed {
+                Some((e, _)) => position(sqlparser::ast::Spanned::span(e), source),
+                None => (source.line, source.column),
+            };
+            let mut message = format!(
+                "INSERT names {} columns but the SELECT gives {} values",
+                columns.len(),
+                sel.projection.len()
+            );
+            if let Some((e, alias)) = swallowed {
+                message.push_str(&format!(
+                        "; {e} and '{}' have no comma between them (a -- comment placed before the comma swallows it: move the comma before the comment)",
+                        alias.value
+                    ));
+            }
+            return Err(SqlError::new(line, column, message));
+        }
+        _ => {}
+    }
+    let source_query = crate::query::from_query(query, source)?;
+    Ok(InsertStatement {
+        table: table_name(name),
+        columns,
+        source: Box::new(source_query),
+        returning: returning(&insert.returning, source)?,
+        wait,
+    })
+}
+
+pub(crate) fn parse_update(
+    statement: ast::Statement,
+    source: &StatementText,
+    wait: bool,
+    replace: bool,
+) -> Result<UpdateStatement, SqlError> {
+    let ast::Statement::Update {
+        table,
+        assignments,
+        selection,
+        returning: ret,
+        from,
+        ..
+    } = statement
+    else {
+        return Err(SqlError::new(source.line, source.column, "expected UPDATE"));
+    };
+    if from.is_some() || !table.joins.is_empty() {
+        return Err(SqlError::new(
+            source.line,
+            source.column,
+            "UPDATE/REPLACE takes one table",
+        ));
+    }
+    let ast::TableFactor::Table { name, .. } = &table.relation else {
+        return Err(SqlError::new(
+            source.line,
+            source.column,
+            "UPDATE/REPLACE needs a table name",
+        ));
+    };
+    let mut set = Vec::new();
+    for a in &assignments {
+        let AssignmentTarget::ColumnName(col) = &a.target else {
+            return Err(SqlError::new(
+                source.line,
+                source.column,
+                "SET takes column = value",
+            ));
+        };
+        let Some(v) = literal_of(&a.value) else {
+            let (line, column) = position(sqlparser::ast::Spanned::span(&a.value), source);
+            return Err(SqlError::new(
+                line,
+                column,
+                format!("SET {col} takes a literal value, not '{}'", a.value),
+            ));
+        };
+        set.push((col.to_string(), v));
+    }
+    let verb = if replace { "REPLACE" } else { "UPDATE" };
+    Ok(UpdateStatement {
+        table: table_name(name),
+        set,
+        filter: bindings(&selection, verb, source)?,
+        returning: returning(&ret, source)?,
+        wait,
+        replace,
+    })
+}
+
+pub(crate) fn parse_delete(
+    statement: ast::Statement,
+    source: &StatementText,
+) -> Result<DeleteStatement, SqlError> {
+    let ast::Statement::Delete(delete) = statement else {
+        return Err(SqlError::new(source.line, source.column, "expected DELETE"));
+    };
+    let tables = match &delete.from {
+        FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+    };
+    let [twj] = tables.as_slice() else {
+        return Err(SqlError::new(
+            source.line,
+            source.column,
+            "DELETE takes one table",
+        ));
+    };
+    let ast::TableFactor::Table { name, .. } = &twj.relation else {
+        return Err(SqlError::new(
+            source.line,
+            source.column,
+            "DELETE needs a table name",
+        ));
+    };
+    Ok(DeleteStatement {
+        table: table_name(name),
+        filter: bindings(&delete.selection, "DELETE", source)?,
+        returning: returning(&delete.returning, source)?,
+    })
+}
+
+/// `EXEC a.b.c.method @x = 'v' [,] @y = 1 @@json = '{…}'`, read from tokens.
+pub(crate) fn parse_exec(source: &StatementText) -> Result<ExecStatement, SqlError> {
+    let wait = has_await_hint(source)?;
+    let toks: Vec<_> = tokens(source)?
+        .into_iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_) | Token::EOF))
+        .collect();
+    let err = |i: usize, msg: &str| {
+        let (line, column) = toks
+            .get(i)
+            .map(|t| (t.span.start.line, t.span.start.column))
+            .or_else(|| toks.last().map(|t| (t.span.end.line, t.span.end.column)))
+            .unwrap_or((source.line, source.column));
+        SqlError::new(line, column, msg)
+    };
+    let mut i = 1; // past EXEC
+    let mut name = Vec::new();
+    loop {
+        match toks.get(i).map(|t| &t.token) {
+            Some(Token::Word(w)) => name.push(w.value.clone()),
+            _ => return Err(err(i, "EXEC needs provider.service.resource.method")),
+        }
+        i += 1;
+        if toks.get(i).map(|t| &t.token) == Some(&Token::Period) {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if name.len() != 4 {
+        return Err(err(1, "EXEC needs provider.service.resource.method, e.g. EXEC digitalocean.compute.images.convert @image_id='…'"));
+    }
+    let method = name.pop().unwrap_or_default();
+    let mut params = Vec::new();
+    let mut json = None;
+    while i < toks.len() {
+        if toks[i].token == Token::Comma {
+            i += 1;
+            continue;
+        }
+        // The tokenizer reads `@name` (and `@@name`) as one word or as `@` followed by a word.
+        let (is_json, pname, next) = match &toks[i].token {
+            Token::Word(w) if w.value.starts_with("@@") => (true, w.value[2..].to_string(), i + 1),
+            Token::Word(w) if w.value.starts_with('@') => (false, w.value[1..].to_string(), i + 1),
+            Token::AtAt => match toks.get(i + 1).map(|t| &t.token) {
+                Some(Token::Word(w)) => (true, w.value.clone(), i + 2),
+                _ => return Err(err(i, "expected @@json = '{…}'")),
+            },
+            Token::Placeholder(p) if p.starts_with('@') => (
+                p.starts_with("@@"),
+                p.trim_start_matches('@').to_string(),
+                i + 1,
+            ),
+            Token::AtSign => match (
+                toks.get(i + 1).map(|t| &t.token),
+                toks.get(i + 2).map(|t| &t.token),
+            ) {
+                (Some(Token::AtSign), Some(Token::Word(w))) => (true, w.value.clone(), i + 3),
+                (Some(Token::Word(w)), _) => (false, w.value.clone(), i + 2),
+                _ => return Err(err(i, "expected @name = value")),
+            },
+            _ => return Err(err(i, "expected @name = value or @@json = '{…}'")),
+        };
+        i = next;
+        if toks.get(i).map(|t| &t.token) != Some(&Token::Eq) {
+            return Err(err(i, &format!("expected = after @{pname}")));
+        }
+        i += 1;
+        let value = match toks.get(i).map(|t| &t.token) {
+            Some(Token::SingleQuotedString(s)) => Literal::Text(s.clone()),
+            Some(Token::Number(n, _)) => Literal::Number(n.clone()),
+            Some(Token::Minus) => match toks.get(i + 1).map(|t| &t.token) {
+                Some(Token::Number(n, _)) => {
+                    i += 1;
+                    Literal::Number(format!("-{n}"))
+                }
+                _ => return Err(err(i, "expected a number after -")),
+            },
+            Some(Token::Word(w)) if w.value.eq_ignore_ascii_case("true") => Literal::Bool(true),
+            Some(Token::Word(w)) if w.value.eq_ignore_ascii_case("false") => Literal::Bool(false),
+            _ => {
+                return Err(err(
+                    i,
+                    &format!("@{pname} needs a quoted string, a number, true or false"),
+                ))
+            }
+        };
+        i += 1;
+        if is_json {
+            if !pname.eq_ignore_ascii_case("json") {
+                return Err(err(
+                    i - 3,
+                    &format!("unknown @@{pname}: the request body is given as @@json='{{…}}'"),
+                ));
+            }
+            json = Some(value.as_text());
+        } else {
+            params.push((pname, value));
+        }
+    }
+    Ok(ExecStatement {
+        resource: name,
+        method,
+        params,
+        json,
+        wait,
+    })
+}
+
+/// Parses the statement as sqlparser sees it (for INSERT/UPDATE/DELETE).
+pub(crate) fn sqlparser_statement(source: &StatementText) -> Result<ast::Statement, SqlError> {
+    let mut statements = sqlparser::parser::Parser::parse_sql(&SQLiteDialect {}, &source.padded)
+        .map_err(|e| {
+            let mut err = SqlError::from_parser(&e.to_string(), (source.line, source.column));
+            if let Some(hint) = swallowed_comma_hint(source) {
+                err.message = format!("{hint} (the parser says: {})", err.message);
+            }
+            err
+        })?;
+    statements
+        .pop()
+        .ok_or_else(|| SqlError::new(source.line, source.column, "empty statement"))
+}
