@@ -112,3 +112,71 @@ async fn prism_refuses_what_the_contract_forbids_and_iql_reports_it() {
         "{err}"
     );
 }
+
+/// Every mutation form, as iql sends it, accepted by DigitalOcean's contract.
+const MUTATIONS: &[&str] = &[
+    "INSERT INTO digitalocean.compute.images (name, url, region, distribution, description, tags) VALUES ('ubuntu-18.04-minimal', 'http://cloud-images.ubuntu.com/minimal/releases/bionic/release/ubuntu-18.04-minimal-cloudimg-amd64.img', 'nyc3', 'Ubuntu', 'Cloud-optimized image', '[\"base-image\",\"prod\"]')",
+    "INSERT INTO digitalocean.compute.images (data__name, data__url, data__region) SELECT 'a', 'http://example.com/a.img', 'sfo3' RETURNING id, status",
+    "REPLACE digitalocean.compute.images SET data__name = 'new-name', data__distribution = 'Ubuntu', data__description = 'desc' WHERE image_id = '62137902' RETURNING image",
+    "UPDATE digitalocean.compute.images SET name = 'other' WHERE image_id = 62137902",
+    "DELETE FROM digitalocean.compute.images WHERE image_id = '62137902'",
+    "DELETE FROM digitalocean.compute.images WHERE image_id IN (62137902, 7555620)",
+    "EXEC digitalocean.compute.images.convert @image_id='62137902'",
+    "EXEC digitalocean.compute.images.transfer @image_id='62137902', @region='nyc3'",
+    "EXEC digitalocean.compute.image_actions.image_actions_post @image_id='62137902' @@json='{\"type\":\"transfer\",\"region\":\"nyc3\"}'",
+    "EXEC digitalocean.compute.image_actions.image_actions_post @image_id='62137902' @@json='{\"type\":\"convert\"}'",
+    "INSERT /*+ AWAIT */ INTO digitalocean.compute.images (name, url, region) VALUES ('w', 'http://example.com/w.img', 'nyc3') RETURNING status",
+];
+
+#[tokio::test]
+async fn prism_accepts_every_mutation_iql_sends() {
+    let (_prism, base) = Prism::start();
+    let engine = Engine::builder()
+        .endpoint("digitalocean", &base)
+        .credential("digitalocean", "contract-test")
+        .wait_policy(
+            std::time::Duration::from_millis(20),
+            std::time::Duration::from_millis(300),
+        )
+        .build()
+        .await
+        .unwrap();
+    for sql in MUTATIONS {
+        engine
+            .execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("Prism refused a request of\n{sql}\n{e}"));
+    }
+    // The spec's example action stays in-progress: waiting polls (with requests Prism accepts) and
+    // then gives up with the action's id.
+    let err = engine
+        .execute("EXEC /*+ AWAIT */ digitalocean.compute.images.convert @image_id='62137902'")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), iql::ErrorKind::Action, "{err}");
+    assert!(err.to_string().contains("is still in-progress"), "{err}");
+}
+
+#[tokio::test]
+async fn bad_input_is_stopped_by_iql_before_any_request() {
+    let (_prism, base) = Prism::start();
+    let engine = Engine::builder()
+        .endpoint("digitalocean", &base)
+        .credential("digitalocean", "contract-test")
+        .build()
+        .await
+        .unwrap();
+    for (sql, expected) in [
+        ("INSERT INTO digitalocean.compute.images (name, region) VALUES ('x', 'nyc3')", "images_create_custom needs url"),
+        ("INSERT INTO digitalocean.compute.images (name, url, region) VALUES ('x', 'http://x', 'mars1')", "invalid value 'mars1' for parameter 'region'"),
+        ("EXEC digitalocean.compute.images.transfer @image_id='62137902' @region='mars1'", "invalid value 'mars1' for parameter 'region'"),
+        ("EXEC digitalocean.compute.image_actions.image_actions_post @image_id='62137902' @@json='{\"type\":\"transfer\"}'", "image_actions_post needs region"),
+        ("DELETE FROM digitalocean.compute.images WHERE image_id = 'ubuntu-16-04-x64'", "expected integer"),
+    ] {
+        let err = engine.execute(sql).await.unwrap_err();
+        // A planning error: iql's own check, made before sending (an HTTP 422 from Prism would be kind Http).
+        assert_eq!(err.kind(), iql::ErrorKind::Planning, "{sql}: {err}");
+        assert!(err.to_string().contains(expected), "{sql}: {err}");
+    }
+    assert_eq!(engine.http_counts().0, 0, "no request may have been sent");
+}

@@ -381,3 +381,91 @@ async fn next_links_to_another_host_are_sent_to_the_configured_origin() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_post_that_got_a_5xx_is_never_sent_again() {
+    let m = MockServer::start(MockConfig {
+        images: 5,
+        error_rate: 1.0,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let e = engine_for(&m, 8).await;
+    let err = e
+        .execute("INSERT INTO digitalocean.compute.images (name, url, region) VALUES ('x', 'http://x', 'nyc3')")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Http);
+    assert_eq!(uris(&m), ["POST /v2/images"], "exactly one POST");
+}
+
+#[tokio::test]
+async fn a_post_refused_with_429_is_retried() {
+    let m = MockServer::start(MockConfig {
+        images: 5,
+        rate_limit_rate: 1.0,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let e = Engine::builder()
+        .endpoint("digitalocean", &m.url())
+        .credential("digitalocean", "t")
+        .max_retries(2)
+        .retry_backoff(Duration::from_millis(1))
+        .build()
+        .await
+        .unwrap();
+    let err = e
+        .execute("EXEC digitalocean.compute.images.convert @image_id='100003'")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().starts_with("HTTP 429 from POST"), "{err}");
+    assert_eq!(m.request_count(), 3, "the first try and two retries");
+}
+
+#[tokio::test]
+async fn dry_run_sends_nothing_and_never_shows_the_token() {
+    let m = mock(5).await;
+    let e = Engine::builder()
+        .endpoint("digitalocean", &m.url())
+        .credential("digitalocean", "very-secret-token")
+        .dry_run(true)
+        .build()
+        .await
+        .unwrap();
+    let results = e
+        .execute(
+            "INSERT INTO digitalocean.compute.images (name, url, region, tags) VALUES ('x', 'http://x', 'nyc3', '[\"a\"]'); \
+             DELETE FROM digitalocean.compute.images WHERE image_id IN (1, 2); \
+             EXEC digitalocean.compute.images.transfer @image_id='7' @region='sfo3'; \
+             SELECT * FROM digitalocean.compute.images WHERE type = 'distribution'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(m.request_count(), 0);
+    let shown: Vec<String> = results
+        .iter()
+        .flat_map(|r| {
+            r.rows.iter().map(|row| {
+                row.iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+        })
+        .collect();
+    let url = m.url();
+    assert_eq!(
+        shown,
+        [
+            format!("POST {url}/v2/images {{\"name\":\"x\",\"url\":\"http://x\",\"region\":\"nyc3\",\"tags\":[\"a\"]}}"),
+            format!("DELETE {url}/v2/images/1 null"),
+            format!("DELETE {url}/v2/images/2 null"),
+            format!("POST {url}/v2/images/7/actions {{\"type\":\"transfer\",\"region\":\"sfo3\"}}"),
+            format!("GET {url}/v2/images?type=distribution&per_page=200 null"),
+        ]
+    );
+    assert!(!format!("{results:?}").contains("very-secret-token"));
+}
