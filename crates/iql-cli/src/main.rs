@@ -1,6 +1,12 @@
 //! `iql`: query and manage cloud APIs with SQL.
+//!
+//! Exit codes: 0 every statement succeeded; 1 a statement failed (its error is on stderr, later
+//! statements were not run); 2 the command line or a template was wrong (nothing was run).
 
 mod output;
+mod session;
+mod shell;
+mod template;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,19 +14,25 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use iql::{Engine, SandboxConfig};
 use serde_json::Value;
 
 use output::Format;
+use session::{Outcome, Session};
+
+const EXAMPLES: &str = "\
+Examples:
+  iql exec --sandbox \"SELECT name, slug FROM digitalocean.compute.images WHERE type = 'distribution'\"
+  iql exec --sandbox -o json \"SELECT type, count(*) AS n FROM digitalocean.compute.images GROUP BY type\"
+  iql exec --sandbox -i examples/images_report.iql --var region=nyc3
+  iql shell --sandbox
+  DIGITALOCEAN_TOKEN=… iql exec \"SELECT id, name FROM digitalocean.compute.images WHERE private = true\"
+
+Exit codes: 0 success; 1 a statement failed; 2 bad command line or template.";
 
 #[derive(Parser)]
-#[command(
-    name = "iql",
-    version,
-    about = "Query and manage cloud APIs with SQL",
-    after_help = "Examples:\n  iql exec --sandbox \"SELECT name, slug FROM digitalocean.compute.images WHERE type = 'distribution'\"\n  DIGITALOCEAN_TOKEN=... iql exec -o json \"SELECT id, name FROM digitalocean.compute.images WHERE private = true\"\n  iql exec --sandbox \"SHOW METHODS IN digitalocean.compute.images\""
-)]
+#[command(name = "iql", version, about = "Query and manage cloud APIs with SQL", after_help = EXAMPLES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -28,26 +40,84 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run one or more SQL statements (separated by ';') and print their results.
-    #[command(
-        after_help = "Examples:\n  iql exec --sandbox \"SELECT count(*) FROM digitalocean.compute.images\"\n  iql exec --sandbox -o csv \"SELECT id, name FROM digitalocean.compute.images WHERE private = true; SELECT 1 AS one\"\n  iql exec --endpoint digitalocean=http://127.0.0.1:4010 \"SELECT id FROM digitalocean.compute.images\""
-    )]
+    /// Run SQL statements (separated by ';') from the command line or a file, and print their results.
+    #[command(after_help = "\
+Examples:
+  iql exec --sandbox \"SELECT count(*) FROM digitalocean.compute.images\"
+  iql exec --sandbox -o csv --outfile images.csv \"SELECT id, name FROM digitalocean.compute.images WHERE private = true\"
+  iql exec --sandbox -i report.iql --var region=nyc3 --vars vars.yaml
+  iql exec --sandbox --dry-run \"DELETE FROM digitalocean.compute.images WHERE image_id IN (1, 2)\"
+  iql exec --endpoint digitalocean=http://127.0.0.1:4010 \"SELECT id FROM digitalocean.compute.images\"")]
     Exec(ExecArgs),
+    /// An interactive SQL shell with completion and history.
+    #[command(after_help = "\
+Examples:
+  iql shell --sandbox
+  DIGITALOCEAN_TOKEN=… iql shell -o json
+
+In the shell: statements end with ';'; .help lists the shell commands; Ctrl-C cancels a running
+statement; Ctrl-D leaves.")]
+    Shell(ShellArgs),
 }
 
-#[derive(clap::Args)]
+#[derive(Args)]
 struct ExecArgs {
-    /// The SQL to run.
-    sql: String,
+    /// The SQL to run (or use -i FILE).
+    #[arg(required_unless_present = "infile", conflicts_with = "infile")]
+    sql: Option<String>,
+    /// Read the SQL from a file (an .iql template: {{ name }} is filled from --var/--vars).
+    #[arg(short = 'i', long = "infile", value_name = "FILE")]
+    infile: Option<PathBuf>,
+    /// A template variable: NAME=VALUE (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
+    /// Template variables from a JSON or YAML file (repeatable; --var wins).
+    #[arg(long = "vars", value_name = "FILE")]
+    vars_files: Vec<String>,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+#[derive(Args)]
+struct ShellArgs {
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+#[derive(Args)]
+struct OutputArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value = "table")]
     output: Format,
+    /// Write results to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    outfile: Option<PathBuf>,
+    /// Leave out the header row (table, csv, text).
+    #[arg(long)]
+    no_headers: bool,
+    /// No notices about what a statement did; errors and warnings still go to stderr.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Print the time each statement took, with its rows and requests.
+    #[arg(long)]
+    timer: bool,
+}
+
+#[derive(Args)]
+struct EngineArgs {
     /// Run against the built-in DigitalOcean mock: no account, nothing leaves this machine.
     #[arg(long)]
     sandbox: bool,
     /// Images in the sandbox account.
     #[arg(long, default_value_t = 60, requires = "sandbox")]
     sandbox_images: usize,
+    /// Delay of every sandbox answer, in milliseconds (to try progress and Ctrl-C).
+    #[arg(long, default_value_t = 0, requires = "sandbox")]
+    sandbox_latency_ms: u64,
     /// Send a provider's requests elsewhere: PROVIDER=URL (repeatable).
     #[arg(long, value_name = "PROVIDER=URL")]
     endpoint: Vec<String>,
@@ -66,7 +136,7 @@ struct ExecArgs {
     /// Seconds before one HTTP attempt gives up.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
-    /// Print the HTTP requests each statement would send (token left out) and send none.
+    /// Print the rendered SQL and the HTTP requests each statement would send (no token), and send none.
     #[arg(long)]
     dry_run: bool,
     /// Wait for every action and custom-image import to finish (as /*+ AWAIT */ does).
@@ -78,7 +148,10 @@ struct ExecArgs {
     /// Seconds before waiting gives up (the action goes on; its id is printed).
     #[arg(long, default_value_t = 300)]
     wait_timeout: u64,
-    /// Log at this level on stderr (e.g. debug shows every request).
+    /// Show each HTTP request and its status on stderr (the token is never shown).
+    #[arg(long)]
+    http_log: bool,
+    /// More logging on stderr (-v, -vv).
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
 }
@@ -96,7 +169,8 @@ fn main() -> ExitCode {
         }
     };
     let outcome = match cli.command {
-        Command::Exec(args) => rt.block_on(exec(args)),
+        Command::Exec(args) => exec(&rt, args),
+        Command::Shell(args) => shell(&rt, args),
     };
     match outcome {
         Ok(code) => code,
@@ -107,19 +181,25 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: u8) {
-    let level = match verbose {
-        0 => "warn",
-        1 => "iql_http=debug,info",
+fn init_logging(args: &EngineArgs) {
+    let filter = match (args.verbose, args.http_log) {
+        (0, false) => "warn",
+        (0, true) => "warn,iql_http=debug",
+        (1, _) => "info,iql_http=debug,iql_engine=debug",
         _ => "debug",
     };
+    let ansi = std::env::var_os("NO_COLOR").is_none()
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+        .with_ansi(ansi)
+        .with_target(false)
+        .without_time()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .try_init();
 }
 
-async fn build_engine(args: &ExecArgs) -> anyhow::Result<Engine> {
+async fn build_engine(args: &EngineArgs) -> anyhow::Result<Engine> {
     let mut b = Engine::builder()
         .concurrency(args.concurrency)
         .max_pages(args.max_pages)
@@ -154,43 +234,58 @@ async fn build_engine(args: &ExecArgs) -> anyhow::Result<Engine> {
     if args.sandbox {
         b = b.sandbox(SandboxConfig {
             images: args.sandbox_images,
+            latency: Duration::from_millis(args.sandbox_latency_ms),
             ..SandboxConfig::default()
         });
     }
     Ok(b.build().await?)
 }
 
-async fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
-    init_logging(args.verbose);
-    let engine = build_engine(&args).await?;
-    let statements = match engine.parse(&args.sql) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(1));
-        }
+fn session(engine: Engine, args: &OutputArgs) -> anyhow::Result<Session> {
+    let out: Box<dyn Write + Send> = match &args.outfile {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdout()),
     };
-    let stdout = std::io::stdout();
-    for s in &statements {
-        match engine.run(s).await {
-            Ok(result) => {
-                for n in &result.notices {
-                    eprintln!("notice: {n}");
-                }
-                if let Some(m) = &result.message {
-                    eprintln!("{m}");
-                }
-                if !result.columns.is_empty() {
-                    let mut out = stdout.lock();
-                    output::write(&mut out, args.output, &result)?;
-                    out.flush()?;
-                }
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Ok(ExitCode::from(1));
-            }
-        }
+    Ok(Session {
+        engine,
+        format: args.output,
+        headers: !args.no_headers,
+        timer: args.timer,
+        quiet: args.quiet,
+        out,
+    })
+}
+
+fn exec(rt: &tokio::runtime::Runtime, args: ExecArgs) -> anyhow::Result<ExitCode> {
+    init_logging(&args.engine);
+    let source = match (&args.sql, &args.infile) {
+        (Some(sql), _) => sql.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+        (None, None) => bail!("give the SQL to run, or -i FILE"),
+    };
+    let vars = template::load_vars(&args.vars_files, &args.vars)?;
+    let sql = template::render(&source, &vars)?;
+    let engine = rt.block_on(build_engine(&args.engine))?;
+    let mut session = session(engine, &args.output)?;
+    if args.engine.dry_run && sql != source {
+        writeln!(session.out, "-- rendered SQL:\n{}\n", sql.trim_end())?;
     }
+    let outcome = rt.block_on(session.run_script(&sql, std::future::pending::<()>));
+    session.out.flush()?;
+    Ok(match outcome {
+        Outcome::Done => ExitCode::SUCCESS,
+        Outcome::Failed | Outcome::Cancelled => ExitCode::from(1),
+    })
+}
+
+fn shell(rt: &tokio::runtime::Runtime, args: ShellArgs) -> anyhow::Result<ExitCode> {
+    init_logging(&args.engine);
+    let engine = rt.block_on(build_engine(&args.engine))?;
+    let session = session(engine, &args.output)?;
+    shell::run(rt, session)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -236,7 +236,11 @@ async fn fetch_call(
         origin: first_url.clone(),
         token,
     });
-    let get = |url: String| fetch_page(runtime.http().clone(), spec.clone(), url);
+    let get = |url: String| async {
+        let page = fetch_page(runtime.http().clone(), spec.clone(), url).await?;
+        runtime.count_rows(page.rows.len());
+        Ok::<Page, EngineError>(page)
+    };
     let mut out = Fetched::default();
     let mut first = get(first_url.to_string()).await?;
     out.requests += 1;
@@ -355,7 +359,7 @@ async fn fetch_page(
     spec: Arc<PageSpec>,
     url: String,
 ) -> Result<Page, EngineError> {
-    let task = tokio::spawn(async move {
+    let task = AbortOnDrop(tokio::spawn(async move {
         let url = Url::parse(&url).map_err(|e| EngineError::MalformedResponse {
             method: spec.method.as_str().to_string(),
             url: url.clone(),
@@ -391,9 +395,30 @@ async fn fetch_page(
             total,
             rows,
         })
-    });
+    }));
     task.await
         .map_err(|e| EngineError::Unsupported(format!("request task failed: {e}")))?
+}
+
+/// A spawned task that is aborted when its handle is dropped: cancelling a statement (dropping its
+/// future) then drops the requests still in flight.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> std::future::Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The items of a response, cut at the method's `objectKey` (moved out, not copied).

@@ -58,6 +58,8 @@ pub struct Runtime {
     registry: Arc<Registry>,
     http: HttpClient,
     config: RuntimeConfig,
+    /// Rows received so far, for progress displays.
+    rows: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Runtime {
@@ -67,6 +69,7 @@ impl Runtime {
             registry,
             http,
             config,
+            rows: Arc::default(),
         })
     }
 
@@ -84,6 +87,23 @@ impl Runtime {
 
     pub(crate) fn max_pages(&self) -> Option<u64> {
         self.config.max_pages
+    }
+
+    /// A function giving (HTTP requests sent, rows received) so far; cheap, callable from any thread.
+    pub fn progress_counter(&self) -> impl Fn() -> (u64, u64) + Send + Sync + 'static {
+        let stats = self.http.stats_handle();
+        let rows = self.rows.clone();
+        move || {
+            (
+                stats.requests.load(std::sync::atomic::Ordering::Relaxed),
+                rows.load(std::sync::atomic::Ordering::Relaxed),
+            )
+        }
+    }
+
+    pub(crate) fn count_rows(&self, n: usize) {
+        self.rows
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// HTTP requests sent so far (retries included) and retries alone.
@@ -154,7 +174,10 @@ impl Runtime {
         match statement {
             Statement::Show(s) => meta::show(self, s),
             Statement::Describe(d) => meta::describe(self, d),
-            Statement::Query(q) if self.config.dry_run => self.dry_run_query(q),
+            // A query that reads no provider table sends nothing: it runs even in a dry run.
+            Statement::Query(q) if self.config.dry_run && !q.tables.is_empty() => {
+                self.dry_run_query(q)
+            }
             Statement::Query(q) => self.query(q).await,
             Statement::Insert(s) => self.insert(s).await,
             Statement::Update(s) => self.update(s).await,

@@ -13,8 +13,10 @@ use crate::value::{Cell, ColumnType, ResultColumn};
 
 fn sql_error(e: rusqlite::Error) -> EngineError {
     EngineError::Sqlite {
+        // The message alone: the SQL SQLite saw names iql's internal tables, not the user's.
         message: match e {
             rusqlite::Error::SqliteFailure(_, Some(m)) => m,
+            rusqlite::Error::SqlInputError { msg, .. } => msg,
             other => other.to_string(),
         },
     }

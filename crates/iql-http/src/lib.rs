@@ -220,6 +220,11 @@ impl HttpClient {
         &self.stats
     }
 
+    /// The counters, shared: for progress displays that outlive a borrow of the client.
+    pub fn stats_handle(&self) -> Arc<Stats> {
+        self.stats.clone()
+    }
+
     /// Sends `req`, retrying as the module docs describe. Holds one concurrency permit per attempt.
     pub async fn send(&self, req: &Request) -> Result<Response, HttpError> {
         let mut attempt: u32 = 0;

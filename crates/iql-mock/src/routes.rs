@@ -41,8 +41,12 @@ fn ok(status: u16, body: Value) -> Reply {
     }
 }
 
+/// Errors carry a request id like DigitalOcean's; numbered per server, so runs repeat.
+static ERRORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 fn error(status: u16, id: &str, message: &str) -> Reply {
-    let request_id = format!("mock-{:08x}", now_secs() as u32 ^ (status as u32) << 16);
+    let n = ERRORS.fetch_add(1, Ordering::Relaxed);
+    let request_id = format!("mock-{status}-{n:04}");
     ok(
         status,
         json!({"id": id, "message": message, "request_id": request_id}),

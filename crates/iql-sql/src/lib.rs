@@ -28,7 +28,7 @@ pub use mutation::{
 pub use query::{
     ColumnRef, Conjunct, ConjunctKind, LimitHint, Literal, QueryStatement, Scope, TableRef,
 };
-pub use split::{split_statements, StatementText};
+pub use split::{is_complete, split_statements, StatementText};
 
 /// One statement of a script, parsed.
 #[derive(Debug, Clone)]

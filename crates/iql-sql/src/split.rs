@@ -78,9 +78,45 @@ pub fn split_statements(script: &str) -> Result<Vec<StatementText>, SqlError> {
     Ok(out)
 }
 
+/// Whether `text` ends a statement: its last token outside strings and comments is `;`. A REPL
+/// keeps reading lines until it does (an unterminated string or comment is never complete).
+pub fn is_complete(text: &str) -> bool {
+    let dialect = SQLiteDialect {};
+    let Ok(tokens) = Tokenizer::new(&dialect, text).tokenize() else {
+        return false;
+    };
+    if let Some(Token::Whitespace(sqlparser::tokenizer::Whitespace::MultiLineComment(_))) =
+        tokens.last()
+    {
+        // sqlparser accepts a comment left open at the end of the text; a person typing has not finished it.
+        if !text.trim_end().ends_with("*/") {
+            return false;
+        }
+    }
+    tokens
+        .iter()
+        .rev()
+        .find(|t| !matches!(t, Token::Whitespace(_)))
+        .is_some_and(|t| *t == Token::SemiColon)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn completeness_for_the_repl() {
+        assert!(is_complete("SELECT 1;"));
+        assert!(is_complete("SELECT 1;  -- done\n"));
+        assert!(is_complete("SELECT 1\nFROM t\nWHERE a = 'x;y';"));
+        assert!(!is_complete("SELECT 1"));
+        assert!(!is_complete("SELECT ';"));
+        assert!(!is_complete("SELECT 1 -- ;"));
+        assert!(!is_complete("SELECT 1 /* ; "));
+        assert!(!is_complete("SELECT 1 /* ; */"));
+        assert!(is_complete("SELECT 1 /* x */;"));
+        assert!(!is_complete(""));
+    }
 
     #[test]
     fn splits_outside_quotes_and_comments() {

@@ -184,9 +184,19 @@ impl Engine {
         Ok(out)
     }
 
+    /// The provider documents this engine reads (for completion and documentation tools).
+    pub fn registry(&self) -> &iql_provider::Registry {
+        self.runtime.registry()
+    }
+
     /// The sandbox this engine started, if any.
     pub fn sandbox(&self) -> Option<&Sandbox> {
         self.sandbox.as_ref()
+    }
+
+    /// A function giving (HTTP requests sent, rows received) so far, for progress displays.
+    pub fn progress_counter(&self) -> impl Fn() -> (u64, u64) + Send + Sync + 'static {
+        self.runtime.progress_counter()
     }
 
     /// HTTP requests sent so far, and how many of them were retries.

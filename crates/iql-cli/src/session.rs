@@ -1,0 +1,136 @@
+//! Running statements and printing what they give: one path for `exec`, files and the shell.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use iql::{Engine, ParsedStatement};
+
+use crate::output::{self, Format};
+
+/// Where results go and how they look.
+pub struct Session {
+    pub engine: Engine,
+    pub format: Format,
+    pub headers: bool,
+    pub timer: bool,
+    pub quiet: bool,
+    pub out: Box<dyn Write + Send>,
+}
+
+/// What happened to one statement.
+pub enum Outcome {
+    Done,
+    Failed,
+    Cancelled,
+}
+
+impl Session {
+    /// Runs every statement of `sql` in order; stops at the first failure. `cancel`, when it
+    /// resolves, drops the running statement (and its requests).
+    pub async fn run_script<C>(&mut self, sql: &str, mut cancel: impl FnMut() -> C) -> Outcome
+    where
+        C: std::future::Future<Output = ()>,
+    {
+        let statements = match self.engine.parse(sql) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Outcome::Failed;
+            }
+        };
+        for s in &statements {
+            match self.run_one(s, cancel()).await {
+                Outcome::Done => {}
+                other => return other,
+            }
+        }
+        Outcome::Done
+    }
+
+    async fn run_one(
+        &mut self,
+        statement: &ParsedStatement,
+        cancel: impl std::future::Future<Output = ()>,
+    ) -> Outcome {
+        let started = Instant::now();
+        let progress = self.progress_ticker();
+        let result = tokio::select! {
+            r = self.engine.run(statement) => Some(r),
+            _ = cancel => None,
+        };
+        progress.abort();
+        if progress_shown() {
+            eprint!("\r\x1b[2K");
+        }
+        let Some(result) = result else {
+            eprintln!(
+                "cancelled: {} stopped, its requests dropped",
+                statement.statement.verb()
+            );
+            return Outcome::Cancelled;
+        };
+        match result {
+            Ok(result) => {
+                for n in &result.notices {
+                    eprintln!("notice: {n}");
+                }
+                if !result.columns.is_empty() {
+                    if let Err(e) = output::write(&mut self.out, self.format, self.headers, &result)
+                        .and_then(|_| self.out.flush())
+                    {
+                        eprintln!("error: cannot write the result: {e}");
+                        return Outcome::Failed;
+                    }
+                }
+                if !self.quiet {
+                    if let Some(m) = &result.message {
+                        eprintln!("{m}");
+                    }
+                }
+                if self.timer {
+                    eprintln!(
+                        "time: {:.3} s, {} rows, {} requests",
+                        started.elapsed().as_secs_f64(),
+                        result.rows.len().max(result.affected.unwrap_or(0) as usize),
+                        result.stats.requests
+                    );
+                }
+                Outcome::Done
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                Outcome::Failed
+            }
+        }
+    }
+
+    /// While a statement runs longer than half a second, shows requests and rows so far on a
+    /// terminal's stderr.
+    fn progress_ticker(&self) -> tokio::task::JoinHandle<()> {
+        let show = !self.quiet && std::io::stderr().is_terminal();
+        let counts = self.engine.progress_counter();
+        tokio::spawn(async move {
+            if !show {
+                return;
+            }
+            let (start_requests, start_rows) = counts();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            loop {
+                let (requests, rows) = counts();
+                eprint!(
+                    "\r\x1b[2Kfetching: {} requests, {} rows",
+                    requests - start_requests,
+                    rows - start_rows
+                );
+                PROGRESS_SHOWN.store(true, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    }
+}
+
+static PROGRESS_SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn progress_shown() -> bool {
+    PROGRESS_SHOWN.swap(false, std::sync::atomic::Ordering::Relaxed)
+}

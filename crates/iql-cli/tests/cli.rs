@@ -1,0 +1,196 @@
+//! The `iql` command as users see it: output formats, help texts, error messages and exit codes,
+//! pinned as insta snapshots; and every `examples/*.iql` run against the sandbox.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::path::PathBuf;
+use std::process::Command;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Sandbox ports and temp paths vary from run to run: replace them for snapshots.
+fn normalize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("127.0.0.1:") {
+        out.push_str(&rest[..i + "127.0.0.1:".len()]);
+        rest = &rest[i + "127.0.0.1:".len()..];
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        if digits > 0 {
+            out.push_str("PORT");
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out.replace(env!("CARGO_MANIFEST_DIR"), "[crate]")
+}
+
+fn iql(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_iql"))
+        .args(args)
+        .env_remove("DIGITALOCEAN_TOKEN")
+        .env("NO_COLOR", "1")
+        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: normalize(&String::from_utf8_lossy(&out.stdout)),
+        stderr: normalize(&String::from_utf8_lossy(&out.stderr)),
+    }
+}
+
+fn sandbox(args: &[&str]) -> Run {
+    let mut all = vec!["exec", "--sandbox"];
+    all.extend_from_slice(args);
+    iql(&all)
+}
+
+const MIXED: &str = "SELECT id, name, public, slug, regions, size_gigabytes FROM digitalocean.compute.images WHERE image_id IN (100017, 100143) ORDER BY id; \
+                     SELECT 'a,\"b\"' AS tricky, NULL AS missing, 1.5 AS x, 'tab\there' AS t";
+
+#[test]
+fn every_output_format() {
+    for format in ["table", "json", "jsonl", "csv", "text"] {
+        let r = sandbox(&["-o", format, MIXED]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        insta::assert_snapshot!(format!("format_{format}"), r.stdout);
+    }
+}
+
+#[test]
+fn no_headers_and_outfile() {
+    let r = sandbox(&["-o", "csv", "--no-headers", "SELECT slug FROM digitalocean.compute.images WHERE type = 'distribution' ORDER BY slug LIMIT 2"]);
+    assert_eq!(r.stdout, "arch-linux-x64\ncentos-stream-9-x64\n");
+    let file = std::env::temp_dir().join(format!("iql-outfile-{}.json", std::process::id()));
+    let r = sandbox(&[
+        "-o",
+        "json",
+        "--outfile",
+        file.to_str().unwrap(),
+        "SELECT 1 AS one",
+    ]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "[{\"one\":1}]\n");
+    let _ = std::fs::remove_file(file);
+}
+
+#[test]
+fn help_texts() {
+    insta::assert_snapshot!("help", iql(&["--help"]).stdout);
+    insta::assert_snapshot!("help_exec", iql(&["exec", "--help"]).stdout);
+    insta::assert_snapshot!("help_shell", iql(&["shell", "--help"]).stdout);
+}
+
+#[test]
+fn errors_and_exit_codes() {
+    let cases: &[(&str, &[&str])] = &[
+        ("syntax", &["--sandbox", "SELECT id\nFROM digitalocean.compute.images\nWHERE = 1"]),
+        ("unknown_resource", &["--sandbox", "SELECT * FROM digitalocean.compute.imagez"]),
+        ("missing_parameter", &["--sandbox", "SELECT * FROM digitalocean.compute.image_actions"]),
+        ("not_found", &["--sandbox", "SELECT * FROM digitalocean.compute.images WHERE image_id = 1"]),
+        ("bad_region", &["--sandbox", "INSERT INTO digitalocean.compute.images (name, url, region) VALUES ('x', 'http://x', 'mars1')"]),
+        ("no_token", &["SELECT id FROM digitalocean.compute.images"]),
+        ("undefined_variable", &["--sandbox", "SELECT 1;\nSELECT '{{ image_id }}'"]),
+        ("bad_endpoint", &["--endpoint", "nourl", "SELECT 1"]),
+        ("second_statement_fails", &["--sandbox", "SELECT 1 AS ok; SELECT nope FROM digitalocean.compute.images; SELECT 3"]),
+    ];
+    for (name, args) in cases {
+        let mut all = vec!["exec"];
+        all.extend_from_slice(args);
+        let r = iql(&all);
+        insta::assert_snapshot!(
+            format!("error_{name}"),
+            format!(
+                "exit {}\n--- stdout\n{}--- stderr\n{}",
+                r.code, r.stdout, r.stderr
+            )
+        );
+    }
+    // clap's own usage errors exit with 2 too.
+    assert_eq!(iql(&["exec"]).code, 2);
+    assert_eq!(
+        iql(&["exec", "--sandbox", "-o", "yaml", "SELECT 1"]).code,
+        2
+    );
+}
+
+#[test]
+fn templates_and_dry_run() {
+    let r = sandbox(&[
+        "--dry-run",
+        "--var",
+        "name=o'brien",
+        "--var",
+        "id=7",
+        "SELECT * FROM digitalocean.compute.images WHERE image_id = {{ id }}; DELETE FROM digitalocean.compute.images WHERE image_id = '{{ id }}'; SELECT '{{ name }}' AS name",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    insta::assert_snapshot!("dry_run", r.stdout);
+}
+
+#[test]
+fn http_log_shows_requests_but_never_the_token() {
+    let r = sandbox(&[
+        "--http-log",
+        "SELECT count(*) FROM digitalocean.compute.images WHERE type = 'distribution'",
+    ]);
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stderr.contains("GET")
+            && r.stderr
+                .contains("/v2/images?type=distribution&per_page=200")
+            && r.stderr.contains("status=200"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("iql-sandbox"),
+        "the sandbox token leaked: {}",
+        r.stderr
+    );
+}
+
+/// Each example documents how to run it in a comment line starting with `iql exec`; run exactly that.
+#[test]
+fn every_example_runs_against_the_sandbox() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut ran = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("iql") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let command = text
+            .lines()
+            .find_map(|l| {
+                l.trim_start_matches(['-', ' ', '/', '*'])
+                    .strip_prefix("iql exec ")
+            })
+            .map(|c| c.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .unwrap_or_else(|| {
+                vec![
+                    "--sandbox".into(),
+                    "-i".into(),
+                    format!("examples/{}", path.file_name().unwrap().to_string_lossy()),
+                ]
+            });
+        let mut args = vec!["exec".to_string(), "--poll-interval".into(), "1".into()];
+        args.extend(command);
+        let r = iql(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(r.code, 0, "{}: {}", path.display(), r.stderr);
+        assert!(
+            r.stdout.lines().count() >= 3,
+            "{}: no rows:\n{}",
+            path.display(),
+            r.stdout
+        );
+        ran += 1;
+    }
+    assert!(ran >= 4, "only {ran} examples found");
+}
