@@ -1,0 +1,136 @@
+//! The docs are tested: every `iql exec --sandbox …` command shown in README.md and docs/*.md runs
+//! and succeeds, and the SQL reference names every column and parameter of the bundled document.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use iql_provider::{Registry, SqlVerb};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Splits a shell command line: words, "double-quoted" and 'single-quoted' strings.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut has = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            // Inside double quotes a backslash escapes `"`, `\`, `$` and `` ` ``, as in sh.
+            (Some('"'), '\\') if matches!(chars.peek(), Some('"' | '\\' | '$' | '`')) => {
+                cur.extend(chars.next());
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                has = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if has || !cur.is_empty() {
+                    words.push(std::mem::take(&mut cur));
+                    has = false;
+                }
+            }
+            (None, c) => cur.push(c),
+        }
+    }
+    if has || !cur.is_empty() {
+        words.push(cur);
+    }
+    words
+}
+
+#[test]
+fn shell_words_split_like_a_shell() {
+    assert_eq!(
+        shell_words(r#"iql exec --sandbox "SELECT 'a b'" -o json"#),
+        ["iql", "exec", "--sandbox", "SELECT 'a b'", "-o", "json"]
+    );
+    assert_eq!(shell_words(r#"x "'[\"web\"]'""#), ["x", r#"'["web"]'"#]);
+}
+
+#[test]
+fn every_documented_sandbox_command_runs() {
+    let mut files = vec![root().join("README.md")];
+    for entry in std::fs::read_dir(root().join("docs")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().and_then(|e| e.to_str()) == Some("md") {
+            files.push(p);
+        }
+    }
+    let mut ran = 0;
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut in_code = false;
+        for line in text.lines() {
+            if line.trim_start().starts_with("```") {
+                in_code = !in_code;
+                continue;
+            }
+            let line = line.trim();
+            let command = line
+                .strip_prefix("cargo run -q -p iql-cli -- ")
+                .or_else(|| line.strip_prefix("iql "));
+            let Some(command) =
+                command.filter(|c| in_code && c.starts_with("exec") && c.contains("--sandbox"))
+            else {
+                continue;
+            };
+            let args = shell_words(command);
+            let out = Command::new(env!("CARGO_BIN_EXE_iql"))
+                .args(&args)
+                .current_dir(root())
+                .env_remove("DIGITALOCEAN_TOKEN")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}: `{line}` failed:\n{}",
+                file.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            ran += 1;
+        }
+    }
+    assert!(ran >= 20, "only {ran} documented commands found");
+}
+
+#[test]
+fn the_sql_reference_names_every_column_and_parameter() {
+    let doc = std::fs::read_to_string(root().join("docs/sql-reference.md")).unwrap();
+    let provider = Registry::bundled().provider("digitalocean").unwrap();
+    for resource in ["images", "image_actions"] {
+        let r = provider.resource("compute", resource).unwrap();
+        assert!(
+            doc.contains(&format!("`{}`", r.id)),
+            "{} is not documented",
+            r.id
+        );
+        for c in r.select_columns() {
+            assert!(
+                doc.contains(&format!("| {} ", c.name)),
+                "column {}.{} is not documented",
+                resource,
+                c.name
+            );
+        }
+        for m in &r.methods {
+            assert!(doc.contains(&m.name), "method {} is not documented", m.name);
+            for p in &m.params {
+                assert!(
+                    doc.contains(&p.name),
+                    "parameter {} of {} is not documented",
+                    p.name,
+                    m.name
+                );
+            }
+        }
+        let _ = r.methods_for(SqlVerb::Select);
+    }
+}
