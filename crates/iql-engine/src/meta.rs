@@ -138,6 +138,9 @@ pub(crate) fn show(runtime: &Runtime, s: &Show) -> Result<QueryResult, EngineErr
 }
 
 pub(crate) fn describe(runtime: &Runtime, d: &Describe) -> Result<QueryResult, EngineError> {
+    if d.method {
+        return describe_method(runtime, d);
+    }
     let (_, resource) = runtime.resolve(&d.name)?;
     let mut names = vec!["name", "type"];
     if d.extended {
@@ -153,6 +156,80 @@ pub(crate) fn describe(runtime: &Runtime, d: &Describe) -> Result<QueryResult, E
             row.push(opt(&c.schema.description));
         }
         result.rows.push(row);
+    }
+    Ok(result)
+}
+
+/// `DESCRIBE METHOD p.s.r.m`: what a method takes (path, query and header parameters, body fields)
+/// and whether each is required, with its type and allowed values.
+fn describe_method(runtime: &Runtime, d: &Describe) -> Result<QueryResult, EngineError> {
+    let (_, resource) = runtime.resolve(&d.name[..3])?;
+    let name = &d.name[3];
+    let Some(m) = resource.method(name) else {
+        let names: Vec<&str> = resource.methods.iter().map(|m| m.name.as_str()).collect();
+        let hint = iql_provider::did_you_mean(name, names.iter().copied())
+            .map(|n| format!("; did you mean '{n}'?"))
+            .unwrap_or_default();
+        return Err(EngineError::Unsupported(format!(
+            "{} has no method '{name}'{hint} Its methods: {}",
+            resource.id,
+            names.join(", ")
+        )));
+    };
+    let mut names = vec!["name", "in", "type", "required", "allowed"];
+    if d.extended {
+        names.push("description");
+    }
+    let mut result = QueryResult {
+        columns: text_columns(&names),
+        ..QueryResult::default()
+    };
+    let allowed = |s: &iql_provider::SchemaInfo| {
+        if s.enum_values.is_empty() {
+            Cell::Null
+        } else {
+            Cell::Text(
+                s.enum_values
+                    .iter()
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string())
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        }
+    };
+    let mut push = |name: &str, place: &str, schema: &iql_provider::SchemaInfo, required: bool| {
+        let mut row = vec![
+            text(name),
+            text(place),
+            text(schema.type_label()),
+            Cell::Bool(required),
+            allowed(schema),
+        ];
+        if d.extended {
+            row.push(opt(&schema.description));
+        }
+        result.rows.push(row);
+    };
+    for p in &m.params {
+        push(&p.name, p.location.as_str(), &p.schema, p.required);
+    }
+    let base: Vec<String> = m
+        .request_base
+        .as_ref()
+        .and_then(serde_json::Value::as_object)
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    for f in &m.body_fields {
+        if !base.contains(&f.name) {
+            push(&f.name, "body", &f.schema, f.required);
+        }
+    }
+    if let Some(c) = result.columns.get_mut(3) {
+        c.column_type = ColumnType::Boolean;
     }
     Ok(result)
 }

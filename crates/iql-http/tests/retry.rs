@@ -198,3 +198,28 @@ async fn timeouts_are_reported_with_the_url() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn without_retry_after_the_wait_follows_ratelimit_reset() {
+    // ratelimit-reset one second ahead, capped by max_backoff (50 ms here): retried, and not at once.
+    let reset = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
+    let reset: &'static str = Box::leak(reset.into_boxed_str());
+    let (base, hits) = scripted(vec![
+        (429, vec![("ratelimit-reset", reset)], TOO_MANY),
+        (200, vec![], r#"{"images":[]}"#),
+    ])
+    .await;
+    let started = std::time::Instant::now();
+    let resp = client().send(&req(&base, Method::Get, true)).await.unwrap();
+    assert_eq!((resp.status, hits.load(Ordering::SeqCst)), (200, 2));
+    assert!(
+        started.elapsed() >= Duration::from_millis(45),
+        "waited only {:?}",
+        started.elapsed()
+    );
+}

@@ -71,3 +71,42 @@ async fn contract() {
     assert_eq!((status, body["id"].as_str()), (404, Some("not_found")));
     assert!(body["request_id"].is_string());
 }
+
+/// The binary's first line tells where it listens, so scripts can read it.
+#[test]
+fn the_binary_prints_where_it_listens_first() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_iql-mock"))
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--images",
+            "3",
+            "--latency-ms",
+            "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let url = line
+        .trim()
+        .strip_prefix("listening on http://127.0.0.1:")
+        .unwrap_or_else(|| panic!("first line: {line:?}"));
+    assert!(url.parse::<u16>().is_ok_and(|p| p > 0), "{line}");
+}
+
+#[test]
+fn the_binary_refuses_other_addresses() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_iql-mock"))
+        .args(["--addr", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only loopback addresses are allowed"));
+}

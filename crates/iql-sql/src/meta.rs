@@ -30,6 +30,8 @@ pub struct Show {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Describe {
     pub extended: bool,
+    /// `DESCRIBE METHOD provider.service.resource.method`: the method's parameters and body fields.
+    pub method: bool,
     pub name: Vec<String>,
 }
 
@@ -95,12 +97,24 @@ pub(crate) fn parse_meta(source: &StatementText) -> Result<Option<Statement>, Sq
         "DESCRIBE" | "DESC" => {
             p.pos += 1;
             let extended = p.eat_keyword("EXTENDED");
+            let method = p.eat_keyword("METHOD");
+            let start = p.pos;
             let name = p.dotted_name()?;
             p.expect_end()?;
-            if name.len() != 3 {
-                return Err(p.error("DESCRIBE needs provider.service.resource"));
+            let want = if method { 4 } else { 3 };
+            if name.len() != want {
+                p.pos = start;
+                return Err(p.error(if method {
+                    "DESCRIBE METHOD needs provider.service.resource.method"
+                } else {
+                    "DESCRIBE needs provider.service.resource (or DESCRIBE METHOD provider.service.resource.method)"
+                }));
             }
-            Ok(Some(Statement::Describe(Describe { extended, name })))
+            Ok(Some(Statement::Describe(Describe {
+                extended,
+                method,
+                name,
+            })))
         }
         _ => Ok(None),
     }
