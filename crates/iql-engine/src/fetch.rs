@@ -423,16 +423,27 @@ impl<T> Drop for AbortOnDrop<T> {
 
 /// The items of a response, cut at the method's `objectKey` (moved out, not copied).
 fn extract(spec: &PageSpec, url: &str, resp: Response) -> Result<Vec<Value>, EngineError> {
+    cut_at_object_key(spec.object_key.as_deref(), spec.method, url, resp.body)
+}
+
+/// A response body cut at an `objectKey` such as `$.images`: a list gives its items (which must be
+/// objects), an object gives itself, an empty body or `null` gives nothing. A body without the key
+/// is malformed.
+pub(crate) fn cut_at_object_key(
+    object_key: Option<&str>,
+    method: HttpMethod,
+    url: &str,
+    mut body: Value,
+) -> Result<Vec<Value>, EngineError> {
     let malformed = |detail: String| EngineError::MalformedResponse {
-        method: spec.method.as_str().to_string(),
+        method: method.as_str().to_string(),
         url: url.to_string(),
         detail,
     };
-    let mut body = resp.body;
     if body.is_null() {
         return Ok(Vec::new());
     }
-    let found = match &spec.object_key {
+    let found = match object_key {
         Some(key) => {
             let pointer: String = key
                 .trim_start_matches('$')

@@ -307,33 +307,8 @@ async fn send(
 }
 
 /// The response cut at the method's object key: the created/updated object, or the action.
-fn cut(m: &Method, url: &str, mut body: Value) -> Result<Vec<Value>, EngineError> {
-    if body.is_null() {
-        return Ok(Vec::new());
-    }
-    let found = match &m.object_key {
-        Some(key) => {
-            let pointer: String = key
-                .trim_start_matches('$')
-                .split('.')
-                .filter(|s| !s.is_empty())
-                .map(|s| format!("/{s}"))
-                .collect();
-            body.pointer_mut(&pointer).map(Value::take).ok_or_else(|| {
-                EngineError::MalformedResponse {
-                    method: m.http_method.as_str().to_string(),
-                    url: url.to_string(),
-                    detail: format!("the response has no {key}"),
-                }
-            })?
-        }
-        None => body,
-    };
-    Ok(match found {
-        Value::Array(items) => items,
-        Value::Null => Vec::new(),
-        other => vec![other],
-    })
+fn cut(m: &Method, url: &str, body: Value) -> Result<Vec<Value>, EngineError> {
+    crate::fetch::cut_at_object_key(m.object_key.as_deref(), m.http_method, url, body)
 }
 
 /// Rows for `RETURNING`: `*` is every column of the response item; a name is a column, or the
