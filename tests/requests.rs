@@ -469,3 +469,34 @@ async fn dry_run_sends_nothing_and_never_shows_the_token() {
     );
     assert!(!format!("{results:?}").contains("very-secret-token"));
 }
+
+#[tokio::test]
+async fn dry_runs_of_mutations_fed_by_queries_send_nothing() {
+    let m = mock(5).await;
+    let e = Engine::builder()
+        .endpoint("digitalocean", &m.url())
+        .credential("digitalocean", "t")
+        .dry_run(true)
+        .build()
+        .await
+        .unwrap();
+    let r = e
+        .execute(
+            "DELETE FROM digitalocean.compute.images WHERE image_id IN (SELECT id FROM digitalocean.compute.images WHERE private = true); \
+             INSERT INTO digitalocean.compute.images (name, url, region) SELECT name || '-copy', 'http://x', 'nyc3' FROM digitalocean.compute.images WHERE type = 'distribution'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(m.request_count(), 0);
+    assert!(
+        r[0].notices[0]
+            .contains("DELETE: then one DELETE /v2/images/{image_id} per value of image_id"),
+        "{:?}",
+        r[0].notices
+    );
+    assert!(
+        r[1].notices[0].contains("INSERT: then one POST /v2/images per row the SELECT returns"),
+        "{:?}",
+        r[1].notices
+    );
+}

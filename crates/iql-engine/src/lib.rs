@@ -187,7 +187,7 @@ impl Runtime {
     }
 
     /// `--dry-run` of a SELECT: the first request of each table that does not wait on another.
-    fn dry_run_query(&self, q: &QueryStatement) -> Result<QueryResult, EngineError> {
+    pub(crate) fn dry_run_query(&self, q: &QueryStatement) -> Result<QueryResult, EngineError> {
         let plans = plan::plan_query(self, q)?;
         let mut result = QueryResult {
             columns: ["method", "url", "body"]

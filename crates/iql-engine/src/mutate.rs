@@ -488,6 +488,17 @@ impl Runtime {
         let (_, resource, base, token) = self.write_target(&s.table)?;
         let names: Vec<String> = s.columns.iter().map(|c| field_name(c)).collect();
         let m = choose(&resource, &[SqlVerb::Insert], &names, "insert")?;
+        if self.dry_run() && !s.source.tables.is_empty() {
+            // Reading the rows would send requests: show those, and what would follow.
+            return self.dry_run_query(&s.source).map(|mut r| {
+                r.notices.push(format!(
+                    "INSERT: then one {} {} per row the SELECT returns",
+                    m.http_method.as_str(),
+                    m.path
+                ));
+                r
+            });
+        }
         // The rows: VALUES or SELECT, computed by SQLite (and the API, if it reads provider tables).
         let source = self.query(&s.source).await?;
         let mut calls = Vec::new();
@@ -535,7 +546,16 @@ impl Runtime {
             .iter()
             .map(|(n, v)| (field_name(n), literal_json(v)))
             .collect();
-        let calls = expand(&s.filter)
+        if self.dry_run() {
+            if let Some(r) =
+                self.dry_run_subquery(if s.replace { "REPLACE" } else { "UPDATE" }, m, &s.filter)
+            {
+                return r;
+            }
+        }
+        let calls = self
+            .expand(&s.filter)
+            .await?
             .into_iter()
             .map(|keys| {
                 let mut values = keys;
@@ -563,7 +583,14 @@ impl Runtime {
         let (_, resource, base, token) = self.write_target(&s.table)?;
         let names: Vec<String> = s.filter.iter().map(|b| field_name(&b.name)).collect();
         let m = choose(&resource, &[SqlVerb::Delete], &names, "delete")?;
-        let calls = expand(&s.filter)
+        if self.dry_run() {
+            if let Some(r) = self.dry_run_subquery("DELETE", m, &s.filter) {
+                return r;
+            }
+        }
+        let calls = self
+            .expand(&s.filter)
+            .await?
             .into_iter()
             .map(|values| build_call(&resource, m, &values, None))
             .collect::<Result<Vec<_>, _>>()?;
@@ -814,18 +841,50 @@ fn settle(item: Value, resource: &Resource, m: &Method) -> Result<Value, EngineE
     Ok(item)
 }
 
-/// Every combination of the WHERE bindings (`IN` gives several values).
-fn expand(filter: &[Binding]) -> Vec<Vec<(String, Value)>> {
-    let bound: Vec<(String, Vec<Value>)> = filter
-        .iter()
-        .map(|b| {
-            (
-                field_name(&b.name),
-                b.values.iter().map(literal_json).collect(),
-            )
-        })
-        .collect();
-    crate::fetch::combinations(&bound)
+impl Runtime {
+    /// Every combination of the WHERE bindings (`IN` gives several values); a subquery's values
+    /// are the first column of its rows, computed first.
+    /// `--dry-run` of a mutation whose keys come from a subquery: the subquery's own requests, and
+    /// what would follow for each of its rows (nothing is sent, so the rows are not known).
+    fn dry_run_subquery(
+        &self,
+        verb: &str,
+        m: &Method,
+        filter: &[Binding],
+    ) -> Option<Result<QueryResult, EngineError>> {
+        let b = filter.iter().find(|b| b.subquery.is_some())?;
+        let q = b.subquery.as_deref()?;
+        Some(self.dry_run_query(q).map(|mut r| {
+            r.notices.push(format!(
+                "{verb}: then one {} {} per value of {} that the subquery returns",
+                m.http_method.as_str(),
+                m.path,
+                b.name
+            ));
+            r
+        }))
+    }
+
+    async fn expand(&self, filter: &[Binding]) -> Result<Vec<Vec<(String, Value)>>, EngineError> {
+        debug_assert!(!self.dry_run() || filter.iter().all(|b| b.subquery.is_none()));
+        let mut bound: Vec<(String, Vec<Value>)> = Vec::new();
+        for b in filter {
+            let values = match &b.subquery {
+                Some(q) => self
+                    .query(q)
+                    .await?
+                    .rows
+                    .iter()
+                    .filter_map(|r| r.first())
+                    .filter(|c| !matches!(c, Cell::Null))
+                    .map(Cell::to_json)
+                    .collect(),
+                None => b.values.iter().map(literal_json).collect(),
+            };
+            bound.push((field_name(&b.name), values));
+        }
+        Ok(crate::fetch::combinations(&bound))
+    }
 }
 
 /// `--dry-run`: the requests, with no token and nothing sent.

@@ -22,11 +22,14 @@ pub enum Returning {
 }
 
 /// `name = value` for a parameter or body field.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Binding {
     pub name: String,
     /// More than one value (`IN`) means one request per value.
     pub values: Vec<Literal>,
+    /// `name IN (SELECT …)` / `name = (SELECT …)`: the values are the first column of this query,
+    /// which the user wrote out, so the set acted on is always explicit.
+    pub subquery: Option<Box<QueryStatement>>,
 }
 
 #[derive(Debug, Clone)]
@@ -229,6 +232,30 @@ fn bindings(
                 (Expr::Identifier(i), Some(v)) => out.push(Binding {
                     name: i.value.clone(),
                     values: vec![v],
+                    subquery: None,
+                }),
+                (Expr::Identifier(i), None) => match right.as_ref() {
+                    Expr::Subquery(q) => out.push(Binding {
+                        name: i.value.clone(),
+                        values: Vec::new(),
+                        subquery: Some(Box::new(crate::query::from_query(q.clone(), source)?)),
+                    }),
+                    _ => return Err(not_a_binding(e, verb, source)),
+                },
+                _ => return Err(not_a_binding(e, verb, source)),
+            },
+            Expr::InSubquery {
+                expr,
+                subquery,
+                negated: false,
+            } => match expr.as_ref() {
+                Expr::Identifier(i) => out.push(Binding {
+                    name: i.value.clone(),
+                    values: Vec::new(),
+                    subquery: Some(Box::new(crate::query::from_query(
+                        subquery.clone(),
+                        source,
+                    )?)),
                 }),
                 _ => return Err(not_a_binding(e, verb, source)),
             },
@@ -243,6 +270,7 @@ fn bindings(
                 (Expr::Identifier(i), Some(values)) if !values.is_empty() => out.push(Binding {
                     name: i.value.clone(),
                     values,
+                    subquery: None,
                 }),
                 _ => return Err(not_a_binding(e, verb, source)),
             },
@@ -257,7 +285,7 @@ fn not_a_binding(e: &Expr, verb: &str, source: &StatementText) -> SqlError {
     SqlError::new(
         line,
         column,
-        format!("the WHERE of {verb} takes only parameter = value (or IN) conditions joined by AND, not '{e}'"),
+        format!("the WHERE of {verb} takes only parameter = value, IN (values) or IN (SELECT …) conditions joined by AND, not '{e}'"),
     )
 }
 
