@@ -19,6 +19,13 @@ async fn engine_for(mock: &MockServer, concurrency: usize) -> Engine {
         .unwrap()
 }
 
+/// A builder aimed at `base` with a token, for the tests that need more settings.
+fn at(base: &str) -> iql::EngineBuilder {
+    Engine::builder()
+        .endpoint("digitalocean", base)
+        .credential("digitalocean", "t")
+}
+
 async fn mock(images: usize) -> MockServer {
     MockServer::start(MockConfig {
         images,
@@ -211,13 +218,7 @@ async fn missing_credentials_fail_before_any_request() {
 #[tokio::test]
 async fn a_page_cap_is_reported_never_silent() {
     let m = mock(1_000).await;
-    let e = Engine::builder()
-        .endpoint("digitalocean", &m.url())
-        .credential("digitalocean", "t")
-        .max_pages(Some(2))
-        .build()
-        .await
-        .unwrap();
+    let e = at(&m.url()).max_pages(Some(2)).build().await.unwrap();
     let r = e
         .execute("SELECT count(*) FROM digitalocean.compute.images")
         .await
@@ -291,12 +292,7 @@ async fn a_repeated_next_link_is_an_error_not_a_loop() {
         r#"{"images":[{"id":1}],"links":{"pages":{"next":"BASE/v2/images?page=2"}}}"#,
     )
     .await;
-    let e = Engine::builder()
-        .endpoint("digitalocean", &base)
-        .credential("digitalocean", "t")
-        .build()
-        .await
-        .unwrap();
+    let e = at(&base).build().await.unwrap();
     let err = e
         .execute("SELECT id FROM digitalocean.compute.images")
         .await
@@ -307,12 +303,7 @@ async fn a_repeated_next_link_is_an_error_not_a_loop() {
 #[tokio::test]
 async fn a_response_without_the_object_key_is_malformed() {
     let base = scripted::serve(r#"{"droplets":[]}"#).await;
-    let e = Engine::builder()
-        .endpoint("digitalocean", &base)
-        .credential("digitalocean", "t")
-        .build()
-        .await
-        .unwrap();
+    let e = at(&base).build().await.unwrap();
     let err = e
         .execute("SELECT id FROM digitalocean.compute.images")
         .await
@@ -328,12 +319,7 @@ async fn a_response_without_the_object_key_is_malformed() {
 #[tokio::test]
 async fn a_list_that_changes_while_read_is_reported() {
     let base = scripted::serve(r#"{"images":[{"id":1}],"links":{},"meta":{"total":3}}"#).await;
-    let e = Engine::builder()
-        .endpoint("digitalocean", &base)
-        .credential("digitalocean", "t")
-        .build()
-        .await
-        .unwrap();
+    let e = at(&base).build().await.unwrap();
     let r = e
         .execute("SELECT id FROM digitalocean.compute.images")
         .await
@@ -365,12 +351,7 @@ async fn next_links_to_another_host_are_sent_to_the_configured_origin() {
     // If the link were followed as written, this would be a DNS failure on a reserved name; instead
     // the request comes back to our server, which repeats itself, which is reported as a loop.
     let base = scripted::serve(r#"{"images":[{"id":1}],"links":{"pages":{"next":"https://next-page.invalid/v2/images?page=2"}}}"#).await;
-    let e = Engine::builder()
-        .endpoint("digitalocean", &base)
-        .credential("digitalocean", "t")
-        .build()
-        .await
-        .unwrap();
+    let e = at(&base).build().await.unwrap();
     let err = e
         .execute("SELECT id FROM digitalocean.compute.images")
         .await
@@ -409,9 +390,7 @@ async fn a_post_refused_with_429_is_retried() {
     })
     .await
     .unwrap();
-    let e = Engine::builder()
-        .endpoint("digitalocean", &m.url())
-        .credential("digitalocean", "t")
+    let e = at(&m.url())
         .max_retries(2)
         .retry_backoff(Duration::from_millis(1))
         .build()
@@ -473,13 +452,7 @@ async fn dry_run_sends_nothing_and_never_shows_the_token() {
 #[tokio::test]
 async fn dry_runs_of_mutations_fed_by_queries_send_nothing() {
     let m = mock(5).await;
-    let e = Engine::builder()
-        .endpoint("digitalocean", &m.url())
-        .credential("digitalocean", "t")
-        .dry_run(true)
-        .build()
-        .await
-        .unwrap();
+    let e = at(&m.url()).dry_run(true).build().await.unwrap();
     let r = e
         .execute(
             "DELETE FROM digitalocean.compute.images WHERE image_id IN (SELECT id FROM digitalocean.compute.images WHERE private = true); \
