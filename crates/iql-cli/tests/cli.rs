@@ -194,3 +194,29 @@ fn every_example_runs_against_the_sandbox() {
     }
     assert!(ran >= 4, "only {ran} examples found");
 }
+
+#[test]
+fn auth_names_the_variable_to_read_the_token_from() {
+    let auth = r#"{"digitalocean":{"type":"bearer","credentialsenvvar":"IQL_TEST_TOKEN_VAR"}}"#;
+    let r = iql(&[
+        "exec",
+        "--auth",
+        auth,
+        "SELECT id FROM digitalocean.compute.images",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("set the environment variable IQL_TEST_TOKEN_VAR"),
+        "{}",
+        r.stderr
+    );
+    let r = iql(&["exec", "--auth", "{\"digitalocean\":{}}", "SELECT 1"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("--auth: digitalocean needs \"credentialsenvvar\""),
+        "{}",
+        r.stderr
+    );
+}
