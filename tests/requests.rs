@@ -473,3 +473,95 @@ async fn dry_runs_of_mutations_fed_by_queries_send_nothing() {
         r[1].notices
     );
 }
+
+mod custom_provider {
+    //! A provider document written for the test, loaded with `providers_root`: header parameters
+    //! are sent, parameter names match in any case, and the document's own rules apply.
+    use axum::http::HeaderMap;
+    use axum::routing::get;
+    use axum::Router;
+    use iql::Engine;
+
+    const PROVIDER: &str = "name: acme\nproviderServices:\n  things:\n    service:\n      $ref: acme/v1/services/things.yaml\n";
+    const SERVICE: &str = r#"
+openapi: 3.0.0
+info: {title: things, version: '1'}
+servers: [{url: 'https://acme.invalid'}]
+paths:
+  /v1/things:
+    get:
+      operationId: things_list
+      parameters:
+        - {in: header, name: X-Tenant, required: true, schema: {type: string}}
+      responses:
+        '200':
+          description: things
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  things:
+                    type: array
+                    items:
+                      type: object
+                      properties:
+                        id: {type: integer}
+                        tenant: {type: string}
+components:
+  x-stackQL-resources:
+    things:
+      id: acme.things.things
+      name: things
+      methods:
+        list:
+          operation: {$ref: '#/paths/~1v1~1things/get'}
+          response: {mediaType: application/json, openAPIDocKey: '200', objectKey: $.things}
+      sqlVerbs:
+        select: [{$ref: '#/components/x-stackQL-resources/things/methods/list'}]
+"#;
+
+    #[tokio::test]
+    async fn header_parameters_are_sent() {
+        let dir = std::env::temp_dir().join(format!("iql-acme-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("acme/v1/services")).unwrap();
+        std::fs::write(dir.join("acme/v1/provider.yaml"), PROVIDER).unwrap();
+        std::fs::write(dir.join("acme/v1/services/things.yaml"), SERVICE).unwrap();
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = Router::new().route(
+            "/v1/things",
+            get(|headers: HeaderMap| async move {
+                let tenant = headers
+                    .get("x-tenant")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("none")
+                    .to_string();
+                axum::Json(serde_json::json!({"things": [{"id": 1, "tenant": tenant}]}))
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+        let e = Engine::builder()
+            .providers_root(&dir)
+            .endpoint("acme", &base)
+            .build()
+            .await
+            .unwrap();
+        let r = e
+            .execute("SELECT id, tenant FROM acme.things.things WHERE \"x-tenant\" = 'blue'")
+            .await
+            .unwrap();
+        assert_eq!(
+            r[0].rows,
+            [[iql::Cell::Integer(1), iql::Cell::Text("blue".into())]]
+        );
+        let err = e
+            .execute("SELECT id FROM acme.things.things")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("list needs X-Tenant"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -140,6 +140,23 @@ fn same_origin(mut link: Url, configured: &Url) -> Url {
     link
 }
 
+/// The header parameters among a call's arguments, as text.
+pub(crate) fn header_args(
+    method: &iql_provider::Method,
+    args: &[(String, Value)],
+) -> Vec<(String, String)> {
+    method
+        .params
+        .iter()
+        .filter(|p| p.location == ParamLocation::Header)
+        .filter_map(|p| {
+            args.iter()
+                .find(|(n, _)| *n == p.name)
+                .map(|(_, v)| (p.name.clone(), url_text(v)))
+        })
+        .collect()
+}
+
 /// The value at a `$.a.b` path.
 fn at_path<'a>(body: &'a Value, path: &str) -> Option<&'a Value> {
     path.trim_start_matches('$')
@@ -232,6 +249,7 @@ async fn fetch_call(
             .map(|(i, c)| (c.name.clone(), i))
             .collect(),
         width: plan.columns.len(),
+        headers: header_args(&plan.method, &args),
         args,
         origin: first_url.clone(),
         token,
@@ -339,6 +357,7 @@ struct PageSpec {
     width: usize,
     /// The call's parameters, written back into rows that lack them.
     args: Vec<(String, Value)>,
+    headers: Vec<(String, String)>,
     origin: Url,
     token: Option<Secret>,
 }
@@ -370,6 +389,7 @@ async fn fetch_page(
             url: same_origin(url, &spec.origin),
             body: None,
             bearer: spec.token.clone(),
+            headers: spec.headers.clone(),
             idempotent: true,
         };
         let resp = client.send(&req).await?;

@@ -75,12 +75,22 @@ struct Call {
     body: Option<Value>,
 }
 
-/// Every name a method takes: its path and query parameters and its body fields.
+/// A parameter by the name the user wrote, in any case (`x-dangerous` is `X-Dangerous`).
+fn find_param<'a>(m: &'a Method, name: &str) -> Option<&'a iql_provider::Param> {
+    m.params.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+}
+
+/// Every name a method takes: its path, query and header parameters and its body fields.
 fn known_names(m: &Method) -> Vec<String> {
     let mut names: Vec<String> = m
         .params
         .iter()
-        .filter(|p| matches!(p.location, ParamLocation::Path | ParamLocation::Query))
+        .filter(|p| {
+            matches!(
+                p.location,
+                ParamLocation::Path | ParamLocation::Query | ParamLocation::Header
+            )
+        })
         .map(|p| p.name.clone())
         .collect();
     names.extend(m.body_fields.iter().map(|f| f.name.clone()));
@@ -233,8 +243,8 @@ fn build_call(
         }
     }
     for (name, raw) in values {
-        if m.param(name).is_some() {
-            params.push((name.clone(), param_value(resource, m, name, raw)?));
+        if let Some(p) = find_param(m, name) {
+            params.push((p.name.clone(), param_value(resource, m, name, raw)?));
         } else {
             let checked = body_value(resource, m, name, raw)?;
             body.insert(name.clone(), checked);
@@ -297,6 +307,7 @@ async fn send(
         url,
         body: call.body.clone(),
         bearer: token,
+        headers: crate::fetch::header_args(m, &call.params),
         idempotent: false,
     };
     let resp = runtime.http().send(&req).await?;
@@ -737,6 +748,7 @@ impl Runtime {
                 url: build_url(&base, &poller.1, &poll_params, None)?,
                 body: None,
                 bearer: token.clone(),
+                headers: crate::fetch::header_args(&poller.1, &poll_params),
                 idempotent: true,
             };
             let resp = self.http().send(&req).await?;

@@ -231,7 +231,11 @@ fn choose_method(
         let mut literals: Vec<(String, Vec<Value>)> = Vec::new();
         let mut answered = Vec::new();
         for c in &candidates {
-            let Some(param) = method.param(&c.param) else {
+            let Some(param) = method
+                .params
+                .iter()
+                .find(|p| p.name.eq_ignore_ascii_case(&c.param))
+            else {
                 continue;
             };
             if literals.iter().any(|(p, _)| *p == param.name) {
@@ -262,12 +266,19 @@ fn choose_method(
                 answered.push(c.conjunct);
             }
         }
+        // Links name the parameter as the column was written; use the document's spelling.
         let method_links: Vec<LinkBinding> = links
             .iter()
-            .filter(|l| {
-                method.param(&l.param).is_some() && !literals.iter().any(|(p, _)| *p == l.param)
+            .filter_map(|l| {
+                let p = method
+                    .params
+                    .iter()
+                    .find(|p| p.name.eq_ignore_ascii_case(&l.param))?;
+                (!literals.iter().any(|(n, _)| *n == p.name)).then(|| LinkBinding {
+                    param: p.name.clone(),
+                    ..l.clone()
+                })
             })
-            .cloned()
             .collect();
         let missing: Vec<String> = method
             .required_params()

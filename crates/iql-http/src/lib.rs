@@ -99,6 +99,8 @@ pub struct Request {
     pub url: Url,
     pub body: Option<Value>,
     pub bearer: Option<Secret>,
+    /// Header parameters of the operation (never the credential: that is `bearer`).
+    pub headers: Vec<(String, String)>,
     /// Safe to send again after a 5xx or a dropped connection.
     pub idempotent: bool,
 }
@@ -277,6 +279,9 @@ impl HttpClient {
             .client
             .request(method, req.url.clone())
             .header("Accept", "application/json");
+        for (name, value) in &req.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
         if let Some(token) = &req.bearer {
             builder = builder.bearer_auth(token.expose());
         }

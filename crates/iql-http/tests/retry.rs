@@ -57,6 +57,7 @@ fn req(base: &str, method: Method, idempotent: bool) -> Request {
         url: format!("{base}/v2/images?page=1").parse().unwrap(),
         body: (method == Method::Post).then(|| serde_json::json!({"name": "x"})),
         bearer: Some(Secret::new("s3cret-token")),
+        headers: Vec::new(),
         idempotent,
     }
 }
