@@ -186,6 +186,43 @@ impl Runtime {
         }
     }
 
+    /// "no such table: images" from SQLite usually means a provider table named without its
+    /// provider and service: say what the full name is.
+    fn explain_missing_table(&self, e: EngineError) -> EngineError {
+        let EngineError::Sqlite { message } = &e else {
+            return e;
+        };
+        let Some(table) = message.strip_prefix("no such table: ") else {
+            return e;
+        };
+        let wanted = table.rsplit('.').next().unwrap_or(table).to_string();
+        let mut found = Vec::new();
+        for p in self.registry.provider_names() {
+            let Ok(provider) = self.registry.provider(p) else {
+                continue;
+            };
+            for s in provider.services.keys() {
+                if let Ok(service) = provider.service(s) {
+                    found.extend(
+                        service
+                            .resources
+                            .values()
+                            .filter(|r| r.name.eq_ignore_ascii_case(&wanted))
+                            .map(|r| r.id.clone()),
+                    );
+                }
+            }
+        }
+        let hint = match found.as_slice() {
+            [] => "provider tables are named provider.service.resource (SHOW RESOURCES IN digitalocean.compute lists them)".to_string(),
+            [one] => format!("did you mean {one}? Provider tables are named provider.service.resource"),
+            many => format!("did you mean one of {}?", many.join(", ")),
+        };
+        EngineError::Sqlite {
+            message: format!("{message}: {hint}"),
+        }
+    }
+
     /// `--dry-run` of a SELECT: the first request of each table that does not wait on another.
     pub(crate) fn dry_run_query(&self, q: &QueryStatement) -> Result<QueryResult, EngineError> {
         let plans = plan::plan_query(self, q)?;
@@ -348,7 +385,8 @@ impl Runtime {
         let sql = q.render(&names, &answered);
         tracing::debug!(%sql, "running in SQLite");
         let started = std::time::Instant::now();
-        let (columns, rows) = sqlite::run_query(&conn, &sql)?;
+        let (columns, rows) =
+            sqlite::run_query(&conn, &sql).map_err(|e| self.explain_missing_table(e))?;
         tracing::debug!(
             rows = rows.len(),
             ms = started.elapsed().as_secs_f64() * 1e3,
