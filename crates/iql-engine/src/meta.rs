@@ -166,15 +166,7 @@ fn describe_method(runtime: &Runtime, d: &Describe) -> Result<QueryResult, Engin
     let (_, resource) = runtime.resolve(&d.name[..3])?;
     let name = &d.name[3];
     let Some(m) = resource.method(name) else {
-        let names: Vec<&str> = resource.methods.iter().map(|m| m.name.as_str()).collect();
-        let hint = iql_provider::did_you_mean(name, names.iter().copied())
-            .map(|n| format!("; did you mean '{n}'?"))
-            .unwrap_or_default();
-        return Err(EngineError::Unsupported(format!(
-            "{} has no method '{name}'{hint} Its methods: {}",
-            resource.id,
-            names.join(", ")
-        )));
+        return Err(EngineError::Unsupported(resource.no_such_method(name)));
     };
     let mut names = vec!["name", "in", "type", "required", "allowed"];
     if d.extended {
@@ -217,12 +209,7 @@ fn describe_method(runtime: &Runtime, d: &Describe) -> Result<QueryResult, Engin
     for p in &m.params {
         push(&p.name, p.location.as_str(), &p.schema, p.required);
     }
-    let base: Vec<String> = m
-        .request_base
-        .as_ref()
-        .and_then(serde_json::Value::as_object)
-        .map(|o| o.keys().cloned().collect())
-        .unwrap_or_default();
+    let base = m.base_fields();
     for f in &m.body_fields {
         if !base.contains(&f.name) {
             push(&f.name, "body", &f.schema, f.required);

@@ -75,11 +75,6 @@ struct Call {
     body: Option<Value>,
 }
 
-/// A parameter by the name the user wrote, in any case (`x-dangerous` is `X-Dangerous`).
-fn find_param<'a>(m: &'a Method, name: &str) -> Option<&'a iql_provider::Param> {
-    m.params.iter().find(|p| p.name.eq_ignore_ascii_case(name))
-}
-
 /// Every name a method takes: its path, query and header parameters and its body fields.
 fn known_names(m: &Method) -> Vec<String> {
     let mut names: Vec<String> = m
@@ -108,18 +103,7 @@ fn choose<'a>(
     let mut report = Vec::new();
     for v in verbs {
         for m in resource.methods_for(*v) {
-            let base: Vec<String> = m
-                .request_base
-                .as_ref()
-                .and_then(Value::as_object)
-                .map(|o| o.keys().cloned().collect())
-                .unwrap_or_default();
-            let missing: Vec<String> = m
-                .required_params()
-                .map(|p| p.name.clone())
-                .chain(m.required_body_fields().map(|f| f.name.clone()))
-                .filter(|n| !given.contains(n) && !base.contains(n))
-                .collect();
+            let missing = m.missing(given);
             if missing.is_empty() {
                 return Ok(m);
             }
@@ -243,7 +227,7 @@ fn build_call(
         }
     }
     for (name, raw) in values {
-        if let Some(p) = find_param(m, name) {
+        if let Some(p) = m.param_named(name) {
             params.push((p.name.clone(), param_value(resource, m, name, raw)?));
         } else {
             let checked = body_value(resource, m, name, raw)?;
@@ -546,21 +530,15 @@ impl Runtime {
         } else {
             [SqlVerb::Update, SqlVerb::Replace]
         };
-        let m = choose(
-            &resource,
-            &verbs,
-            &names,
-            if s.replace { "replace" } else { "update" },
-        )?;
+        let verb = if s.replace { "REPLACE" } else { "UPDATE" };
+        let m = choose(&resource, &verbs, &names, &verb.to_ascii_lowercase())?;
         let set: Vec<(String, Value)> = s
             .set
             .iter()
             .map(|(n, v)| (field_name(n), literal_json(v)))
             .collect();
         if self.dry_run() {
-            if let Some(r) =
-                self.dry_run_subquery(if s.replace { "REPLACE" } else { "UPDATE" }, m, &s.filter)
-            {
+            if let Some(r) = self.dry_run_subquery(verb, m, &s.filter) {
                 return r;
             }
         }
@@ -574,7 +552,6 @@ impl Runtime {
                 build_call(&resource, m, &values, None)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let verb = if s.replace { "REPLACE" } else { "UPDATE" };
         self.run_calls(
             Target {
                 verb,
@@ -623,16 +600,7 @@ impl Runtime {
     pub(crate) async fn exec(&self, s: &ExecStatement) -> Result<QueryResult, EngineError> {
         let (_, resource, base, token) = self.write_target(&s.resource)?;
         let Some(m) = resource.method(&s.method) else {
-            let names: Vec<&str> = resource.methods.iter().map(|m| m.name.as_str()).collect();
-            let hint = iql_provider::did_you_mean(&s.method, names.iter().copied())
-                .map(|n| format!("; did you mean '{n}'?"))
-                .unwrap_or_default();
-            return Err(EngineError::Unsupported(format!(
-                "{} has no method '{}'{hint} Its methods: {}",
-                resource.id,
-                s.method,
-                names.join(", ")
-            )));
+            return Err(EngineError::Unsupported(resource.no_such_method(&s.method)));
         };
         let json: Option<Map<String, Value>> = match &s.json {
             Some(text) => match serde_json::from_str::<Value>(text) {
@@ -653,18 +621,7 @@ impl Runtime {
         };
         let mut given: Vec<String> = s.params.iter().map(|(n, _)| field_name(n)).collect();
         given.extend(json.iter().flat_map(|o| o.keys().cloned()));
-        let base_keys: Vec<String> = m
-            .request_base
-            .as_ref()
-            .and_then(Value::as_object)
-            .map(|o| o.keys().cloned().collect())
-            .unwrap_or_default();
-        let missing: Vec<String> = m
-            .required_params()
-            .map(|p| p.name.clone())
-            .chain(m.required_body_fields().map(|f| f.name.clone()))
-            .filter(|n| !given.contains(n) && !base_keys.contains(n))
-            .collect();
+        let missing = m.missing(&given);
         if !missing.is_empty() {
             return Err(EngineError::NoMatchingMethod {
                 resource: resource.id.clone(),

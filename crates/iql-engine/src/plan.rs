@@ -231,11 +231,7 @@ fn choose_method(
         let mut literals: Vec<(String, Vec<Value>)> = Vec::new();
         let mut answered = Vec::new();
         for c in &candidates {
-            let Some(param) = method
-                .params
-                .iter()
-                .find(|p| p.name.eq_ignore_ascii_case(&c.param))
-            else {
+            let Some(param) = method.param_named(&c.param) else {
                 continue;
             };
             if literals.iter().any(|(p, _)| *p == param.name) {
@@ -270,10 +266,7 @@ fn choose_method(
         let method_links: Vec<LinkBinding> = links
             .iter()
             .filter_map(|l| {
-                let p = method
-                    .params
-                    .iter()
-                    .find(|p| p.name.eq_ignore_ascii_case(&l.param))?;
+                let p = method.param_named(&l.param)?;
                 (!literals.iter().any(|(n, _)| *n == p.name)).then(|| LinkBinding {
                     param: p.name.clone(),
                     ..l.clone()

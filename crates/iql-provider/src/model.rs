@@ -266,6 +266,33 @@ impl Method {
         self.params.iter().find(|p| p.name == name)
     }
 
+    /// A parameter by a name written in SQL, in any case (`x-dangerous` finds `X-Dangerous`).
+    pub fn param_named(&self, name: &str) -> Option<&Param> {
+        self.params
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Body fields that `request.base` already sets (`type` for `convert`).
+    pub fn base_fields(&self) -> Vec<String> {
+        self.request_base
+            .as_ref()
+            .and_then(serde_json::Value::as_object)
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The required parameters and body fields that are neither in `given` nor set by
+    /// `request.base`: empty when a statement gives this method all it needs.
+    pub fn missing(&self, given: &[String]) -> Vec<String> {
+        let base = self.base_fields();
+        self.required_params()
+            .map(|p| p.name.clone())
+            .chain(self.required_body_fields().map(|f| f.name.clone()))
+            .filter(|n| !given.contains(n) && !base.contains(n))
+            .collect()
+    }
+
     pub fn required_body_fields(&self) -> impl Iterator<Item = &BodyField> {
         self.body_fields.iter().filter(|f| f.required)
     }
@@ -287,6 +314,19 @@ pub struct Resource {
 impl Resource {
     pub fn method(&self, name: &str) -> Option<&Method> {
         self.methods.iter().find(|m| m.name == name)
+    }
+
+    /// "has no method 'x'; did you mean 'y'? Its methods: …", for a method name that is not here.
+    pub fn no_such_method(&self, name: &str) -> String {
+        let names: Vec<&str> = self.methods.iter().map(|m| m.name.as_str()).collect();
+        let hint = crate::did_you_mean(name, names.iter().copied())
+            .map(|n| format!("; did you mean '{n}'?"))
+            .unwrap_or_default();
+        format!(
+            "{} has no method '{name}'{hint} Its methods: {}",
+            self.id,
+            names.join(", ")
+        )
     }
 
     /// Methods listed under `verb`, in order of preference.
