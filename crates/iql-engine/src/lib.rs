@@ -226,20 +226,11 @@ impl Runtime {
     /// `--dry-run` of a SELECT: the first request of each table that does not wait on another.
     pub(crate) fn dry_run_query(&self, q: &QueryStatement) -> Result<QueryResult, EngineError> {
         let plans = plan::plan_query(self, q)?;
-        let mut result = QueryResult {
-            columns: ["method", "url", "body"]
-                .iter()
-                .map(|n| ResultColumn {
-                    name: n.to_string(),
-                    column_type: ColumnType::Text,
-                })
-                .collect(),
-            message: Some("dry run: nothing was sent".to_string()),
-            ..QueryResult::default()
-        };
+        let mut requests = Vec::new();
+        let mut notices = Vec::new();
         for p in &plans {
             if !p.links.is_empty() {
-                result.notices.push(format!(
+                notices.push(format!(
                     "{} is requested once per row of the table it joins on, which a dry run cannot know",
                     p.resource.id
                 ));
@@ -252,13 +243,11 @@ impl Runtime {
                     .as_ref()
                     .map(|(_, max)| p.row_limit.unwrap_or(*max).min(*max));
                 let url = fetch::build_url(&p.base_url, &p.method, &args, size)?;
-                result.rows.push(vec![
-                    Cell::Text(p.method.http_method.as_str().to_string()),
-                    Cell::Text(url.to_string()),
-                    Cell::Null,
-                ]);
+                requests.push((p.method.http_method.as_str(), url.to_string(), None));
             }
         }
+        let mut result = QueryResult::dry_run(requests);
+        result.notices = notices;
         Ok(result)
     }
 

@@ -414,7 +414,7 @@ impl Runtime {
             token,
         } = target;
         if self.dry_run() {
-            return Ok(dry_run_result(base, m, &calls));
+            return dry_run_result(base, m, &calls);
         }
         let total = calls.len();
         let mut items = Vec::new();
@@ -857,34 +857,16 @@ impl Runtime {
 }
 
 /// `--dry-run`: the requests, with no token and nothing sent.
-fn dry_run_result(base: &str, m: &Method, calls: &[Call]) -> QueryResult {
-    let columns = ["method", "url", "body"]
-        .iter()
-        .map(|n| ResultColumn {
-            name: n.to_string(),
-            column_type: ColumnType::Text,
-        })
-        .collect();
-    let rows = calls
+fn dry_run_result(base: &str, m: &Method, calls: &[Call]) -> Result<QueryResult, EngineError> {
+    let requests = calls
         .iter()
         .map(|c| {
-            let url = build_url(base, m, &c.params, None)
-                .map(|u| u.to_string())
-                .unwrap_or_default();
-            vec![
-                Cell::Text(m.http_method.as_str().to_string()),
-                Cell::Text(url),
-                c.body
-                    .as_ref()
-                    .map(|b| Cell::Json(b.clone()))
-                    .unwrap_or(Cell::Null),
-            ]
+            Ok((
+                m.http_method.as_str(),
+                build_url(base, m, &c.params, None)?.to_string(),
+                c.body.clone(),
+            ))
         })
-        .collect();
-    QueryResult {
-        columns,
-        rows,
-        message: Some("dry run: nothing was sent".to_string()),
-        ..QueryResult::default()
-    }
+        .collect::<Result<Vec<_>, EngineError>>()?;
+    Ok(QueryResult::dry_run(requests))
 }

@@ -101,6 +101,35 @@ pub struct QueryResult {
     pub message: Option<String>,
 }
 
+impl QueryResult {
+    /// The result of a `--dry-run`: one row per request that would be sent (never the token).
+    pub(crate) fn dry_run(requests: Vec<(&str, String, Option<serde_json::Value>)>) -> QueryResult {
+        let columns = ["method", "url", "body"]
+            .iter()
+            .map(|n| ResultColumn {
+                name: n.to_string(),
+                column_type: ColumnType::Text,
+            })
+            .collect();
+        let rows = requests
+            .into_iter()
+            .map(|(method, url, body)| {
+                vec![
+                    Cell::Text(method.to_string()),
+                    Cell::Text(url),
+                    body.map(Cell::Json).unwrap_or(Cell::Null),
+                ]
+            })
+            .collect();
+        QueryResult {
+            columns,
+            rows,
+            message: Some("dry run: nothing was sent".to_string()),
+            ..QueryResult::default()
+        }
+    }
+}
+
 impl Cell {
     /// A JSON value as a cell of the given kind (objects and arrays stay JSON).
     pub fn from_json(kind: iql_provider::ValueKind, v: &serde_json::Value) -> Cell {
