@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::path::PathBuf;
 
-use iql_provider::{Registry, SqlVerb};
+use iql_provider::Registry;
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
@@ -114,7 +114,6 @@ impl IqlHelper {
                         words.extend(m.body_fields.iter().map(|x| x.name.clone()));
                     }
                     words.extend(resource.select_columns().into_iter().map(|c| c.name));
-                    let _ = resource.methods_for(SqlVerb::Select);
                 }
             }
         }
