@@ -376,7 +376,11 @@ impl HttpClient {
                         .duration_since(UNIX_EPOCH)
                         .ok()?
                         .as_secs_f64();
-                    Some(Duration::from_secs_f64((reset - now).max(0.0)))
+                    // The reset is whole seconds on the server's clock: a reset that looks
+                    // already past (skew, or the last instant of the second) still waits the
+                    // ordinary backoff, so retries are never spent back to back.
+                    let until = Duration::from_secs_f64((reset - now).max(0.0));
+                    Some(until.max(self.backoff(attempt)))
                 })
                 .unwrap_or_else(|| self.backoff(attempt));
             return Err(Attempt::RateLimited { err, wait });

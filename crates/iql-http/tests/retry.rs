@@ -202,12 +202,13 @@ async fn timeouts_are_reported_with_the_url() {
 
 #[tokio::test]
 async fn without_retry_after_the_wait_follows_ratelimit_reset() {
-    // ratelimit-reset one second ahead, capped by max_backoff (50 ms here): retried, and not at once.
+    // ratelimit-reset at least one whole second ahead (the header is whole seconds, so `now + 1`
+    // may be only milliseconds away), capped by max_backoff (50 ms here): retried, and not at once.
     let reset = (std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
-        + 1)
+        + 2)
     .to_string();
     let reset: &'static str = Box::leak(reset.into_boxed_str());
     let (base, hits) = scripted(vec![
@@ -217,6 +218,39 @@ async fn without_retry_after_the_wait_follows_ratelimit_reset() {
     .await;
     let started = std::time::Instant::now();
     let resp = client().send(&req(&base, Method::Get, true)).await.unwrap();
+    assert_eq!((resp.status, hits.load(Ordering::SeqCst)), (200, 2));
+    assert!(
+        started.elapsed() >= Duration::from_millis(45),
+        "waited only {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_ratelimit_reset_already_past_still_waits_the_backoff() {
+    // A server clock behind ours makes the reset look past; retrying at once would spend every
+    // retry in a burst. The wait falls back to the backoff (100 ms base: at least 50 ms).
+    let reset = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 10)
+        .to_string();
+    let reset: &'static str = Box::leak(reset.into_boxed_str());
+    let (base, hits) = scripted(vec![
+        (429, vec![("ratelimit-reset", reset)], TOO_MANY),
+        (200, vec![], r#"{"images":[]}"#),
+    ])
+    .await;
+    let client = HttpClient::new(HttpConfig {
+        base_backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_millis(200),
+        max_retries: 3,
+        ..HttpConfig::default()
+    })
+    .unwrap();
+    let started = std::time::Instant::now();
+    let resp = client.send(&req(&base, Method::Get, true)).await.unwrap();
     assert_eq!((resp.status, hits.load(Ordering::SeqCst)), (200, 2));
     assert!(
         started.elapsed() >= Duration::from_millis(45),
