@@ -103,9 +103,77 @@ pub(crate) fn swallowed_comma_hint(source: &StatementText) -> Option<String> {
                 .join(", ")
         ),
     };
+    let counts = match insert_counts(&toks) {
+        Some((columns, values)) if columns != values => {
+            format!("{columns} columns but {values} values: ")
+        }
+        _ => String::new(),
+    };
     Some(format!(
-        "values run together: {where_} with a comma, which belongs to the comment, so the values around it have no comma between them; put each comma before its comment"
+        "{counts}values run together: {where_} with a comma, which belongs to the comment, so the values around it have no comma between them; put each comma before its comment"
     ))
+}
+
+/// For `INSERT INTO t (a, b, …) SELECT x, y, …` or `… VALUES (x, y, …)`: how many columns are
+/// named and how many values the first row gives, counting top-level commas. Read from tokens, so it
+/// works on text the parser rejects.
+fn insert_counts(toks: &[sqlparser::tokenizer::TokenWithSpan]) -> Option<(usize, usize)> {
+    use sqlparser::keywords::Keyword;
+    let mut it = toks
+        .iter()
+        .map(|t| &t.token)
+        .filter(|t| !matches!(t, Token::Whitespace(_)));
+    match it.next()? {
+        Token::Word(w) if w.keyword == Keyword::INSERT => {}
+        _ => return None,
+    }
+    // Up to the column list's "(".
+    it.by_ref().find(|t| matches!(t, Token::LParen))?;
+    let columns = count_items(&mut it, true)?;
+    let values = match it.next()? {
+        Token::Word(w) if w.keyword == Keyword::SELECT => count_items(&mut it, false)?,
+        Token::Word(w) if w.keyword == Keyword::VALUES => match it.next()? {
+            Token::LParen => count_items(&mut it, true)?,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some((columns, values))
+}
+
+/// Counts comma-separated items at the current nesting level: up to the closing ")" when `in_parens`,
+/// else up to a clause keyword (FROM, WHERE, RETURNING, …), ";" or the end.
+fn count_items<'a>(it: &mut impl Iterator<Item = &'a Token>, in_parens: bool) -> Option<usize> {
+    use sqlparser::keywords::Keyword;
+    let (mut depth, mut items, mut seen) = (0usize, 1usize, false);
+    for t in it {
+        match t {
+            Token::LParen => depth += 1,
+            Token::RParen if depth == 0 => return (in_parens && seen).then_some(items),
+            Token::RParen => depth -= 1,
+            Token::Comma if depth == 0 => items += 1,
+            Token::SemiColon if !in_parens => return seen.then_some(items),
+            Token::Word(w)
+                if !in_parens
+                    && depth == 0
+                    && matches!(
+                        w.keyword,
+                        Keyword::FROM
+                            | Keyword::WHERE
+                            | Keyword::RETURNING
+                            | Keyword::UNION
+                            | Keyword::GROUP
+                            | Keyword::ORDER
+                            | Keyword::LIMIT
+                    ) =>
+            {
+                return seen.then_some(items);
+            }
+            _ => {}
+        }
+        seen = true;
+    }
+    (!in_parens && seen).then_some(items)
 }
 
 /// `/*+ AWAIT */` anywhere in the statement.
@@ -591,4 +659,42 @@ pub(crate) fn sqlparser_statement(source: &StatementText) -> Result<ast::Stateme
     statements
         .pop()
         .ok_or_else(|| SqlError::new(source.line, source.column, "empty statement"))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::parse_script;
+
+    fn error_of(sql: &str) -> String {
+        match parse_script(sql) {
+            Ok(_) => panic!("parsed: {sql}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn swallowed_commas_in_insert_select_are_counted() {
+        let err = error_of(
+            "INSERT INTO p.s.r (a, b, c, d, e)\nSELECT\n'x' --required,\n'y',\nlower('z', 1) --required,\n'w' --required,\n'v'",
+        );
+        assert!(
+            err.contains("5 columns but 2 values: values run together: the -- comments on lines 3, 5 and 6 end with a comma"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn swallowed_comma_in_values_is_counted_and_nested_commas_are_not() {
+        let err =
+            error_of("INSERT INTO p.s.r (a, b, c)\nVALUES (coalesce(null, 'x') --note,\n'y', 'z')");
+        assert!(err.contains("3 columns but 2 values: "), "{err}");
+    }
+
+    #[test]
+    fn a_comment_comma_elsewhere_gets_no_count() {
+        // Three values for three columns, though two of them run together.
+        let err = error_of("INSERT INTO p.s.r (a, b, c)\nSELECT 'x' --first,\n'y' 'z', 'w', 'v'");
+        assert!(!err.contains("columns but"), "{err}");
+        assert!(err.contains("values run together"), "{err}");
+    }
 }
