@@ -121,6 +121,7 @@ const MUTATIONS: &[&str] = &[
     "UPDATE digitalocean.compute.images SET name = 'other' WHERE image_id = 62137902",
     "DELETE FROM digitalocean.compute.images WHERE image_id = '62137902'",
     "DELETE FROM digitalocean.compute.images WHERE image_id IN (62137902, 7555620)",
+    "DELETE FROM digitalocean.compute.images WHERE image_id = 62137902 RETURNING id, name",
     "EXEC digitalocean.compute.images.convert @image_id='62137902'",
     "EXEC digitalocean.compute.images.transfer @image_id='62137902', @region='nyc3'",
     "EXEC digitalocean.compute.image_actions.image_actions_post @image_id='62137902' @@json='{\"type\":\"transfer\",\"region\":\"nyc3\"}'",

@@ -418,6 +418,7 @@ async fn dry_run_sends_nothing_and_never_shows_the_token() {
         .execute(
             "INSERT INTO digitalocean.compute.images (name, url, region, tags) VALUES ('x', 'http://x', 'nyc3', '[\"a\"]'); \
              DELETE FROM digitalocean.compute.images WHERE image_id IN (1, 2); \
+             DELETE FROM digitalocean.compute.images WHERE image_id = 3 RETURNING name; \
              EXEC digitalocean.compute.images.transfer @image_id='7' @region='sfo3'; \
              SELECT * FROM digitalocean.compute.images WHERE type = 'distribution'",
         )
@@ -442,6 +443,8 @@ async fn dry_run_sends_nothing_and_never_shows_the_token() {
             format!("POST {url}/v2/images {{\"name\":\"x\",\"url\":\"http://x\",\"region\":\"nyc3\",\"tags\":[\"a\"]}}"),
             format!("DELETE {url}/v2/images/1 null"),
             format!("DELETE {url}/v2/images/2 null"),
+            format!("GET {url}/v2/images/3 null"),
+            format!("DELETE {url}/v2/images/3 null"),
             format!("POST {url}/v2/images/7/actions {{\"type\":\"transfer\",\"region\":\"sfo3\"}}"),
             format!("GET {url}/v2/images?type=distribution&per_page=200 null"),
         ]

@@ -162,6 +162,7 @@ slt! {
     mutation_errors => "mutation_errors.slt",
     await_errored => "await_errored.slt",
     await_never => "await_never.slt",
+    delete_returning => "delete_returning.slt",
     seed_mutations => "seed_mutations.slt",
 }
 

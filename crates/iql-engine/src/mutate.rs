@@ -272,6 +272,22 @@ struct Target<'a> {
     token: Option<Secret>,
 }
 
+/// The read that `DELETE … RETURNING` makes before deleting: a select method that needs a key and
+/// is given every key it needs (`images_get` for `image_id`), never a list of everything.
+fn reader_for<'a>(resource: &'a Resource, given: &[String]) -> Result<&'a Method, EngineError> {
+    resource
+        .methods_for(SqlVerb::Select)
+        .into_iter()
+        .find(|m| m.required_params().next().is_some() && m.missing(given).is_empty())
+        .ok_or_else(|| {
+            EngineError::Unsupported(format!(
+                "DELETE … RETURNING reads each row before deleting it, and {} has no select method taking only {}; drop RETURNING",
+                resource.id,
+                given.join(", ")
+            ))
+        })
+}
+
 /// What one request gave back.
 struct Answer {
     status: u16,
@@ -292,7 +308,8 @@ async fn send(
         body: call.body.clone(),
         bearer: token,
         headers: crate::fetch::header_args(m, &call.params),
-        idempotent: false,
+        // Only the reads that DELETE … RETURNING makes may be sent twice.
+        idempotent: m.http_method == iql_provider::HttpMethod::Get,
     };
     let resp = runtime.http().send(&req).await?;
     Ok(Answer {
@@ -314,6 +331,36 @@ fn returning_rows(
     items: &[Value],
     returning: &Returning,
 ) -> Result<(Vec<ResultColumn>, Vec<Vec<Cell>>), EngineError> {
+    let picks = returning_picks(m, resource, returning)?;
+    let columns = picks
+        .iter()
+        .map(|(n, k)| ResultColumn {
+            name: n.clone(),
+            column_type: k.map(ColumnType::of).unwrap_or(ColumnType::Json),
+        })
+        .collect();
+    let rows = items
+        .iter()
+        .map(|item| {
+            picks
+                .iter()
+                .map(|(n, k)| match k {
+                    Some(kind) => Cell::from_json(*kind, item.get(n).unwrap_or(&Value::Null)),
+                    None => Cell::Json(item.clone()),
+                })
+                .collect()
+        })
+        .collect();
+    Ok((columns, rows))
+}
+
+/// The columns `RETURNING` names, each with its kind (`None`: the whole object). Checked before
+/// anything is sent, so a misspelt column never comes after an image was already created or deleted.
+fn returning_picks(
+    m: &Method,
+    resource: &Resource,
+    returning: &Returning,
+) -> Result<Vec<(String, Option<ValueKind>)>, EngineError> {
     let whole = m
         .object_key
         .as_deref()
@@ -345,26 +392,7 @@ fn returning_rows(
             }
         }
     }
-    let columns = picks
-        .iter()
-        .map(|(n, k)| ResultColumn {
-            name: n.clone(),
-            column_type: k.map(ColumnType::of).unwrap_or(ColumnType::Json),
-        })
-        .collect();
-    let rows = items
-        .iter()
-        .map(|item| {
-            picks
-                .iter()
-                .map(|(n, k)| match k {
-                    Some(kind) => Cell::from_json(*kind, item.get(n).unwrap_or(&Value::Null)),
-                    None => Cell::Json(item.clone()),
-                })
-                .collect()
-        })
-        .collect();
-    Ok((columns, rows))
+    Ok(picks)
 }
 
 fn status_text(code: u16) -> &'static str {
@@ -413,6 +441,9 @@ impl Runtime {
             base,
             token,
         } = target;
+        if let Some(r) = returning {
+            returning_picks(m, resource, r)?;
+        }
         if self.dry_run() {
             return dry_run_result(base, m, &calls);
         }
@@ -576,25 +607,53 @@ impl Runtime {
                 return r;
             }
         }
-        let calls = self
-            .expand(&s.filter)
-            .await?
-            .into_iter()
-            .map(|values| build_call(&resource, m, &values, None))
+        let keys = self.expand(&s.filter).await?;
+        let calls = keys
+            .iter()
+            .map(|values| build_call(&resource, m, values, None))
             .collect::<Result<Vec<_>, _>>()?;
-        self.run_calls(
-            Target {
-                verb: "DELETE",
-                resource: &resource,
-                method: m,
-                base: &base,
-                token,
-            },
-            calls,
-            s.returning.as_ref(),
-            false,
-        )
-        .await
+        let target = Target {
+            verb: "DELETE",
+            resource: &resource,
+            method: m,
+            base: &base,
+            token: token.clone(),
+        };
+        let Some(returning) = s.returning.as_ref() else {
+            return self.run_calls(target, calls, None, false).await;
+        };
+        // DigitalOcean answers a delete with 204 and no body. RETURNING gives the rows as they were,
+        // as in PostgreSQL: each object is read first, and nothing is deleted if a read fails.
+        let read = reader_for(&resource, &names)?;
+        returning_picks(read, &resource, returning)?;
+        let reads = keys
+            .iter()
+            .map(|values| {
+                let values: Vec<(String, Value)> = values
+                    .iter()
+                    .filter(|(n, _)| read.param_named(n).is_some())
+                    .cloned()
+                    .collect();
+                build_call(&resource, read, &values, None)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.dry_run() {
+            let mut result = dry_run_result(&base, read, &reads)?;
+            result.rows.extend(dry_run_result(&base, m, &calls)?.rows);
+            return Ok(result);
+        }
+        let mut before = Vec::new();
+        for call in &reads {
+            before.extend(send(self, &base, read, call, token.clone()).await?.items);
+        }
+        let mut result = self.run_calls(target, calls, None, false).await?;
+        let (columns, rows) = returning_rows(read, &resource, &before, returning)?;
+        result.columns = columns;
+        result.rows = rows;
+        result.affected = None;
+        result.message = None;
+        result.stats.requests += reads.len() as u64;
+        Ok(result)
     }
 
     pub(crate) async fn exec(&self, s: &ExecStatement) -> Result<QueryResult, EngineError> {
