@@ -568,3 +568,22 @@ components:
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+#[tokio::test]
+async fn sql_that_sqlite_rejects_sends_nothing() {
+    // The query is compiled on the empty local tables first: a typo costs no request, and an
+    // INSERT fed by a bad SELECT creates nothing.
+    let m = mock(20).await;
+    let e = engine_for(&m, 8).await;
+    for sql in [
+        "SELECT nmae FROM digitalocean.compute.images",
+        "SELECT i.id, a.stauts FROM digitalocean.compute.images i JOIN digitalocean.compute.image_actions a ON a.image_id = i.id",
+        "SELECT count(*) FROM digitalocean.compute.images GROUP BY typ",
+        "INSERT INTO digitalocean.compute.images (name, url, region) SELECT nmae, 'http://x', 'nyc3' FROM digitalocean.compute.images",
+    ] {
+        let err = e.execute(sql).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Sql, "{sql}: {err}");
+        assert!(err.to_string().contains("did you mean"), "{sql}: {err}");
+    }
+    assert_eq!(m.request_count(), 0);
+}

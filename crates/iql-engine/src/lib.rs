@@ -186,6 +186,84 @@ impl Runtime {
         }
     }
 
+    /// The statement's SQLite database with an empty table per provider table, and the query as
+    /// SQLite will run it, already compiled once: SQL that SQLite rejects fails here, before any
+    /// request is sent.
+    fn prepare_local(
+        &self,
+        q: &QueryStatement,
+        plans: &[plan::TablePlan],
+    ) -> Result<(rusqlite::Connection, String), EngineError> {
+        let conn = sqlite::open()?;
+        for p in plans {
+            sqlite::create_table(&conn, &p.local_name, &p.columns)?;
+        }
+        let names: HashMap<usize, String> = plans
+            .iter()
+            .map(|p| (p.table, p.local_name.clone()))
+            .collect();
+        let answered: HashSet<usize> = plans
+            .iter()
+            .flat_map(|p| p.answered.iter().copied())
+            .collect();
+        let sql = q.render(&names, &answered);
+        sqlite::check(&conn, &sql).map_err(|e| self.explain_sqlite(e, q, plans))?;
+        Ok((conn, sql))
+    }
+
+    /// SQLite's message, made about the user's text: where a missing column was written and what
+    /// it was probably meant to be, or the full name of a provider table.
+    fn explain_sqlite(
+        &self,
+        e: EngineError,
+        q: &QueryStatement,
+        plans: &[plan::TablePlan],
+    ) -> EngineError {
+        let EngineError::Sqlite { message } = &e else {
+            return e;
+        };
+        let Some(name) = message.strip_prefix("no such column: ") else {
+            return self.explain_missing_table(e);
+        };
+        let mut out = message.clone();
+        if let Some((line, column)) = q.position_of(name) {
+            out.push_str(&format!(" at line {line}, column {column}"));
+        }
+        let (qualifier, column) = match name.rsplit_once('.') {
+            Some((table, column)) => (Some(table), column),
+            None => (None, name),
+        };
+        let tables: Vec<&plan::TablePlan> = plans
+            .iter()
+            .filter(|p| {
+                qualifier.is_none_or(|wanted| {
+                    let table = q.tables.iter().find(|t| t.id == p.table);
+                    let alias = table
+                        .and_then(|t| t.alias.clone())
+                        .unwrap_or_else(|| p.resource.name.clone());
+                    alias.eq_ignore_ascii_case(wanted)
+                })
+            })
+            .collect();
+        let candidates = tables
+            .iter()
+            .flat_map(|p| p.columns.iter().map(|c| c.name.as_str()));
+        match (
+            iql_provider::did_you_mean(column, candidates),
+            tables.as_slice(),
+        ) {
+            (Some(close), _) => {
+                let prefix = qualifier.map(|t| format!("{t}.")).unwrap_or_default();
+                out.push_str(&format!("; did you mean {prefix}{close}?"));
+            }
+            (None, [one]) => {
+                out.push_str(&format!("; DESCRIBE {} lists its columns", one.resource.id))
+            }
+            (None, _) => {}
+        }
+        EngineError::Sqlite { message: out }
+    }
+
     /// "no such table: images" from SQLite usually means a provider table named without its
     /// provider and service: say what the full name is.
     fn explain_missing_table(&self, e: EngineError) -> EngineError {
@@ -226,6 +304,7 @@ impl Runtime {
     /// `--dry-run` of a SELECT: the first request of each table that does not wait on another.
     pub(crate) fn dry_run_query(&self, q: &QueryStatement) -> Result<QueryResult, EngineError> {
         let plans = plan::plan_query(self, q)?;
+        self.prepare_local(q, &plans)?;
         let mut requests = Vec::new();
         let mut notices = Vec::new();
         for p in &plans {
@@ -253,15 +332,12 @@ impl Runtime {
 
     pub(crate) async fn query(&self, q: &QueryStatement) -> Result<QueryResult, EngineError> {
         let plans = plan::plan_query(self, q)?;
+        let (mut conn, sql) = self.prepare_local(q, &plans)?;
         let mut tokens: HashMap<String, Option<Secret>> = HashMap::new();
         for p in &plans {
             if !tokens.contains_key(&p.provider.name) {
                 tokens.insert(p.provider.name.clone(), self.credential(&p.provider)?);
             }
-        }
-        let mut conn = sqlite::open()?;
-        for p in &plans {
-            sqlite::create_table(&conn, &p.local_name, &p.columns)?;
         }
         let mut result = QueryResult::default();
         for p in &plans {
@@ -363,19 +439,10 @@ impl Runtime {
                 loaded.insert(p.table);
             }
         }
-        let names: HashMap<usize, String> = plans
-            .iter()
-            .map(|p| (p.table, p.local_name.clone()))
-            .collect();
-        let answered: HashSet<usize> = plans
-            .iter()
-            .flat_map(|p| p.answered.iter().copied())
-            .collect();
-        let sql = q.render(&names, &answered);
         tracing::debug!(%sql, "running in SQLite");
         let started = std::time::Instant::now();
         let (columns, rows) =
-            sqlite::run_query(&conn, &sql).map_err(|e| self.explain_missing_table(e))?;
+            sqlite::run_query(&conn, &sql).map_err(|e| self.explain_sqlite(e, q, &plans))?;
         tracing::debug!(
             rows = rows.len(),
             ms = started.elapsed().as_secs_f64() * 1e3,

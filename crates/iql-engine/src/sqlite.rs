@@ -143,6 +143,12 @@ pub(crate) fn distinct_values(
     rows.collect::<Result<Vec<_>, _>>().map_err(sql_error)
 }
 
+/// Compiles the query without running it: on the still empty tables this finds a misspelt column
+/// or bad SQL before any request is sent.
+pub(crate) fn check(conn: &Connection, sql: &str) -> Result<(), EngineError> {
+    conn.prepare(sql).map(drop).map_err(sql_error)
+}
+
 /// Runs the query and converts its rows, typing each column from its declared type when the
 /// column comes straight from a provider table.
 pub(crate) fn run_query(

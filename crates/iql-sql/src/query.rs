@@ -13,6 +13,7 @@ use sqlparser::ast::{
 };
 use sqlparser::dialect::SQLiteDialect;
 use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::error::SqlError;
 use crate::split::StatementText;
@@ -105,6 +106,8 @@ pub struct QueryStatement {
     pub tables: Vec<TableRef>,
     pub scopes: Vec<Scope>,
     pub limit_hint: Option<LimitHint>,
+    /// The script, blank outside this statement: positions in it are the user's.
+    padded: String,
 }
 
 pub(crate) fn parse_query(source: &StatementText) -> Result<QueryStatement, SqlError> {
@@ -136,7 +139,7 @@ pub(crate) fn parse_query(source: &StatementText) -> Result<QueryStatement, SqlE
 /// Analyses an already parsed query (also the source of an INSERT).
 pub(crate) fn from_query(
     mut query: Box<Query>,
-    _source: &StatementText,
+    source: &StatementText,
 ) -> Result<QueryStatement, SqlError> {
     let mut walker = Walker::analyze();
     walker.query(&mut query);
@@ -146,6 +149,7 @@ pub(crate) fn from_query(
         tables: walker.tables,
         scopes: walker.scopes,
         limit_hint,
+        padded: source.padded.clone(),
     })
 }
 
@@ -164,6 +168,27 @@ impl QueryStatement {
         };
         walker.query(&mut query);
         query.to_string()
+    }
+
+    /// Where a name that SQLite reports (`nmae`, `a.stauts`) first appears in the statement, as
+    /// line and column in the script. SQLite sees the rewritten SQL, whose positions mean nothing
+    /// to the user; the name itself is the same in both.
+    pub fn position_of(&self, name: &str) -> Option<(u64, u64)> {
+        let tokens = Tokenizer::new(&SQLiteDialect {}, &self.padded)
+            .tokenize_with_location()
+            .ok()?;
+        let parts: Vec<&str> = name.split('.').collect();
+        let width = parts.len() * 2 - 1;
+        tokens
+            .windows(width)
+            .find(|w| {
+                w.iter().enumerate().all(|(i, t)| match (i % 2, &t.token) {
+                    (1, Token::Period) => true,
+                    (0, Token::Word(word)) => word.value.eq_ignore_ascii_case(parts[i / 2]),
+                    _ => false,
+                })
+            })
+            .map(|w| (w[0].span.start.line, w[0].span.start.column))
     }
 
     pub fn scope(&self, id: usize) -> Option<&Scope> {
@@ -572,6 +597,20 @@ mod tests {
             Statement::Query(q) => *q,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn names_are_found_where_the_user_wrote_them() {
+        let script = "SELECT 1;\nSELECT 'nmae', i.id,\n  nmae, a . x, a.stauts FROM t i";
+        let q = match parse_script(script).unwrap().remove(1).statement {
+            Statement::Query(q) => *q,
+            other => panic!("{other:?}"),
+        };
+        // Not inside the string; in the script's lines, not the statement's.
+        assert_eq!(q.position_of("nmae"), Some((3, 3)));
+        assert_eq!(q.position_of("a.stauts"), Some((3, 16)));
+        assert_eq!(q.position_of("I.ID"), Some((2, 16)));
+        assert_eq!(q.position_of("other"), None);
     }
 
     #[test]
