@@ -8,6 +8,10 @@
 //!   iql marks GETs). A POST that may have reached the server is never sent twice.
 //! - **Connection refused** (nothing was sent) is retried for every method.
 //!
+//! A 429 pauses the whole client, not just the request that got it: DigitalOcean's limits are per
+//! token, so the other requests in flight would only collect 429s of their own and use up their
+//! retries. Every request waits out the pause before it is sent.
+//!
 //! Waits grow exponentially with full jitter. The bearer token lives only in the `Authorization`
 //! header: it is never part of a URL, an error or a log line.
 
@@ -192,6 +196,8 @@ pub struct HttpClient {
     permits: Arc<Semaphore>,
     config: HttpConfig,
     stats: Arc<Stats>,
+    /// No request is sent before this instant: set by a 429, shared by every clone of the client.
+    paused_until: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
 }
 
 impl HttpClient {
@@ -211,6 +217,7 @@ impl HttpClient {
             permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
             config,
             stats: Arc::new(Stats::default()),
+            paused_until: Arc::default(),
         })
     }
 
@@ -234,6 +241,7 @@ impl HttpClient {
             attempt += 1;
             let outcome = {
                 let _permit = self.permits.acquire().await;
+                self.wait_out_pause().await;
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
                 self.attempt(req, attempt).await
             };
@@ -251,8 +259,33 @@ impl HttpClient {
                 .map(|w| w.min(self.config.max_backoff))
                 .unwrap_or_else(|| self.backoff(attempt));
             tracing::debug!(method = %req.method, url = %req.url, attempt, wait_ms = wait.as_millis() as u64, "retrying");
+            if retry_after.is_some() {
+                self.pause_for(wait);
+            }
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Holds every request of this client back for `wait` (or longer, if already paused longer).
+    fn pause_for(&self, wait: Duration) {
+        let until = tokio::time::Instant::now() + wait;
+        let mut paused = self
+            .paused_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if paused.is_none_or(|p| p < until) {
+            *paused = Some(until);
+        }
+    }
+
+    async fn wait_out_pause(&self) {
+        let until = *self
+            .paused_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(until) = until {
+            tokio::time::sleep_until(until).await;
         }
     }
 

@@ -258,3 +258,40 @@ async fn a_ratelimit_reset_already_past_still_waits_the_backoff() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_429_holds_back_the_other_requests_too() {
+    // DigitalOcean's limits are per token: after one request is told to wait, a request started
+    // meanwhile waits too instead of collecting a 429 of its own.
+    let (base, hits) = scripted(vec![
+        (429, vec![("retry-after", "1")], TOO_MANY),
+        (200, vec![], r#"{"images":[]}"#),
+    ])
+    .await;
+    let client = HttpClient::new(HttpConfig {
+        base_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(300),
+        max_retries: 3,
+        ..HttpConfig::default()
+    })
+    .unwrap();
+    let first = {
+        let (client, req) = (client.clone(), req(&base, Method::Get, true));
+        tokio::spawn(async move { client.send(&req).await })
+    };
+    // The retry is counted once the pause is set.
+    while client.stats().retries.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let told_to_wait = std::time::Instant::now();
+    let second = client.send(&req(&base, Method::Get, true)).await.unwrap();
+    let held = told_to_wait.elapsed();
+    assert_eq!(second.status, 200);
+    assert_eq!(first.await.unwrap().unwrap().status, 200);
+    // One 429 in all, and the second request waited out (most of) the 300 ms pause.
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    assert!(
+        held >= Duration::from_millis(200),
+        "held back only {held:?}"
+    );
+}
