@@ -321,7 +321,7 @@ impl Resource {
         let names: Vec<&str> = self.methods.iter().map(|m| m.name.as_str()).collect();
         let hint = crate::did_you_mean(name, names.iter().copied())
             .map(|n| format!("; did you mean '{n}'?"))
-            .unwrap_or_default();
+            .unwrap_or_else(|| ".".to_string());
         format!(
             "{} has no method '{name}'{hint} Its methods: {}",
             self.id,

@@ -373,6 +373,14 @@ pub(crate) fn parse_insert(
         ));
     };
     let columns: Vec<String> = insert.columns.iter().map(|c| c.value.clone()).collect();
+    if columns.is_empty() {
+        // Provider tables have no column order to fill: each value must say which field it is.
+        return Err(SqlError::new(
+            source.line,
+            source.column,
+            "INSERT into a provider table needs its column list, e.g. INSERT INTO digitalocean.compute.images (name, url, region) VALUES (…)",
+        ));
+    }
     let Some(query) = insert.source else {
         return Err(SqlError::new(
             source.line,

@@ -143,6 +143,13 @@ pub(crate) fn from_query(
 ) -> Result<QueryStatement, SqlError> {
     let mut walker = Walker::analyze();
     walker.query(&mut query);
+    if let Some((name, line, column)) = walker.overlong.first() {
+        return Err(SqlError::new(
+            *line,
+            *column,
+            format!("{name} is not a table name: provider tables are named provider.service.resource, e.g. digitalocean.compute.images"),
+        ));
+    }
     let limit_hint = limit_hint(&query, &walker);
     Ok(QueryStatement {
         query,
@@ -207,6 +214,9 @@ struct Walker<'a> {
     next_conjunct: usize,
     /// Queries already walked (a subquery can be reached twice through the expression visitor).
     seen: HashSet<*const Query>,
+    /// Table names of four or more parts, with their line and column: neither a provider table
+    /// nor anything SQLite reads.
+    overlong: Vec<(String, u64, u64)>,
 }
 
 impl<'a> Walker<'a> {
@@ -219,6 +229,7 @@ impl<'a> Walker<'a> {
             next_scope: 0,
             next_conjunct: 0,
             seen: HashSet::new(),
+            overlong: Vec::new(),
         }
     }
 
@@ -352,6 +363,10 @@ impl<'a> Walker<'a> {
                         }
                     }
                 }
+            }
+            TableFactor::Table { name, .. } if name.0.len() > 3 => {
+                let at = ast::Spanned::span(&*name).start;
+                self.overlong.push((name.to_string(), at.line, at.column));
             }
             TableFactor::Derived { subquery, .. } => {
                 scope.other_sources += 1;
