@@ -587,3 +587,38 @@ async fn sql_that_sqlite_rejects_sends_nothing() {
     }
     assert_eq!(m.request_count(), 0);
 }
+
+#[tokio::test]
+async fn a_key_that_is_not_there_gives_no_rows_and_a_notice() {
+    let m = mock(40).await;
+    let e = engine_for(&m, 8).await;
+    let r = e
+        .execute(
+            "SELECT id FROM digitalocean.compute.images WHERE image_id IN (100010, 5, 'a/b c?')",
+        )
+        .await
+        .unwrap();
+    let r = &r[0];
+    assert_eq!(r.rows.len(), 1);
+    assert_eq!(
+        r.notices,
+        ["digitalocean.compute.images has nothing for image_id = 5, image_id = 'a/b c?' (HTTP 404 not found): no rows for them"]
+    );
+    // The same for a list under a key: the actions of an image that is gone are no rows.
+    let r = e
+        .execute("SELECT DISTINCT image_id FROM digitalocean.compute.image_actions WHERE image_id IN (100157, 1)")
+        .await
+        .unwrap();
+    assert_eq!(r[0].rows.len(), 1);
+    assert_eq!(r[0].notices.len(), 1, "{:?}", r[0].notices);
+    // A 404 where the path holds no key of the user's is a real error.
+    let e = at(&format!("{}/nothing-here", m.url()))
+        .build()
+        .await
+        .unwrap();
+    let err = e
+        .execute("SELECT id FROM digitalocean.compute.images")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().starts_with("HTTP 404 from GET"), "{err}");
+}

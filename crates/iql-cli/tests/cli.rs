@@ -92,7 +92,9 @@ fn errors_and_exit_codes() {
         ("syntax", &["--sandbox", "SELECT id\nFROM digitalocean.compute.images\nWHERE = 1"]),
         ("unknown_resource", &["--sandbox", "SELECT * FROM digitalocean.compute.imagez"]),
         ("missing_parameter", &["--sandbox", "SELECT * FROM digitalocean.compute.image_actions"]),
-        ("not_found", &["--sandbox", "SELECT * FROM digitalocean.compute.images WHERE image_id = 1"]),
+        // a key that is not there is no row, with a notice; a mutation on it is an HTTP error
+        ("not_found", &["--sandbox", "SELECT id, name FROM digitalocean.compute.images WHERE image_id IN (1, 100010)"]),
+        ("http_error", &["--sandbox", "DELETE FROM digitalocean.compute.images WHERE image_id = 1"]),
         ("bad_region", &["--sandbox", "INSERT INTO digitalocean.compute.images (name, url, region) VALUES ('x', 'http://x', 'mars1')"]),
         ("no_token", &["SELECT id FROM digitalocean.compute.images"]),
         ("undefined_variable", &["--sandbox", "SELECT 1;\nSELECT '{{ image_id }}'"]),

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::future::try_join_all;
-use iql_http::{Method as HttpVerb, Request, Response, Secret};
+use iql_http::{HttpError, Method as HttpVerb, Request, Response, Secret};
 use iql_provider::{HttpMethod, ParamLocation};
 use serde_json::Value;
 use url::Url;
@@ -32,6 +32,8 @@ pub(crate) struct Fetched {
     pub rows: u64,
     pub notices: Vec<String>,
     pub requests: u64,
+    /// Keys the API answered 404 for (`image_id = 5`): they give no rows, as in SQL.
+    pub missing: Vec<String>,
 }
 
 /// Rows of one page, on their way to SQLite while other pages are still being fetched.
@@ -209,8 +211,45 @@ pub(crate) async fn fetch_table(
         out.rows += r.rows;
         out.notices.extend(r.notices);
         out.requests += r.requests;
+        out.missing.extend(r.missing);
+    }
+    if !out.missing.is_empty() {
+        const SHOWN: usize = 10;
+        let mut keys = out.missing[..out.missing.len().min(SHOWN)].join(", ");
+        if out.missing.len() > SHOWN {
+            keys.push_str(&format!(" and {} more", out.missing.len() - SHOWN));
+        }
+        out.notices.push(format!(
+            "{} has nothing for {keys} (HTTP 404 not found): no rows for {}",
+            plan.resource.id,
+            if out.missing.len() == 1 { "it" } else { "them" }
+        ));
     }
     Ok(out)
+}
+
+/// A 404 for a request whose path names a key the user gave (`/v2/images/5`): the object is not
+/// there, which in SQL is no row, not a failed statement. Steampipe and SQL itself agree; a 404 for
+/// a path without keys (a wrong endpoint) stays an error.
+fn missing_key(plan: &TablePlan, args: &[(String, Value)], e: &EngineError) -> Option<String> {
+    let EngineError::Http(HttpError::Status { status: 404, .. }) = e else {
+        return None;
+    };
+    let keys: Vec<String> = plan
+        .method
+        .params
+        .iter()
+        .filter(|p| p.location == ParamLocation::Path)
+        .filter_map(|p| {
+            args.iter()
+                .find(|(n, _)| *n == p.name)
+                .map(|(n, v)| match v {
+                    Value::String(s) => format!("{n} = '{s}'"),
+                    other => format!("{n} = {other}"),
+                })
+        })
+        .collect();
+    (!keys.is_empty()).then(|| keys.join(" and "))
 }
 
 async fn fetch_call(
@@ -260,8 +299,17 @@ async fn fetch_call(
         Ok::<Page, EngineError>(page)
     };
     let mut out = Fetched::default();
-    let mut first = get(first_url.to_string()).await?;
     out.requests += 1;
+    let mut first = match get(first_url.to_string()).await {
+        Ok(page) => page,
+        Err(e) => match missing_key(plan, &spec.args, &e) {
+            Some(key) => {
+                out.missing.push(key);
+                return Ok(out);
+            }
+            None => return Err(e),
+        },
+    };
     let send = |page: u64, rows: Vec<Vec<Value>>| {
         // The receiver lives until every fetch of the statement has ended.
         let _ = sink.send(Batch {

@@ -222,6 +222,22 @@ impl Runtime {
         let EngineError::Sqlite { message } = &e else {
             return e;
         };
+        if let Some(name) = message.strip_prefix("ambiguous column name: ") {
+            // Two provider tables share the name (both have `image_id`): say which to write.
+            let mut out = message.clone();
+            if let Some((line, column)) = q.position_of(name) {
+                out.push_str(&format!(" at line {line}, column {column}"));
+            }
+            let owners: Vec<String> = plans
+                .iter()
+                .filter(|p| p.columns.iter().any(|c| c.name.eq_ignore_ascii_case(name)))
+                .map(|p| format!("{}.{name}", alias_of(q, p)))
+                .collect();
+            if owners.len() > 1 {
+                out.push_str(&format!("; write {}", owners.join(" or ")));
+            }
+            return EngineError::Sqlite { message: out };
+        }
         let Some(name) = message.strip_prefix("no such column: ") else {
             return self.explain_missing_table(e);
         };
@@ -235,15 +251,7 @@ impl Runtime {
         };
         let tables: Vec<&plan::TablePlan> = plans
             .iter()
-            .filter(|p| {
-                qualifier.is_none_or(|wanted| {
-                    let table = q.tables.iter().find(|t| t.id == p.table);
-                    let alias = table
-                        .and_then(|t| t.alias.clone())
-                        .unwrap_or_else(|| p.resource.name.clone());
-                    alias.eq_ignore_ascii_case(wanted)
-                })
-            })
+            .filter(|p| qualifier.is_none_or(|wanted| alias_of(q, p).eq_ignore_ascii_case(wanted)))
             .collect();
         let candidates = tables
             .iter()
@@ -452,4 +460,13 @@ impl Runtime {
         result.rows = rows;
         Ok(result)
     }
+}
+
+/// The name a provider table goes by in the query: its alias, or the resource name (`images`).
+fn alias_of(q: &QueryStatement, p: &plan::TablePlan) -> String {
+    q.tables
+        .iter()
+        .find(|t| t.id == p.table)
+        .and_then(|t| t.alias.clone())
+        .unwrap_or_else(|| p.resource.name.clone())
 }
