@@ -8,7 +8,7 @@ mod session;
 mod shell;
 mod template;
 
-use std::io::Write;
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -47,6 +47,7 @@ Examples:
   iql exec --sandbox -o csv --outfile images.csv \"SELECT id, name FROM digitalocean.compute.images WHERE private = true\"
   iql exec --sandbox -i report.iql --var region=nyc3 --vars vars.yaml
   iql exec --sandbox --dry-run \"DELETE FROM digitalocean.compute.images WHERE image_id IN (1, 2)\"
+  echo \"SELECT id FROM digitalocean.compute.images LIMIT 3;\" | iql exec --sandbox -o csv
   iql exec --endpoint digitalocean=http://127.0.0.1:4010 \"SELECT id FROM digitalocean.compute.images\"")]
     Exec(ExecArgs),
     /// An interactive SQL shell with completion and history.
@@ -62,10 +63,11 @@ statement; Ctrl-D leaves.")]
 
 #[derive(Args)]
 struct ExecArgs {
-    /// The SQL to run (or use -i FILE).
-    #[arg(required_unless_present = "infile", conflicts_with = "infile")]
+    /// The SQL to run (or use -i FILE, or pipe it in).
+    #[arg(conflicts_with = "infile")]
     sql: Option<String>,
-    /// Read the SQL from a file (an .iql template: {{ name }} is filled from --var/--vars).
+    /// Read the SQL from a file, '-' for standard input (an .iql template: {{ name }} is filled
+    /// from --var/--vars). With neither SQL nor -i, piped standard input is read.
     #[arg(short = 'i', long = "infile", value_name = "FILE")]
     infile: Option<PathBuf>,
     /// A template variable: NAME=VALUE (repeatable).
@@ -261,11 +263,25 @@ fn session(engine: Engine, args: &OutputArgs) -> anyhow::Result<Session> {
 
 fn exec(rt: &tokio::runtime::Runtime, args: ExecArgs) -> anyhow::Result<ExitCode> {
     init_logging(&args.engine);
+    let stdin = || -> anyhow::Result<String> {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read the SQL from standard input")?;
+        Ok(text)
+    };
     let source = match (&args.sql, &args.infile) {
         (Some(sql), _) => sql.clone(),
+        (None, Some(path)) if path.as_os_str() == "-" => stdin()?,
         (None, Some(path)) => std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?,
-        (None, None) => bail!("give the SQL to run, or -i FILE"),
+        // Piped SQL; nothing piped (a cron job, `< /dev/null`) is the same mistake as no SQL at all.
+        (None, None) if !std::io::stdin().is_terminal() => Some(stdin()?)
+            .filter(|text| !text.trim().is_empty())
+            .context("no SQL: give the SQL to run, -i FILE, or pipe it in (iql exec --help)")?,
+        (None, None) => {
+            bail!("no SQL: give the SQL to run, -i FILE, or pipe it in (iql exec --help)")
+        }
     };
     let vars = template::load_vars(&args.vars_files, &args.vars)?;
     let sql = template::render(&source, &vars)?;

@@ -113,8 +113,14 @@ fn errors_and_exit_codes() {
             )
         );
     }
-    // clap's own usage errors exit with 2 too.
-    assert_eq!(iql(&["exec"]).code, 2);
+    // No SQL (stdin here is empty, not a terminal) and clap's own usage errors exit with 2 too.
+    let r = iql(&["exec"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.starts_with("error: no SQL: give the SQL to run"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(
         iql(&["exec", "--sandbox", "-o", "yaml", "SELECT 1"]).code,
         2
@@ -221,4 +227,40 @@ fn auth_names_the_variable_to_read_the_token_from() {
         "{}",
         r.stderr
     );
+}
+
+#[test]
+fn sql_can_be_piped_in() {
+    use std::io::Write;
+    for args in [
+        &["exec", "--sandbox", "-o", "csv"][..],
+        &["exec", "--sandbox", "-o", "csv", "-i", "-"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_iql"))
+            .args(args)
+            .args(["--var", "kind=distribution"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"SELECT count(*) AS n FROM digitalocean.compute.images WHERE type = '{{ kind }}';\nSELECT 'two' AS second;\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "n\n10\nsecond\ntwo\n",
+            "{args:?}"
+        );
+    }
 }
