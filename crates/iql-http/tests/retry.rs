@@ -42,13 +42,26 @@ async fn scripted(answers: Vec<Answer>) -> (String, Arc<AtomicUsize>) {
 }
 
 fn client() -> HttpClient {
+    client_with(Duration::from_millis(1), Duration::from_millis(50))
+}
+
+fn client_with(base_backoff: Duration, max_backoff: Duration) -> HttpClient {
     HttpClient::new(HttpConfig {
-        base_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(50),
+        base_backoff,
+        max_backoff,
         max_retries: 3,
         ..HttpConfig::default()
     })
     .unwrap()
+}
+
+/// A `ratelimit-reset` value: Unix time `offset` whole seconds from now.
+fn reset_in(offset: i64) -> &'static str {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    Box::leak((now + offset).to_string().into_boxed_str())
 }
 
 fn req(base: &str, method: Method, idempotent: bool) -> Request {
@@ -204,13 +217,7 @@ async fn timeouts_are_reported_with_the_url() {
 async fn without_retry_after_the_wait_follows_ratelimit_reset() {
     // ratelimit-reset at least one whole second ahead (the header is whole seconds, so `now + 1`
     // may be only milliseconds away), capped by max_backoff (50 ms here): retried, and not at once.
-    let reset = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 2)
-    .to_string();
-    let reset: &'static str = Box::leak(reset.into_boxed_str());
+    let reset = reset_in(2);
     let (base, hits) = scripted(vec![
         (429, vec![("ratelimit-reset", reset)], TOO_MANY),
         (200, vec![], r#"{"images":[]}"#),
@@ -230,25 +237,13 @@ async fn without_retry_after_the_wait_follows_ratelimit_reset() {
 async fn a_ratelimit_reset_already_past_still_waits_the_backoff() {
     // A server clock behind ours makes the reset look past; retrying at once would spend every
     // retry in a burst. The wait falls back to the backoff (100 ms base: at least 50 ms).
-    let reset = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        - 10)
-        .to_string();
-    let reset: &'static str = Box::leak(reset.into_boxed_str());
+    let reset = reset_in(-10);
     let (base, hits) = scripted(vec![
         (429, vec![("ratelimit-reset", reset)], TOO_MANY),
         (200, vec![], r#"{"images":[]}"#),
     ])
     .await;
-    let client = HttpClient::new(HttpConfig {
-        base_backoff: Duration::from_millis(100),
-        max_backoff: Duration::from_millis(200),
-        max_retries: 3,
-        ..HttpConfig::default()
-    })
-    .unwrap();
+    let client = client_with(Duration::from_millis(100), Duration::from_millis(200));
     let started = std::time::Instant::now();
     let resp = client.send(&req(&base, Method::Get, true)).await.unwrap();
     assert_eq!((resp.status, hits.load(Ordering::SeqCst)), (200, 2));
@@ -268,13 +263,7 @@ async fn a_429_holds_back_the_other_requests_too() {
         (200, vec![], r#"{"images":[]}"#),
     ])
     .await;
-    let client = HttpClient::new(HttpConfig {
-        base_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(300),
-        max_retries: 3,
-        ..HttpConfig::default()
-    })
-    .unwrap();
+    let client = client_with(Duration::from_millis(1), Duration::from_millis(300));
     let first = {
         let (client, req) = (client.clone(), req(&base, Method::Get, true));
         tokio::spawn(async move { client.send(&req).await })
