@@ -622,3 +622,97 @@ async fn a_key_that_is_not_there_gives_no_rows_and_a_notice() {
         .unwrap_err();
     assert!(err.to_string().starts_with("HTTP 404 from GET"), "{err}");
 }
+
+mod response_shapes {
+    //! What a list page may look like, and what iql makes of it: rows, nothing, or an error that
+    //! says what was wrong (never a panic, never rows made up).
+    use axum::routing::get;
+    use axum::Router;
+
+    /// Serves `body` with status 200 for every GET; returns the base URL.
+    async fn serving(body: &'static str) -> String {
+        let app = Router::new().route(
+            "/{*p}",
+            get(move || async move { ([("content-type", "application/json")], body) }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}")
+    }
+
+    async fn run(body: &'static str, sql: &str) -> Result<Vec<String>, String> {
+        let e = super::at(&serving(body).await).build().await.unwrap();
+        e.execute(sql)
+            .await
+            .map(|r| {
+                r[0].rows
+                    .iter()
+                    .map(|row| {
+                        row.iter()
+                            .map(|c| c.to_string())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .collect()
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    const LIST: &str = "SELECT id, name, slug, regions FROM digitalocean.compute.images";
+
+    #[tokio::test]
+    async fn items_become_rows_and_unknown_fields_are_ignored() {
+        let rows = run(
+            r#"{"images":[{"id":1,"name":"a \"q\" \u00e9","extra":{"x":[1,2]},"regions":["nyc3"]},{"name":"b","id":2,"slug":null}],"links":{},"meta":{"total":2}}"#,
+            LIST,
+        )
+        .await
+        .unwrap();
+        assert_eq!(rows, [r#"1 a "q" é null ["nyc3"]"#, "2 b null null"]);
+    }
+
+    #[tokio::test]
+    async fn empty_answers_are_no_rows() {
+        for body in ["", "  \n", r#"{"images":null}"#, r#"{"images":[]}"#, "null"] {
+            assert_eq!(
+                run(body, LIST).await.unwrap(),
+                Vec::<String>::new(),
+                "{body:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn malformed_pages_are_errors_that_say_why() {
+        for (body, expected) in [
+            ("not json", "returned a body that is not JSON"),
+            (r#"{"images":[{"id":1}"#, "returned a body that is not JSON"),
+            (r#"{"meta":{"total":0}}"#, "the response has no $.images"),
+            (r#"[{"id":1}]"#, "the response has no $.images"),
+            (
+                r#"{"images":[1,2]}"#,
+                "expected objects in the list, found 1",
+            ),
+            (
+                r#"{"images":"x"}"#,
+                r#"expected an object or a list, found "x""#,
+            ),
+        ] {
+            let err = run(body, LIST).await.unwrap_err();
+            assert!(err.contains(expected), "{body}: {err}");
+            assert!(err.contains("GET http://127.0.0.1:"), "{body}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_single_object_is_one_row() {
+        let rows = run(
+            r#"{"image":{"id":7,"name":"seven","regions":[]}}"#,
+            "SELECT id, name, slug, regions FROM digitalocean.compute.images WHERE image_id = 7",
+        )
+        .await
+        .unwrap();
+        assert_eq!(rows, ["7 seven null []"]);
+    }
+}
