@@ -59,6 +59,8 @@ impl Session {
             _ = cancel => None,
         };
         progress.abort();
+        // Wait until it has stopped, so no progress line is printed after it is cleared.
+        let _ = progress.await;
         if progress_shown() {
             eprint!("\r\x1b[2K");
         }

@@ -101,6 +101,10 @@ fn a_scripted_session() {
         "completion did not fill the name:\n{screen}"
     );
 
+    // Keys are typed only at a prompt: between statements the terminal is briefly out of raw mode,
+    // and what is typed then depends on timing, which a person never notices but a script does.
+    t.wait_for("iql>", 2);
+
     // A slow query (100 pages, one at a time, 300 ms each), cancelled with Ctrl-C.
     t.type_text("SELECT count(*) FROM digitalocean.compute.images;");
     t.key("Enter");
@@ -109,8 +113,10 @@ fn a_scripted_session() {
     t.wait_for("cancelled: SELECT stopped", 1);
 
     // The shell goes on.
+    t.wait_for("iql>", 3);
     t.type_text(".mode csv");
     t.key("Enter");
+    t.wait_for("iql>", 4);
     t.type_text("SELECT 40 + 2 AS answer;");
     t.key("Enter");
     let screen = t.wait_for("answer\n42", 1);
