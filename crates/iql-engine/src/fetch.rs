@@ -10,12 +10,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::future::try_join_all;
-use iql_http::{HttpError, Method as HttpVerb, Request, Response, Secret};
+use iql_http::{HttpError, Method as HttpVerb, RawResponse, Request, Secret};
 use iql_provider::{HttpMethod, ParamLocation};
 use serde_json::Value;
 use url::Url;
 
 use crate::error::EngineError;
+use crate::page;
 use crate::params::url_text;
 use crate::plan::TablePlan;
 use crate::Runtime;
@@ -289,6 +290,7 @@ async fn fetch_call(
             .collect(),
         width: plan.columns.len(),
         headers: header_args(&plan.method, &args),
+        keep: pagination_keys(plan),
         args,
         origin: first_url.clone(),
         token,
@@ -405,6 +407,8 @@ struct PageSpec {
     width: usize,
     /// The call's parameters, written back into rows that lack them.
     args: Vec<(String, Value)>,
+    /// Top-level keys of a page that pagination reads (`links` of `$.links.pages.next`, `meta`).
+    keep: Vec<String>,
     headers: Vec<(String, String)>,
     origin: Url,
     token: Option<Secret>,
@@ -440,29 +444,8 @@ async fn fetch_page(
             headers: spec.headers.clone(),
             idempotent: true,
         };
-        let resp = client.send(&req).await?;
-        let url = req.url.to_string();
-        let link = |key: &str| {
-            at_path(&resp.body, key)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
-        let next = spec.next_key.as_deref().and_then(link);
-        let last = spec
-            .next_key
-            .as_deref()
-            .and_then(|k| k.strip_suffix(".next"))
-            .and_then(|prefix| link(&format!("{prefix}.last")));
-        let total = at_path(&resp.body, "$.meta.total").and_then(Value::as_u64);
-        let items = extract(&spec, &url, resp)?;
-        let rows = items.into_iter().map(|item| to_row(&spec, item)).collect();
-        Ok(Page {
-            url,
-            next,
-            last,
-            total,
-            rows,
-        })
+        let raw = client.send_raw(&req).await?;
+        read_page(&spec, req.url.to_string(), raw)
     }));
     task.await
         .map_err(|e| EngineError::Unsupported(format!("request task failed: {e}")))?
@@ -489,9 +472,81 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// The items of a response, cut at the method's `objectKey` (moved out, not copied).
-fn extract(spec: &PageSpec, url: &str, resp: Response) -> Result<Vec<Value>, EngineError> {
-    cut_at_object_key(spec.object_key.as_deref(), spec.method, url, resp.body)
+/// The top-level keys of a page that hold its pagination: the first segment of the next-link key,
+/// and `meta` for the total.
+fn pagination_keys(plan: &TablePlan) -> Vec<String> {
+    let mut keys = vec!["meta".to_string()];
+    if let Some(p) = &plan.method.pagination {
+        let first = p.response_key.trim_start_matches("$.").split('.').next();
+        if let Some(k) = first.filter(|k| !k.is_empty() && *k != "meta") {
+            keys.push(k.to_string());
+        }
+    }
+    keys
+}
+
+/// A page's rows, next and last links and total. An object key one level deep (`$.images`) is read
+/// straight into rows (`page.rs`); a deeper one through a `Value` tree cut at the key.
+fn read_page(spec: &PageSpec, url: String, raw: RawResponse) -> Result<Page, EngineError> {
+    let verb = http_verb(spec.method);
+    let (mut rows, links) = match spec.object_key.as_deref().and_then(page::top_level_key) {
+        Some(_) if raw.is_empty() => (Vec::new(), Value::Null),
+        Some(key) => {
+            let keep: Vec<&str> = spec.keep.iter().map(String::as_str).collect();
+            let layout = page::RowLayout {
+                key,
+                index: &spec.index,
+                width: spec.width,
+                keep: &keep,
+            };
+            match page::parse(&layout, &raw.body) {
+                Ok(parsed) => (parsed.rows, parsed.kept),
+                Err(page::PageError::Syntax(e)) => {
+                    return Err(HttpError::malformed(verb, &url, &e).into())
+                }
+                Err(page::PageError::Shape(detail)) => {
+                    return Err(EngineError::MalformedResponse {
+                        method: spec.method.as_str().to_string(),
+                        url,
+                        detail,
+                    })
+                }
+            }
+        }
+        None => {
+            let body = raw.json(verb, &url)?.body;
+            let links = spec
+                .keep
+                .iter()
+                .filter_map(|k| body.get(k).map(|v| (k.clone(), v.clone())))
+                .collect();
+            let items = cut_at_object_key(spec.object_key.as_deref(), spec.method, &url, body)?;
+            let rows = items.into_iter().map(|item| to_row(spec, item)).collect();
+            (rows, Value::Object(links))
+        }
+    };
+    for row in &mut rows {
+        write_back(spec, row);
+    }
+    let link = |key: &str| {
+        at_path(&links, key)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let next = spec.next_key.as_deref().and_then(link);
+    let last = spec
+        .next_key
+        .as_deref()
+        .and_then(|k| k.strip_suffix(".next"))
+        .and_then(|prefix| link(&format!("{prefix}.last")));
+    let total = at_path(&links, "$.meta.total").and_then(Value::as_u64);
+    Ok(Page {
+        url,
+        next,
+        last,
+        total,
+        rows,
+    })
 }
 
 /// A response body cut at an `objectKey` such as `$.images`: a list gives its items (which must be
@@ -554,6 +609,11 @@ fn to_row(spec: &PageSpec, item: Value) -> Vec<Value> {
             }
         }
     }
+    row
+}
+
+/// The call's parameters into the row's columns of the same name that the item left empty.
+fn write_back(spec: &PageSpec, row: &mut [Value]) {
     for (name, value) in &spec.args {
         if let Some(i) = spec.index.get(name.as_str()) {
             if row[*i].is_null() {
@@ -561,5 +621,4 @@ fn to_row(spec: &PageSpec, item: Value) -> Vec<Value> {
             }
         }
     }
-    row
 }

@@ -14,6 +14,7 @@ mod error;
 mod fetch;
 mod meta;
 mod mutate;
+mod page;
 mod params;
 mod plan;
 mod sqlite;

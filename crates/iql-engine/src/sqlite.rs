@@ -4,7 +4,7 @@
 
 use iql_provider::{Column, ValueKind};
 use iql_sql::Literal;
-use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::Connection;
 use serde_json::Value;
 
@@ -47,18 +47,19 @@ pub(crate) fn create_table(
     .map_err(sql_error)
 }
 
-fn to_sql(kind: ValueKind, v: &Value) -> SqlValue {
+/// A JSON value as SQLite stores it; text is bound from the row without a copy.
+fn to_sql(kind: ValueKind, v: &Value) -> ToSqlOutput<'_> {
     match v {
-        Value::Null => SqlValue::Null,
-        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
-        Value::Number(n) => match (kind, n.as_i64()) {
+        Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+        Value::Bool(b) => ToSqlOutput::Owned(SqlValue::Integer(i64::from(*b))),
+        Value::Number(n) => ToSqlOutput::Owned(match (kind, n.as_i64()) {
             (ValueKind::Real, _) | (_, None) => {
                 n.as_f64().map(SqlValue::Real).unwrap_or(SqlValue::Null)
             }
             (_, Some(i)) => SqlValue::Integer(i),
-        },
-        Value::String(s) => SqlValue::Text(s.clone()),
-        other => SqlValue::Text(other.to_string()),
+        }),
+        Value::String(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        other => ToSqlOutput::Owned(SqlValue::Text(other.to_string())),
     }
 }
 
@@ -87,7 +88,9 @@ pub(crate) fn insert_rows(
             .map_err(sql_error)?;
         let kinds: Vec<ValueKind> = columns.iter().map(|c| c.schema.kind()).collect();
         for (i, row) in rows.iter().enumerate() {
-            let id = std::iter::once(SqlValue::Integer(first_rowid + i as i64));
+            let id = std::iter::once(ToSqlOutput::Owned(SqlValue::Integer(
+                first_rowid + i as i64,
+            )));
             let values = id.chain(row.iter().zip(&kinds).map(|(v, k)| to_sql(*k, v)));
             stmt.execute(rusqlite::params_from_iter(values))
                 .map_err(sql_error)?;

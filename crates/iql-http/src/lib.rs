@@ -117,6 +117,36 @@ pub struct Response {
     pub attempts: u32,
 }
 
+/// A successful answer before its body is parsed: for callers that read the JSON straight into
+/// their own structures (list pages into rows) instead of a `Value` tree.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub attempts: u32,
+}
+
+impl RawResponse {
+    /// True for a body of nothing but whitespace (a 204, or an empty 200).
+    pub fn is_empty(&self) -> bool {
+        self.body.iter().all(u8::is_ascii_whitespace)
+    }
+
+    /// The body as a `Value` (`Null` when empty); not JSON is [`HttpError::Malformed`].
+    pub fn json(self, method: Method, url: &str) -> Result<Response, HttpError> {
+        let body = if self.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&self.body).map_err(|e| HttpError::malformed(method, url, &e))?
+        };
+        Ok(Response {
+            status: self.status,
+            body,
+            attempts: self.attempts,
+        })
+    }
+}
+
 /// An HTTP failure, with everything a user needs to act on it (never the token).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum HttpError {
@@ -175,6 +205,15 @@ fn describe_api_error(
 }
 
 impl HttpError {
+    /// A 2xx body that does not parse as JSON.
+    pub fn malformed(method: Method, url: &str, e: &serde_json::Error) -> Self {
+        HttpError::Malformed {
+            method,
+            url: url.to_string(),
+            detail: e.to_string(),
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         match self {
             HttpError::Status { status, .. } => Some(*status),
@@ -234,8 +273,15 @@ impl HttpClient {
         self.stats.clone()
     }
 
-    /// Sends `req`, retrying as the module docs describe. Holds one concurrency permit per attempt.
+    /// Sends `req`, retrying as the module docs describe, and parses the answer as JSON. Holds one
+    /// concurrency permit per attempt.
     pub async fn send(&self, req: &Request) -> Result<Response, HttpError> {
+        self.send_raw(req).await?.json(req.method, req.url.as_str())
+    }
+
+    /// [`send`](Self::send) without parsing a successful body. Error bodies are still read for
+    /// DigitalOcean's `id`, `message` and `request_id`.
+    pub async fn send_raw(&self, req: &Request) -> Result<RawResponse, HttpError> {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
@@ -300,7 +346,7 @@ impl HttpClient {
         exp.mul_f64(frac)
     }
 
-    async fn attempt(&self, req: &Request, attempt: u32) -> Result<Response, Attempt> {
+    async fn attempt(&self, req: &Request, attempt: u32) -> Result<RawResponse, Attempt> {
         let method = match req.method {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
@@ -351,20 +397,9 @@ impl HttpClient {
         let bytes = resp.bytes().await.map_err(transport)?;
         tracing::debug!(method = %req.method, url = %url, status, bytes = bytes.len(), "response");
         if (200..300).contains(&status) {
-            let body = if bytes.iter().all(u8::is_ascii_whitespace) {
-                Value::Null
-            } else {
-                serde_json::from_slice(&bytes).map_err(|e| {
-                    Attempt::Final(HttpError::Malformed {
-                        method: req.method,
-                        url: url.clone(),
-                        detail: e.to_string(),
-                    })
-                })?
-            };
-            return Ok(Response {
+            return Ok(RawResponse {
                 status,
-                body,
+                body: Vec::from(bytes),
                 attempts: attempt,
             });
         }
