@@ -11,7 +11,7 @@ use iql::{Cell, Engine};
 use iql_mock::{MockConfig, MockServer};
 
 const LATENCY: Duration = Duration::from_millis(20);
-const RUNS: usize = 5;
+const RUNS: usize = 9;
 
 struct Case {
     name: &'static str,
