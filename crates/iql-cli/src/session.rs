@@ -76,7 +76,9 @@ impl Session {
                 for n in &result.notices {
                     eprintln!("notice: {n}");
                 }
-                if !result.columns.is_empty() {
+                // JSON keeps one array per statement, so a script can pair them up: a statement
+                // without rows (DELETE without RETURNING) gives [].
+                if !result.columns.is_empty() || self.format == Format::Json {
                     if let Err(e) = output::write(&mut self.out, self.format, self.headers, &result)
                         .and_then(|_| self.out.flush())
                     {

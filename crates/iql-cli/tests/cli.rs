@@ -264,3 +264,22 @@ fn sql_can_be_piped_in() {
         );
     }
 }
+
+#[test]
+fn json_gives_one_array_per_statement() {
+    // A statement without rows still gives its array, so a script can pair arrays with statements.
+    let r = sandbox(&[
+        "-o",
+        "json",
+        "DELETE FROM digitalocean.compute.images WHERE image_id = 100143; \
+         SELECT count(*) AS n FROM digitalocean.compute.images WHERE image_id IN (100143, 100150)",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "[]\n[{\"n\":1}]\n");
+    assert!(
+        r.stderr
+            .contains("DELETE 1: images_delete answered 204 No Content"),
+        "{}",
+        r.stderr
+    );
+}
