@@ -79,6 +79,8 @@ Shell commands:
   .mode table|json|jsonl|csv|text   output format          (\\pset format …)
   .headers on|off                   column names           
   .timer on|off                     time each statement    (\\timing)
+  .read FILE                        run the statements in FILE (\\i FILE)
+  .output [FILE]                    results into FILE; alone: back to the screen (\\o)
   .help                             this text              (\\?)
   .quit                             leave                  (\\q, Ctrl-D)";
 
@@ -249,8 +251,28 @@ fn history_path() -> Option<PathBuf> {
     Some(state.join("iql/history"))
 }
 
-/// Handles a shell command; `false` means leave.
-fn command(line: &str, session: &mut Session) -> bool {
+/// What the shell does after a shell command.
+#[derive(Debug, PartialEq)]
+enum Next {
+    Prompt,
+    Leave,
+    /// Run these statements (`.read FILE`).
+    Run(String),
+}
+
+/// The rest of a command line after its name: a file name may hold spaces, or be quoted.
+fn rest_of(line: &str) -> Option<String> {
+    let rest = line.split_once(char::is_whitespace)?.1.trim();
+    let unquoted = rest
+        .strip_prefix('\'')
+        .and_then(|r| r.strip_suffix('\''))
+        .or_else(|| rest.strip_prefix('"').and_then(|r| r.strip_suffix('"')))
+        .unwrap_or(rest);
+    (!unquoted.is_empty()).then(|| unquoted.to_string())
+}
+
+/// Handles a shell command.
+fn command(line: &str, session: &mut Session) -> Next {
     let mut parts = line.split_whitespace();
     let cmd = parts.next().unwrap_or_default();
     let arg = parts.next();
@@ -261,7 +283,38 @@ fn command(line: &str, session: &mut Session) -> bool {
         _ => None,
     };
     match cmd {
-        ".quit" | ".exit" | "\\q" | "exit" | "quit" => return false,
+        ".quit" | ".exit" | "\\q" | "exit" | "quit" => return Next::Leave,
+        ".read" | "\\i" => {
+            let Some(path) = rest_of(line) else {
+                eprintln!("usage: .read FILE");
+                return Next::Prompt;
+            };
+            // Rendered as `iql exec -i` renders files, with no variables: a {{ name }} left in the
+            // file is reported with its line.
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {path}: {e}"))
+                .and_then(|src| {
+                    crate::template::render(&src, &Default::default()).map_err(|e| e.to_string())
+                });
+            match text {
+                Ok(text) => return Next::Run(text),
+                Err(e) => eprintln!("error: {e}"),
+            }
+        }
+        ".output" | "\\o" => match rest_of(line) {
+            None => {
+                let _ = session.out.flush();
+                session.out = Box::new(std::io::stdout());
+            }
+            Some(path) => match std::fs::File::create(&path) {
+                Ok(file) => {
+                    let _ = session.out.flush();
+                    session.out = Box::new(std::io::BufWriter::new(file));
+                    eprintln!("results go to {path}; .output alone brings them back");
+                }
+                Err(e) => eprintln!("error: cannot write {path}: {e}"),
+            },
+        },
         ".help" | "\\?" | "help" | "\\h" => println!("{HELP}"),
         ".mode" | "\\pset" => {
             let name = if cmd == "\\pset" { parts.next() } else { arg };
@@ -283,7 +336,7 @@ fn command(line: &str, session: &mut Session) -> bool {
         },
         other => eprintln!("unknown command {other}: .help lists the commands"),
     }
-    true
+    Next::Prompt
 }
 
 pub fn run(rt: &tokio::runtime::Runtime, mut session: Session) -> anyhow::Result<()> {
@@ -318,16 +371,19 @@ pub fn run(rt: &tokio::runtime::Runtime, mut session: Session) -> anyhow::Result
                 if let Some(h) = &history {
                     let _ = editor.save_history(h);
                 }
-                if text.starts_with('.')
+                let script = if text.starts_with('.')
                     || text.starts_with('\\')
                     || ["help", "exit", "quit"].contains(&text.to_ascii_lowercase().as_str())
                 {
-                    if !command(text, &mut session) {
-                        break;
+                    match command(text, &mut session) {
+                        Next::Prompt => continue,
+                        Next::Leave => break,
+                        Next::Run(script) => script,
                     }
-                    continue;
-                }
-                let outcome = rt.block_on(session.run_script(text, || async {
+                } else {
+                    text.to_string()
+                };
+                let outcome = rt.block_on(session.run_script(&script, || async {
                     if tokio::signal::ctrl_c().await.is_err() {
                         std::future::pending::<()>().await;
                     }
@@ -358,6 +414,75 @@ mod tests {
         assert!(!is_ready("SELECT ';"));
         assert!(is_ready(".mode json"));
         assert!(is_ready("\\q"));
+    }
+
+    /// Output written into memory, readable after the session has it.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn read_runs_a_file_and_output_redirects_results() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let engine = rt
+            .block_on(
+                iql::Engine::builder()
+                    .sandbox(iql::SandboxConfig::default())
+                    .build(),
+            )
+            .unwrap();
+        let screen = Captured::default();
+        let mut session = Session {
+            engine,
+            format: Format::Csv,
+            headers: true,
+            timer: false,
+            quiet: true,
+            out: Box::new(screen.clone()),
+        };
+        let dir = std::env::temp_dir().join(format!("iql-shell-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("two statements.iql");
+        std::fs::write(&script, "-- a report\nSELECT 1 AS a;\nSELECT 'x' AS b;\n").unwrap();
+
+        // .read gives the file's statements to run; a quoted name may hold spaces.
+        let Next::Run(text) = command(&format!(".read '{}'", script.display()), &mut session)
+        else {
+            panic!(".read did not give statements");
+        };
+        assert!(text.contains("SELECT 'x' AS b;"));
+        // A missing file or an undefined variable: an error, and back to the prompt.
+        assert_eq!(
+            command(".read /no/such/file.iql", &mut session),
+            Next::Prompt
+        );
+        std::fs::write(&script, "SELECT '{{ who }}';").unwrap();
+        assert_eq!(
+            command(&format!(".read {}", script.display()), &mut session),
+            Next::Prompt
+        );
+        assert_eq!(command(".read", &mut session), Next::Prompt);
+
+        // .output FILE sends results there; .output alone brings them back.
+        let file = dir.join("out.csv");
+        assert_eq!(
+            command(&format!("\\o {}", file.display()), &mut session),
+            Next::Prompt
+        );
+        rt.block_on(session.run_script(&text, std::future::pending::<()>));
+        assert_eq!(command(".output", &mut session), Next::Prompt);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "a\n1\nb\nx\n");
+        assert!(screen.0.lock().unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
