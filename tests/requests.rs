@@ -716,3 +716,45 @@ mod response_shapes {
         assert_eq!(rows, ["7 seven null []"]);
     }
 }
+
+#[tokio::test]
+async fn in_subquery_binds_a_parameter_only_when_it_must() {
+    let m = mock(60).await;
+    let e = engine_for(&m, 8).await;
+    // image_actions cannot be read without image_id: one list for the subquery, then one request
+    // per private image whose name starts with web.
+    e.execute(
+        "SELECT count(*) FROM digitalocean.compute.image_actions \
+         WHERE image_id IN (SELECT id FROM digitalocean.compute.images WHERE private = true AND name LIKE 'web%')",
+    )
+    .await
+    .unwrap();
+    let sent = uris(&m);
+    assert_eq!(
+        sent.iter().filter(|u| u.ends_with("/actions")).count(),
+        13,
+        "{sent:?}"
+    );
+    assert_eq!(
+        sent.iter()
+            .filter(|u| u.starts_with("GET /v2/images?"))
+            .count(),
+        1,
+        "{sent:?}"
+    );
+    // id is a field of the items: the list is read once for each reference, no GET per id.
+    m.clear_requests();
+    e.execute(
+        "SELECT count(*) FROM digitalocean.compute.images \
+         WHERE id IN (SELECT id FROM digitalocean.compute.images WHERE private = true)",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        uris(&m),
+        [
+            "GET /v2/images?per_page=200",
+            "GET /v2/images?private=true&per_page=200"
+        ]
+    );
+}

@@ -163,6 +163,7 @@ slt! {
     await_errored => "await_errored.slt",
     await_never => "await_never.slt",
     delete_returning => "delete_returning.slt",
+    subqueries => "subqueries.slt",
     seed_mutations => "seed_mutations.slt",
 }
 

@@ -199,14 +199,7 @@ impl Runtime {
         for p in plans {
             sqlite::create_table(&conn, &p.local_name, &p.columns)?;
         }
-        let names: HashMap<usize, String> = plans
-            .iter()
-            .map(|p| (p.table, p.local_name.clone()))
-            .collect();
-        let answered: HashSet<usize> = plans
-            .iter()
-            .flat_map(|p| p.answered.iter().copied())
-            .collect();
+        let (names, answered) = local_names(plans);
         let sql = q.render(&names, &answered);
         sqlite::check(&conn, &sql).map_err(|e| self.explain_sqlite(e, q, plans))?;
         Ok((conn, sql))
@@ -319,7 +312,7 @@ impl Runtime {
         for p in &plans {
             if !p.links.is_empty() {
                 notices.push(format!(
-                    "{} is requested once per row of the table it joins on, which a dry run cannot know",
+                    "{} is requested once per value another table or a subquery gives it, which a dry run cannot know",
                     p.resource.id
                 ));
                 continue;
@@ -358,7 +351,9 @@ impl Runtime {
                 .iter()
                 .filter(|p| {
                     !loaded.contains(&p.table)
-                        && p.links.iter().all(|l| loaded.contains(&l.source_table))
+                        && p.links
+                            .iter()
+                            .all(|l| l.waits_on().iter().all(|t| loaded.contains(t)))
                 })
                 .collect();
             if ready.is_empty() {
@@ -371,31 +366,52 @@ impl Runtime {
             for p in &ready {
                 let mut bound: Vec<(String, Vec<Value>)> = p.literals.clone();
                 for link in &p.links {
-                    let Some(src) = plans.iter().find(|s| s.table == link.source_table) else {
-                        continue;
+                    let found = match &link.source {
+                        plan::LinkSource::Column { table, column } => {
+                            let Some(src) = plans.iter().find(|s| s.table == *table) else {
+                                continue;
+                            };
+                            let column = src
+                                .columns
+                                .iter()
+                                .find(|c| c.name.eq_ignore_ascii_case(column))
+                                .map(|c| c.name.clone())
+                                .unwrap_or_else(|| column.clone());
+                            sqlite::distinct_values(
+                                &conn,
+                                &src.local_name,
+                                &column,
+                                &src.sql_filters,
+                            )?
+                        }
+                        plan::LinkSource::Subquery { index, .. } => {
+                            let (names, answered) = local_names(&plans);
+                            let Some(sql) = q.render_subquery(*index, &names, &answered) else {
+                                continue;
+                            };
+                            sqlite::first_column_values(&conn, &sql).map_err(|e| {
+                                EngineError::Unsupported(format!(
+                                    "the subquery that gives {} its values must stand on its own (it cannot use the outer query's tables): {e}",
+                                    link.param
+                                ))
+                            })?
+                        }
                     };
-                    let column = src
-                        .columns
-                        .iter()
-                        .find(|c| c.name.eq_ignore_ascii_case(&link.source_column))
-                        .map(|c| c.name.clone())
-                        .unwrap_or_else(|| link.source_column.clone());
                     let schema = p
                         .method
                         .param(&link.param)
                         .map(|x| x.schema.clone())
                         .unwrap_or_default();
-                    let values: Vec<Value> =
-                        sqlite::distinct_values(&conn, &src.local_name, &column, &src.sql_filters)?
-                            .iter()
-                            .filter_map(|v| {
-                                let lit = match v {
-                                    Value::String(s) => iql_sql::Literal::Text(s.clone()),
-                                    other => iql_sql::Literal::Number(other.to_string()),
-                                };
-                                params::normalize(&schema, &lit)
-                            })
-                            .collect();
+                    let values: Vec<Value> = found
+                        .iter()
+                        .filter_map(|v| {
+                            let lit = match v {
+                                Value::String(s) => iql_sql::Literal::Text(s.clone()),
+                                other => iql_sql::Literal::Number(other.to_string()),
+                            };
+                            params::normalize(&schema, &lit)
+                        })
+                        .collect();
                     bound.push((link.param.clone(), values));
                 }
                 let token = tokens.get(&p.provider.name).cloned().flatten();
@@ -470,4 +486,18 @@ fn alias_of(q: &QueryStatement, p: &plan::TablePlan) -> String {
         .find(|t| t.id == p.table)
         .and_then(|t| t.alias.clone())
         .unwrap_or_else(|| p.resource.name.clone())
+}
+
+/// Each provider table's local SQLite name, and the conjuncts the API answers: what rendering a
+/// query (or one of its subqueries) for SQLite needs.
+fn local_names(plans: &[plan::TablePlan]) -> (HashMap<usize, String>, HashSet<usize>) {
+    let names = plans
+        .iter()
+        .map(|p| (p.table, p.local_name.clone()))
+        .collect();
+    let answered = plans
+        .iter()
+        .flat_map(|p| p.answered.iter().copied())
+        .collect();
+    (names, answered)
 }

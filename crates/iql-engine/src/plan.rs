@@ -24,12 +24,29 @@ use serde_json::Value;
 use crate::error::EngineError;
 use crate::Runtime;
 
-/// Parameter values bound from the dependent side of a join.
+/// A parameter whose values come from other tables once they are loaded.
 #[derive(Debug, Clone)]
 pub(crate) struct LinkBinding {
     pub param: String,
-    pub source_table: usize,
-    pub source_column: String,
+    pub source: LinkSource,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum LinkSource {
+    /// `a.image_id = i.id`: the distinct values of a column of another table.
+    Column { table: usize, column: String },
+    /// `image_id IN (SELECT …)`: the values the subquery gives, run in SQLite over its tables.
+    Subquery { index: usize, tables: Vec<usize> },
+}
+
+impl LinkBinding {
+    /// The tables that must be loaded before the values are known.
+    pub fn waits_on(&self) -> &[usize] {
+        match &self.source {
+            LinkSource::Column { table, .. } => std::slice::from_ref(table),
+            LinkSource::Subquery { tables, .. } => tables,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +72,7 @@ pub(crate) struct TablePlan {
     pub notices: Vec<String>,
 }
 
+#[derive(Clone)]
 struct Candidate {
     conjunct: usize,
     param: String,
@@ -97,6 +115,7 @@ pub(crate) fn plan_query(
         let scope = q.scope(t.scope);
         let mut candidates: Vec<Candidate> = Vec::new();
         let mut links: Vec<LinkBinding> = Vec::new();
+        let mut subquery_links: Vec<LinkBinding> = Vec::new();
         for c in scope.map(|s| s.conjuncts.as_slice()).unwrap_or_default() {
             if t.outer && c.from_where {
                 continue;
@@ -117,10 +136,27 @@ pub(crate) fn plan_query(
                         if let Some(src) = owner(t.scope, other).filter(|s| *s != t.id) {
                             links.push(LinkBinding {
                                 param: mine.name.to_ascii_lowercase(),
-                                source_table: src,
-                                source_column: other.name.clone(),
+                                source: LinkSource::Column {
+                                    table: src,
+                                    column: other.name.clone(),
+                                },
                             });
                         }
+                    }
+                }
+                ConjunctKind::InSubquery { column, subquery }
+                    if owner(t.scope, column) == Some(t.id) =>
+                {
+                    let tables = q.subquery_tables(*subquery).to_vec();
+                    // A subquery over this very table cannot give it its parameters.
+                    if !tables.contains(&t.id) {
+                        subquery_links.push(LinkBinding {
+                            param: column.name.to_ascii_lowercase(),
+                            source: LinkSource::Subquery {
+                                index: *subquery,
+                                tables,
+                            },
+                        });
                     }
                 }
                 _ => {}
@@ -144,14 +180,39 @@ pub(crate) fn plan_query(
                 })
                 .collect()
         };
-        let mut plan = choose_method(
-            t,
-            provider.clone(),
-            resource.clone(),
-            columns.clone(),
-            candidates,
-            links,
-        )?;
+        // `IN (SELECT …)` binds a parameter only when no method can do without it: otherwise the
+        // table is read as before and SQLite applies the IN, which may take fewer requests than
+        // one per value.
+        let choose = |links: Vec<LinkBinding>| {
+            choose_method(
+                t,
+                provider.clone(),
+                resource.clone(),
+                columns.clone(),
+                candidates.clone(),
+                links,
+            )
+        };
+        // A parameter that is not a field of the items (`image_id`; the field is `id`) is null in
+        // listed rows, so SQLite cannot apply the IN: it must be bound.
+        let item_field = |name: &str| {
+            resource
+                .methods_for(SqlVerb::Select)
+                .iter()
+                .any(|m| m.columns.iter().any(|c| c.name.eq_ignore_ascii_case(name)))
+        };
+        let must_bind = subquery_links.iter().any(|l| !item_field(&l.param));
+        let all_links: Vec<LinkBinding> = links.iter().chain(&subquery_links).cloned().collect();
+        let mut plan = if must_bind {
+            choose(all_links)?
+        } else {
+            match choose(links) {
+                Err(EngineError::NoMatchingMethod { .. }) if !subquery_links.is_empty() => {
+                    choose(all_links)?
+                }
+                other => other?,
+            }
+        };
         plan.sql_filters = where_filters
             .into_iter()
             .filter(|(id, name, _)| {
@@ -197,16 +258,21 @@ fn break_link_cycles(plans: &mut [TablePlan]) {
         let waits_on: Vec<usize> = plans
             .iter()
             .find(|p| p.table == id)
-            .map(|p| p.links.iter().map(|l| l.source_table).collect())
+            .map(|p| {
+                p.links
+                    .iter()
+                    .flat_map(|l| l.waits_on().iter().copied())
+                    .collect()
+            })
             .unwrap_or_default();
         for src in waits_on {
             let cyclic = plans
                 .iter()
                 .find(|p| p.table == src)
-                .is_some_and(|p| p.links.iter().any(|l| l.source_table == id));
+                .is_some_and(|p| p.links.iter().any(|l| l.waits_on().contains(&id)));
             if cyclic && src < id {
                 if let Some(p) = plans.iter_mut().find(|p| p.table == id) {
-                    p.links.retain(|l| l.source_table != src);
+                    p.links.retain(|l| !l.waits_on().contains(&src));
                 }
             }
         }

@@ -146,6 +146,29 @@ pub(crate) fn distinct_values(
     rows.collect::<Result<Vec<_>, _>>().map_err(sql_error)
 }
 
+/// The distinct values of the first column of `sql` (a subquery that binds a parameter), as JSON;
+/// NULLs are left out.
+pub(crate) fn first_column_values(conn: &Connection, sql: &str) -> Result<Vec<Value>, EngineError> {
+    let mut stmt = conn.prepare(sql).map_err(sql_error)?;
+    let mut rows = stmt.query([]).map_err(sql_error)?;
+    let mut out: Vec<Value> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        let v = match row.get_ref(0).map_err(sql_error)? {
+            ValueRef::Null => continue,
+            ValueRef::Integer(i) => Value::from(i),
+            ValueRef::Real(f) => Value::from(f),
+            ValueRef::Text(t) | ValueRef::Blob(t) => {
+                Value::String(String::from_utf8_lossy(t).into_owned())
+            }
+        };
+        if seen.insert(v.to_string()) {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
 /// Compiles the query without running it: on the still empty tables this finds a misspelt column
 /// or bad SQL before any request is sent.
 pub(crate) fn check(conn: &Connection, sql: &str) -> Result<(), EngineError> {

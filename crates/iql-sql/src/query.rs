@@ -56,7 +56,25 @@ pub enum ConjunctKind {
         left: ColumnRef,
         right: ColumnRef,
     },
+    /// `col IN (SELECT …)`: `subquery` indexes [`QueryStatement::subquery_tables`] and
+    /// [`QueryStatement::render_subquery`].
+    InSubquery {
+        column: ColumnRef,
+        subquery: usize,
+    },
     Other,
+}
+
+/// A subquery that gives a column its values (`image_id IN (SELECT id FROM …)`), kept with the
+/// numbering it was analysed under, so it can be rendered on its own with the same table ids.
+#[derive(Debug, Clone)]
+struct SubqueryRef {
+    query: Box<Query>,
+    first_table: usize,
+    first_scope: usize,
+    first_conjunct: usize,
+    /// The provider tables inside it.
+    tables: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +126,7 @@ pub struct QueryStatement {
     pub limit_hint: Option<LimitHint>,
     /// The script, blank outside this statement: positions in it are the user's.
     padded: String,
+    subqueries: Vec<SubqueryRef>,
 }
 
 pub(crate) fn parse_query(source: &StatementText) -> Result<QueryStatement, SqlError> {
@@ -157,6 +176,7 @@ pub(crate) fn from_query(
         scopes: walker.scopes,
         limit_hint,
         padded: source.padded.clone(),
+        subqueries: walker.found,
     })
 }
 
@@ -198,6 +218,45 @@ impl QueryStatement {
             .map(|w| (w[0].span.start.line, w[0].span.start.column))
     }
 
+    /// The provider tables inside the subquery of an [`ConjunctKind::InSubquery`] conjunct.
+    pub fn subquery_tables(&self, index: usize) -> &[usize] {
+        self.subqueries
+            .get(index)
+            .map(|s| s.tables.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// The subquery of an [`ConjunctKind::InSubquery`] conjunct alone, rendered for SQLite like
+    /// [`render`](Self::render): its values bind the column's parameter once its tables are loaded.
+    pub fn render_subquery(
+        &self,
+        index: usize,
+        local_names: &HashMap<usize, String>,
+        answered: &HashSet<usize>,
+    ) -> Option<String> {
+        let sub = self.subqueries.get(index)?;
+        let mut query = sub.query.clone();
+        let mut walker = Walker {
+            render: Some((local_names, answered)),
+            next_table: sub.first_table,
+            next_scope: sub.first_scope,
+            next_conjunct: sub.first_conjunct,
+            ..Walker::analyze()
+        };
+        walker.query(&mut query);
+        if query.with.is_none() {
+            // The statement's CTEs, rendered the same way, so the subquery may name them.
+            let mut statement = self.query.clone();
+            let mut walker = Walker {
+                render: Some((local_names, answered)),
+                ..Walker::analyze()
+            };
+            walker.query(&mut statement);
+            query.with = statement.with;
+        }
+        Some(query.to_string())
+    }
+
     pub fn scope(&self, id: usize) -> Option<&Scope> {
         self.scopes.iter().find(|s| s.id == id)
     }
@@ -217,6 +276,10 @@ struct Walker<'a> {
     /// Table names of four or more parts, with their line and column: neither a provider table
     /// nor anything SQLite reads.
     overlong: Vec<(String, u64, u64)>,
+    /// `col IN (SELECT …)` subqueries, in conjunct order.
+    found: Vec<SubqueryRef>,
+    /// Provider tables in the statement's own `WITH`: a subquery may read its CTEs.
+    cte_tables: Vec<usize>,
 }
 
 impl<'a> Walker<'a> {
@@ -230,16 +293,23 @@ impl<'a> Walker<'a> {
             next_conjunct: 0,
             seen: HashSet::new(),
             overlong: Vec::new(),
+            found: Vec::new(),
+            cte_tables: Vec::new(),
         }
     }
 
     fn query(&mut self, q: &mut Query) {
+        let statement = self.seen.is_empty();
         if !self.seen.insert(q as *const Query) {
             return;
         }
         if let Some(with) = &mut q.with {
+            let first = self.next_table;
             for cte in &mut with.cte_tables {
                 self.query(&mut cte.query);
+            }
+            if statement {
+                self.cte_tables = (first..self.next_table).collect();
             }
         }
         self.set_expr(&mut q.body);
@@ -412,12 +482,49 @@ impl<'a> Walker<'a> {
             leaf => {
                 let id = self.next_conjunct;
                 self.next_conjunct += 1;
+                // `col IN (SELECT …)` is walked here, in both modes, so that its tables and
+                // conjuncts get the same numbers when analysed and when rendered.
+                let mut in_subquery = None;
+                if let Expr::InSubquery {
+                    expr,
+                    subquery,
+                    negated: false,
+                } = leaf
+                {
+                    if let Some(column) = column_ref(expr) {
+                        let start = (self.next_table, self.next_scope, self.next_conjunct);
+                        self.query(subquery);
+                        if self.render.is_none() {
+                            in_subquery = Some((column, start, subquery.clone()));
+                        }
+                    }
+                }
                 match self.render {
-                    None => scope.conjuncts.push(Conjunct {
-                        id,
-                        kind: classify(leaf),
-                        from_where,
-                    }),
+                    None => {
+                        let kind = match in_subquery {
+                            Some((column, (table, scope_id, conjunct), query)) => {
+                                self.found.push(SubqueryRef {
+                                    query,
+                                    first_table: table,
+                                    first_scope: scope_id,
+                                    first_conjunct: conjunct,
+                                    tables: (table..self.next_table)
+                                        .chain(self.cte_tables.iter().copied())
+                                        .collect(),
+                                });
+                                ConjunctKind::InSubquery {
+                                    column,
+                                    subquery: self.found.len() - 1,
+                                }
+                            }
+                            None => classify(leaf),
+                        };
+                        scope.conjuncts.push(Conjunct {
+                            id,
+                            kind,
+                            from_where,
+                        })
+                    }
                     Some((_, answered)) => {
                         if answered.contains(&id) {
                             *leaf = Expr::Value(Value::Boolean(true).into());
@@ -626,6 +733,44 @@ mod tests {
         assert_eq!(q.position_of("a.stauts"), Some((3, 16)));
         assert_eq!(q.position_of("I.ID"), Some((2, 16)));
         assert_eq!(q.position_of("other"), None);
+    }
+
+    #[test]
+    fn in_subquery_is_kept_to_render_on_its_own() {
+        let q = query(
+            "WITH mine AS (SELECT id FROM p.s.images WHERE private = true) \
+             SELECT a.id, (SELECT 1 FROM p.s.other) FROM p.s.actions a \
+             WHERE a.image_id IN (SELECT i.id FROM p.s.images i WHERE i.name = 'x' AND i.id IN (SELECT id FROM mine)) AND a.type = 'y'",
+        );
+        let names: Vec<String> = q.tables.iter().map(|t| t.name[2].clone()).collect();
+        // The CTE's table first, then the outer FROM, then the IN subquery, then the projection's.
+        assert_eq!(names, ["images", "actions", "images", "other"]);
+        let outer = q.scopes.iter().find(|s| s.refs == [1]).unwrap();
+        let ConjunctKind::InSubquery { column, subquery } = &outer.conjuncts[0].kind else {
+            panic!("{:?}", outer.conjuncts);
+        };
+        assert_eq!(column.name, "image_id");
+        // It reads table 2 and, through the CTE, table 0.
+        assert_eq!(q.subquery_tables(*subquery), [2, 0]);
+        let locals: HashMap<usize, String> =
+            (0..4).map(|i| (i, format!("t{i}_{}", names[i]))).collect();
+        // The inner `i.name = 'x'` is answered by the API: rendered as true.
+        let inner_name = q.scopes.iter().find(|s| s.refs == [2]).unwrap().conjuncts[0].id;
+        let sql = q
+            .render_subquery(*subquery, &locals, &HashSet::from([inner_name]))
+            .unwrap();
+        assert_eq!(
+            sql,
+            "WITH mine AS (SELECT id FROM \"t0_images\" AS \"images\" WHERE private = true) \
+             SELECT i.id FROM \"t2_images\" AS i WHERE true AND i.id IN (SELECT id FROM mine)"
+        );
+        // The same numbering as the whole statement's rendering.
+        let whole = q.render(&locals, &HashSet::from([inner_name]));
+        assert!(
+            whole.contains(&sql[sql.find("SELECT i.id").unwrap()..]),
+            "{whole}"
+        );
+        assert!(whole.contains("\"t3_other\""), "{whole}");
     }
 
     #[test]
