@@ -366,52 +366,7 @@ impl Runtime {
             for p in &ready {
                 let mut bound: Vec<(String, Vec<Value>)> = p.literals.clone();
                 for link in &p.links {
-                    let found = match &link.source {
-                        plan::LinkSource::Column { table, column } => {
-                            let Some(src) = plans.iter().find(|s| s.table == *table) else {
-                                continue;
-                            };
-                            let column = src
-                                .columns
-                                .iter()
-                                .find(|c| c.name.eq_ignore_ascii_case(column))
-                                .map(|c| c.name.clone())
-                                .unwrap_or_else(|| column.clone());
-                            sqlite::distinct_values(
-                                &conn,
-                                &src.local_name,
-                                &column,
-                                &src.sql_filters,
-                            )?
-                        }
-                        plan::LinkSource::Subquery { index, .. } => {
-                            let (names, answered) = local_names(&plans);
-                            let Some(sql) = q.render_subquery(*index, &names, &answered) else {
-                                continue;
-                            };
-                            sqlite::first_column_values(&conn, &sql).map_err(|e| {
-                                EngineError::Unsupported(format!(
-                                    "the subquery that gives {} its values must stand on its own (it cannot use the outer query's tables): {e}",
-                                    link.param
-                                ))
-                            })?
-                        }
-                    };
-                    let schema = p
-                        .method
-                        .param(&link.param)
-                        .map(|x| x.schema.clone())
-                        .unwrap_or_default();
-                    let values: Vec<Value> = found
-                        .iter()
-                        .filter_map(|v| {
-                            let lit = match v {
-                                Value::String(s) => iql_sql::Literal::Text(s.clone()),
-                                other => iql_sql::Literal::Number(other.to_string()),
-                            };
-                            params::normalize(&schema, &lit)
-                        })
-                        .collect();
+                    let values = link_values(&conn, q, &plans, p, link)?;
                     bound.push((link.param.clone(), values));
                 }
                 let token = tokens.get(&p.provider.name).cloned().flatten();
@@ -500,4 +455,56 @@ fn local_names(plans: &[plan::TablePlan]) -> (HashMap<usize, String>, HashSet<us
         .flat_map(|p| p.answered.iter().copied())
         .collect();
     (names, answered)
+}
+
+/// The values a link gives its parameter, typed for it: the distinct values of another table's
+/// column (after that table's own filters), or what a subquery returns.
+fn link_values(
+    conn: &rusqlite::Connection,
+    q: &QueryStatement,
+    plans: &[plan::TablePlan],
+    p: &plan::TablePlan,
+    link: &plan::LinkBinding,
+) -> Result<Vec<Value>, EngineError> {
+    let found = match &link.source {
+        plan::LinkSource::Column { table, column } => {
+            let Some(src) = plans.iter().find(|s| s.table == *table) else {
+                return Ok(Vec::new());
+            };
+            let column = src
+                .columns
+                .iter()
+                .find(|c| c.name.eq_ignore_ascii_case(column))
+                .map(|c| c.name.clone())
+                .unwrap_or_else(|| column.clone());
+            sqlite::distinct_values(conn, &src.local_name, &column, &src.sql_filters)?
+        }
+        plan::LinkSource::Subquery { index, .. } => {
+            let (names, answered) = local_names(plans);
+            let Some(sql) = q.render_subquery(*index, &names, &answered) else {
+                return Ok(Vec::new());
+            };
+            sqlite::first_column_values(conn, &sql).map_err(|e| {
+                EngineError::Unsupported(format!(
+                    "the subquery that gives {} its values must stand on its own (it cannot use the outer query's tables): {e}",
+                    link.param
+                ))
+            })?
+        }
+    };
+    let schema = p
+        .method
+        .param(&link.param)
+        .map(|x| x.schema.clone())
+        .unwrap_or_default();
+    Ok(found
+        .iter()
+        .filter_map(|v| {
+            let lit = match v {
+                Value::String(s) => iql_sql::Literal::Text(s.clone()),
+                other => iql_sql::Literal::Number(other.to_string()),
+            };
+            params::normalize(&schema, &lit)
+        })
+        .collect())
 }
