@@ -758,3 +758,44 @@ async fn in_subquery_binds_a_parameter_only_when_it_must() {
         ]
     );
 }
+
+#[tokio::test]
+async fn fan_out_over_the_limit_is_an_error_before_it_is_sent() {
+    let m = mock(60).await;
+    let e = at(&m.url()).max_fanout(10).build().await.unwrap();
+    // 40 private images: the join would need 40 action requests.
+    let err = e
+        .execute(
+            "SELECT count(*) FROM digitalocean.compute.image_actions a \
+             JOIN digitalocean.compute.images i ON a.image_id = i.id WHERE i.private = true",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Planning);
+    assert!(
+        err.to_string().starts_with(
+            "digitalocean.compute.image_actions would need 40 requests, one per value of image_id, and the fan-out limit is 10"
+        ),
+        "{err}"
+    );
+    // The list was read; no action request went out.
+    assert!(
+        uris(&m).iter().all(|u| !u.contains("/actions")),
+        "{:?}",
+        uris(&m)
+    );
+    // At the limit it runs; 0 lifts it.
+    m.clear_requests();
+    let r = e
+        .execute("SELECT id FROM digitalocean.compute.images WHERE image_id IN (100003, 100010)")
+        .await
+        .unwrap();
+    assert_eq!(r[0].rows.len(), 2);
+    let e = at(&m.url()).max_fanout(0).build().await.unwrap();
+    e.execute(
+        "SELECT count(*) FROM digitalocean.compute.image_actions a \
+         JOIN digitalocean.compute.images i ON a.image_id = i.id WHERE i.private = true",
+    )
+    .await
+    .unwrap();
+}

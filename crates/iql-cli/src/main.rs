@@ -135,6 +135,10 @@ struct EngineArgs {
     /// Read at most this many pages per call (reaching it is reported); default: all pages.
     #[arg(long)]
     max_pages: Option<u64>,
+    /// Most requests one table of a SELECT may fan out to (IN values, joins, subqueries); more is an
+    /// error before any is sent. 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    max_fanout: usize,
     /// Seconds before one HTTP attempt gives up.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
@@ -205,6 +209,7 @@ async fn build_engine(args: &EngineArgs) -> anyhow::Result<Engine> {
     let mut b = Engine::builder()
         .concurrency(args.concurrency)
         .max_pages(args.max_pages)
+        .max_fanout(args.max_fanout)
         .timeout(Duration::from_secs(args.timeout))
         .dry_run(args.dry_run)
         .wait_always(args.wait)

@@ -76,6 +76,15 @@ pub enum EngineError {
         "pagination loop: {url} was returned as the next page twice; stopping instead of looping"
     )]
     PaginationLoop { url: String },
+    #[error(
+        "{resource} would need {requests} requests, one per value of {params}, and the fan-out limit is {limit}: narrow the query, or raise the limit (--max-fanout N; 0 for none)"
+    )]
+    TooManyRequests {
+        resource: String,
+        requests: usize,
+        params: String,
+        limit: usize,
+    },
     #[error("{message}")]
     Sqlite { message: String },
     #[error("{0}")]
@@ -104,7 +113,8 @@ impl EngineError {
             EngineError::Provider(_) => ErrorKind::Provider,
             EngineError::NoMatchingMethod { .. }
             | EngineError::InvalidParameter { .. }
-            | EngineError::UnknownField { .. } => ErrorKind::Planning,
+            | EngineError::UnknownField { .. }
+            | EngineError::TooManyRequests { .. } => ErrorKind::Planning,
             EngineError::ActionFailed { .. } | EngineError::WaitTimeout { .. } => ErrorKind::Action,
             EngineError::Stopped { source, .. } => source.kind(),
             EngineError::MissingCredentials { .. } => ErrorKind::Credentials,

@@ -51,7 +51,14 @@ pub struct RuntimeConfig {
     pub wait_always: bool,
     /// Build requests but send none: mutations show what they would send.
     pub dry_run: bool,
+    /// Most requests one table of a SELECT may fan out to (IN values, join and subquery values):
+    /// `None` is [`DEFAULT_MAX_FANOUT`], `Some(0)` no limit. Going over is an error before any of
+    /// them is sent, so a careless join cannot spend an account's hourly rate limit.
+    pub max_fanout: Option<usize>,
 }
+
+/// The fan-out limit unless set: DigitalOcean allows 5,000 requests an hour per token.
+pub const DEFAULT_MAX_FANOUT: usize = 1000;
 
 /// Executes parsed statements.
 #[derive(Debug)]
@@ -185,6 +192,36 @@ impl Runtime {
             Statement::Delete(s) => self.delete(s).await,
             Statement::Exec(s) => self.exec(s).await,
         }
+    }
+
+    /// One request per combination of bound values: over the limit is an error, before any is sent.
+    fn check_fanout(
+        &self,
+        p: &plan::TablePlan,
+        bound: &[(String, Vec<Value>)],
+    ) -> Result<(), EngineError> {
+        let limit = match self.config.max_fanout {
+            None => DEFAULT_MAX_FANOUT,
+            Some(0) => return Ok(()),
+            Some(n) => n,
+        };
+        let requests = bound
+            .iter()
+            .fold(1usize, |n, (_, values)| n.saturating_mul(values.len()));
+        if requests <= limit {
+            return Ok(());
+        }
+        Err(EngineError::TooManyRequests {
+            resource: p.resource.id.clone(),
+            requests,
+            params: bound
+                .iter()
+                .filter(|(_, v)| v.len() > 1)
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(" × "),
+            limit,
+        })
     }
 
     /// The statement's SQLite database with an empty table per provider table, and the query as
@@ -369,6 +406,7 @@ impl Runtime {
                     let values = link_values(&conn, q, &plans, p, link)?;
                     bound.push((link.param.clone(), values));
                 }
+                self.check_fanout(p, &bound)?;
                 let token = tokens.get(&p.provider.name).cloned().flatten();
                 let sink = tx.clone();
                 jobs.push(async move {

@@ -109,6 +109,13 @@ impl EngineBuilder {
         self
     }
 
+    /// Most requests one table of a SELECT may fan out to (`IN` values, join and subquery values);
+    /// more is an error before any is sent. Default 1000; 0 for no limit.
+    pub fn max_fanout(mut self, requests: usize) -> Self {
+        self.config.max_fanout = Some(requests);
+        self
+    }
+
     /// How `/*+ AWAIT */` polls: every `poll`, giving up after `timeout` (defaults 5 s and 300 s).
     pub fn wait_policy(mut self, poll: Duration, timeout: Duration) -> Self {
         self.config.wait = WaitPolicy { poll, timeout };
