@@ -799,3 +799,27 @@ async fn fan_out_over_the_limit_is_an_error_before_it_is_sent() {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn a_condition_on_an_unbound_parameter_is_pointed_out() {
+    let m = mock(20).await;
+    let e = engine_for(&m, 8).await;
+    let r = e
+        .execute("SELECT id FROM digitalocean.compute.images WHERE image_id > 100003")
+        .await
+        .unwrap();
+    assert!(r[0].rows.is_empty());
+    assert_eq!(
+        r[0].notices,
+        ["image_id is a parameter of digitalocean.compute.images, not a field of its rows: images_list was used, so image_id is null in every row and a condition on it matches nothing unless written as image_id = … or image_id IN (…)"]
+    );
+    // Bound, or a field of the rows: nothing to point out.
+    for sql in [
+        "SELECT id FROM digitalocean.compute.images WHERE image_id = 100003 OR image_id = 100010",
+        "SELECT id FROM digitalocean.compute.images WHERE id > 100003 AND type = 'snapshot'",
+        "SELECT count(*) FROM digitalocean.compute.images i JOIN digitalocean.compute.image_actions a ON a.image_id = i.id WHERE i.private = true",
+    ] {
+        let r = e.execute(sql).await.unwrap();
+        assert!(r[0].notices.is_empty(), "{sql}: {:?}", r[0].notices);
+    }
+}

@@ -220,6 +220,43 @@ pub(crate) fn plan_query(
                     && columns.iter().any(|c| c.name.eq_ignore_ascii_case(name))
             })
             .collect();
+        // A condition on a parameter that is not a field of the rows, left to SQL, sees it null in
+        // every row (`image_id > 5` on listed images): say so instead of returning nothing quietly.
+        let mut unbound: Vec<String> = Vec::new();
+        for c in scope.map(|s| s.conjuncts.as_slice()).unwrap_or_default() {
+            if plan.answered.contains(&c.id) {
+                continue;
+            }
+            for col in c
+                .columns
+                .iter()
+                .filter(|col| owner(t.scope, col) == Some(t.id))
+            {
+                let is_param = resource
+                    .methods_for(SqlVerb::Select)
+                    .iter()
+                    .any(|m| m.param_named(&col.name).is_some());
+                let bound = plan
+                    .literals
+                    .iter()
+                    .map(|(n, _)| n)
+                    .chain(plan.links.iter().map(|l| &l.param))
+                    .any(|n| n.eq_ignore_ascii_case(&col.name));
+                if is_param
+                    && !item_field(&col.name)
+                    && !bound
+                    && !unbound.iter().any(|u| u.eq_ignore_ascii_case(&col.name))
+                {
+                    unbound.push(col.name.clone());
+                }
+            }
+        }
+        for name in unbound {
+            plan.notices.push(format!(
+                "{name} is a parameter of {}, not a field of its rows: {} was used, so {name} is null in every row and a condition on it matches nothing unless written as {name} = … or {name} IN (…)",
+                resource.id, plan.method.name
+            ));
+        }
         plan.base_url = runtime.base_url(provider, &t.name[1])?;
         plans.push(plan);
     }

@@ -83,6 +83,8 @@ pub struct Conjunct {
     pub kind: ConjunctKind,
     /// From `WHERE` (true) or from a join's `ON` (false).
     pub from_where: bool,
+    /// Every column the condition names (outside any subquery in it).
+    pub columns: Vec<ColumnRef>,
 }
 
 /// A provider table named in the query.
@@ -523,6 +525,7 @@ impl<'a> Walker<'a> {
                             id,
                             kind,
                             from_where,
+                            columns: columns_in(leaf),
                         })
                     }
                     Some((_, answered)) => {
@@ -601,8 +604,67 @@ pub(crate) fn literal_of(e: &Expr) -> Option<Literal> {
     }
 }
 
+/// The columns an expression names, leaving out those inside its subqueries (they belong to the
+/// subquery's own scope).
+fn columns_in(e: &Expr) -> Vec<ColumnRef> {
+    let mut outer = e.clone();
+    let _ = ast::visit_expressions_mut(&mut outer, |x| {
+        if matches!(x, Expr::Subquery(_) | Expr::Exists { .. }) {
+            *x = Expr::Value(Value::Null.into());
+        } else if let Expr::InSubquery { expr, .. } = x {
+            *x = (**expr).clone();
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let mut out = Vec::new();
+    let _ = ast::visit_expressions(&outer, |x| {
+        if matches!(x, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+            out.extend(column_ref(x));
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    out
+}
+
+/// `a = 1 OR a = 2 OR a IN (3)`: the same column each time, with literals: one IN list.
+fn or_of_equals(e: &Expr) -> Option<(ColumnRef, Vec<Literal>)> {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Or,
+            right,
+        } => {
+            let (lc, mut lv) = or_of_equals(left)?;
+            let (rc, rv) = or_of_equals(right)?;
+            let same = lc.name.eq_ignore_ascii_case(&rc.name)
+                && lc.qualifier.len() == rc.qualifier.len()
+                && lc
+                    .qualifier
+                    .iter()
+                    .zip(&rc.qualifier)
+                    .all(|(a, b)| a.eq_ignore_ascii_case(b));
+            same.then(|| {
+                lv.extend(rv);
+                (lc, lv)
+            })
+        }
+        Expr::Nested(inner) => or_of_equals(inner),
+        leaf => match classify(leaf) {
+            ConjunctKind::Equals { column, values } => Some((column, values)),
+            _ => None,
+        },
+    }
+}
+
 fn classify(e: &Expr) -> ConjunctKind {
     match e {
+        Expr::BinaryOp {
+            op: BinaryOperator::Or,
+            ..
+        } => match or_of_equals(e) {
+            Some((column, values)) => ConjunctKind::Equals { column, values },
+            None => ConjunctKind::Other,
+        },
         Expr::BinaryOp {
             left,
             op: BinaryOperator::Eq,
@@ -733,6 +795,30 @@ mod tests {
         assert_eq!(q.position_of("a.stauts"), Some((3, 16)));
         assert_eq!(q.position_of("I.ID"), Some((2, 16)));
         assert_eq!(q.position_of("other"), None);
+    }
+
+    #[test]
+    fn or_of_equalities_on_one_column_is_an_in_list() {
+        let q = query(
+            "SELECT 1 FROM p.s.r i WHERE (i.a = 1 OR I.A = 2 OR i.a IN (3, 4)) AND (a = 1 OR b = 2) \
+             AND (a = 1 OR a > 2) AND x IN (SELECT y FROM t WHERE z = 1) AND f(c, 'd') > e",
+        );
+        let c = &q.scope(0).unwrap().conjuncts;
+        assert!(
+            matches!(&c[0].kind, ConjunctKind::Equals { column, values } if column.name == "a" && values.len() == 4),
+            "{:?}",
+            c[0].kind
+        );
+        assert_eq!(c[1].kind, ConjunctKind::Other);
+        assert_eq!(c[2].kind, ConjunctKind::Other);
+        // The columns each condition names, not those inside its subquery.
+        let names =
+            |i: usize| -> Vec<String> { c[i].columns.iter().map(|r| r.name.clone()).collect() };
+        assert_eq!(names(1), ["a", "b"]);
+        assert_eq!(names(3), ["x"]);
+        let mut last = names(4);
+        last.sort();
+        assert_eq!(last, ["c", "e"]);
     }
 
     #[test]
