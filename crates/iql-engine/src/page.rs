@@ -75,6 +75,24 @@ fn shape_error<E: de::Error>(problem: &RefCell<Option<String>>, detail: String) 
     err
 }
 
+/// The `visit_*` methods for strings, booleans and numbers of a visitor that takes none of them:
+/// each gives the error `$err` builds from the visitor (`$this`) and the value (`$v`).
+macro_rules! reject_scalars {
+    ($out:ty, |$this:ident, $v:ident| $err:expr) => {
+        reject_scalars!(@one $out, visit_str, &str, $this, $v, $err);
+        reject_scalars!(@one $out, visit_bool, bool, $this, $v, $err);
+        reject_scalars!(@one $out, visit_i64, i64, $this, $v, $err);
+        reject_scalars!(@one $out, visit_u64, u64, $this, $v, $err);
+        reject_scalars!(@one $out, visit_f64, f64, $this, $v, $err);
+    };
+    (@one $out:ty, $name:ident, $ty:ty, $this:ident, $v:ident, $err:expr) => {
+        fn $name<E: de::Error>(self, $v: $ty) -> Result<$out, E> {
+            let $this = self;
+            Err($err)
+        }
+    };
+}
+
 /// A scalar as JSON text, for error messages that show what was found.
 fn shown(v: impl Into<Value>) -> String {
     v.into().to_string()
@@ -137,25 +155,7 @@ impl<'de> Visitor<'de> for PageSeed<'_> {
         Err(self.missing_key())
     }
 
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<ParsedPage, E> {
-        Err(self.missing_key())
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<ParsedPage, E> {
-        Err(self.missing_key())
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<ParsedPage, E> {
-        Err(self.missing_key())
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<ParsedPage, E> {
-        Err(self.missing_key())
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<ParsedPage, E> {
-        Err(self.missing_key())
-    }
+    reject_scalars!(ParsedPage, |this, _v| this.missing_key());
 }
 
 impl PageSeed<'_> {
@@ -207,25 +207,7 @@ impl<'de> Visitor<'de> for ItemsSeed<'_> {
         Ok(vec![read_row(self.layout, map)?])
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Err(self.found(shown(v)))
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Err(self.found(shown(v)))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Err(self.found(shown(v)))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Err(self.found(shown(v)))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Err(self.found(shown(v)))
-    }
+    reject_scalars!(Vec<Vec<Value>>, |this, v| this.found(shown(v)));
 }
 
 impl ItemsSeed<'_> {
@@ -271,25 +253,7 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
         Err(self.found("null".to_string()))
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<Value>, E> {
-        Err(self.found(shown(v)))
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Vec<Value>, E> {
-        Err(self.found(shown(v)))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Vec<Value>, E> {
-        Err(self.found(shown(v)))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Vec<Value>, E> {
-        Err(self.found(shown(v)))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Vec<Value>, E> {
-        Err(self.found(shown(v)))
-    }
+    reject_scalars!(Vec<Value>, |this, v| this.found(shown(v)));
 }
 
 impl RowSeed<'_> {

@@ -213,23 +213,28 @@ async fn timeouts_are_reported_with_the_url() {
     );
 }
 
-#[tokio::test]
-async fn without_retry_after_the_wait_follows_ratelimit_reset() {
-    // ratelimit-reset at least one whole second ahead (the header is whole seconds, so `now + 1`
-    // may be only milliseconds away), capped by max_backoff (50 ms here): retried, and not at once.
-    let reset = reset_in(2);
+/// One 429 with `ratelimit-reset` `offset` whole seconds from now, then a success: the time
+/// `client` took, having retried once.
+async fn time_after_reset(offset: i64, client: HttpClient) -> Duration {
     let (base, hits) = scripted(vec![
-        (429, vec![("ratelimit-reset", reset)], TOO_MANY),
+        (429, vec![("ratelimit-reset", reset_in(offset))], TOO_MANY),
         (200, vec![], r#"{"images":[]}"#),
     ])
     .await;
     let started = std::time::Instant::now();
-    let resp = client().send(&req(&base, Method::Get, true)).await.unwrap();
+    let resp = client.send(&req(&base, Method::Get, true)).await.unwrap();
     assert_eq!((resp.status, hits.load(Ordering::SeqCst)), (200, 2));
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn without_retry_after_the_wait_follows_ratelimit_reset() {
+    // ratelimit-reset at least one whole second ahead (the header is whole seconds, so `now + 1`
+    // may be only milliseconds away), capped by max_backoff (50 ms here): retried, and not at once.
+    let waited = time_after_reset(2, client()).await;
     assert!(
-        started.elapsed() >= Duration::from_millis(45),
-        "waited only {:?}",
-        started.elapsed()
+        waited >= Duration::from_millis(45),
+        "waited only {waited:?}"
     );
 }
 
@@ -237,20 +242,11 @@ async fn without_retry_after_the_wait_follows_ratelimit_reset() {
 async fn a_ratelimit_reset_already_past_still_waits_the_backoff() {
     // A server clock behind ours makes the reset look past; retrying at once would spend every
     // retry in a burst. The wait falls back to the backoff (100 ms base: at least 50 ms).
-    let reset = reset_in(-10);
-    let (base, hits) = scripted(vec![
-        (429, vec![("ratelimit-reset", reset)], TOO_MANY),
-        (200, vec![], r#"{"images":[]}"#),
-    ])
-    .await;
     let client = client_with(Duration::from_millis(100), Duration::from_millis(200));
-    let started = std::time::Instant::now();
-    let resp = client.send(&req(&base, Method::Get, true)).await.unwrap();
-    assert_eq!((resp.status, hits.load(Ordering::SeqCst)), (200, 2));
+    let waited = time_after_reset(-10, client).await;
     assert!(
-        started.elapsed() >= Duration::from_millis(45),
-        "waited only {:?}",
-        started.elapsed()
+        waited >= Duration::from_millis(45),
+        "waited only {waited:?}"
     );
 }
 
