@@ -18,7 +18,7 @@
 use std::sync::Arc;
 
 use iql_provider::{Column, Method, Provider, Resource, SqlVerb};
-use iql_sql::{ColumnRef, ConjunctKind, Literal, QueryStatement, TableRef};
+use iql_sql::{ColumnRef, Conjunct, ConjunctKind, Literal, QueryStatement, TableRef};
 use serde_json::Value;
 
 use crate::error::EngineError;
@@ -220,43 +220,10 @@ pub(crate) fn plan_query(
                     && columns.iter().any(|c| c.name.eq_ignore_ascii_case(name))
             })
             .collect();
-        // A condition on a parameter that is not a field of the rows, left to SQL, sees it null in
-        // every row (`image_id > 5` on listed images): say so instead of returning nothing quietly.
-        let mut unbound: Vec<String> = Vec::new();
-        for c in scope.map(|s| s.conjuncts.as_slice()).unwrap_or_default() {
-            if plan.answered.contains(&c.id) {
-                continue;
-            }
-            for col in c
-                .columns
-                .iter()
-                .filter(|col| owner(t.scope, col) == Some(t.id))
-            {
-                let is_param = resource
-                    .methods_for(SqlVerb::Select)
-                    .iter()
-                    .any(|m| m.param_named(&col.name).is_some());
-                let bound = plan
-                    .literals
-                    .iter()
-                    .map(|(n, _)| n)
-                    .chain(plan.links.iter().map(|l| &l.param))
-                    .any(|n| n.eq_ignore_ascii_case(&col.name));
-                if is_param
-                    && !item_field(&col.name)
-                    && !bound
-                    && !unbound.iter().any(|u| u.eq_ignore_ascii_case(&col.name))
-                {
-                    unbound.push(col.name.clone());
-                }
-            }
-        }
-        for name in unbound {
-            plan.notices.push(format!(
-                "{name} is a parameter of {}, not a field of its rows: {} was used, so {name} is null in every row and a condition on it matches nothing unless written as {name} = … or {name} IN (…)",
-                resource.id, plan.method.name
-            ));
-        }
+        let conjuncts = scope.map(|s| s.conjuncts.as_slice()).unwrap_or_default();
+        let notices =
+            null_parameter_notices(&plan, conjuncts, &|col| owner(t.scope, col) == Some(t.id));
+        plan.notices.extend(notices);
         plan.base_url = runtime.base_url(provider, &t.name[1])?;
         plans.push(plan);
     }
@@ -274,6 +241,52 @@ pub(crate) fn plan_query(
         }
     }
     Ok(plans)
+}
+
+/// A condition on a parameter that is not a field of the rows, left to SQL, sees it null in every
+/// row (`image_id > 5` on listed images): a notice says so, instead of a quiet empty result.
+fn null_parameter_notices(
+    plan: &TablePlan,
+    conjuncts: &[Conjunct],
+    is_mine: &dyn Fn(&ColumnRef) -> bool,
+) -> Vec<String> {
+    let resource = &plan.resource;
+    let select = resource.methods_for(SqlVerb::Select);
+    let is_param = |name: &str| select.iter().any(|m| m.param_named(name).is_some());
+    let item_field = |name: &str| {
+        select
+            .iter()
+            .any(|m| m.columns.iter().any(|c| c.name.eq_ignore_ascii_case(name)))
+    };
+    let bound = |name: &str| {
+        plan.literals
+            .iter()
+            .map(|(n, _)| n)
+            .chain(plan.links.iter().map(|l| &l.param))
+            .any(|n| n.eq_ignore_ascii_case(name))
+    };
+    let mut unbound: Vec<&str> = Vec::new();
+    for c in conjuncts.iter().filter(|c| !plan.answered.contains(&c.id)) {
+        for col in c.columns.iter().filter(|col| is_mine(col)) {
+            let name = col.name.as_str();
+            if is_param(name)
+                && !item_field(name)
+                && !bound(name)
+                && !unbound.iter().any(|u| u.eq_ignore_ascii_case(name))
+            {
+                unbound.push(name);
+            }
+        }
+    }
+    unbound
+        .into_iter()
+        .map(|name| {
+            format!(
+                "{name} is a parameter of {}, not a field of its rows: {} was used, so {name} is null in every row and a condition on it matches nothing unless written as {name} = … or {name} IN (…)",
+                resource.id, plan.method.name
+            )
+        })
+        .collect()
 }
 
 fn qualifier_matches(t: &TableRef, qualifier: &[String]) -> bool {
