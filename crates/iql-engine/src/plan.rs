@@ -195,13 +195,9 @@ pub(crate) fn plan_query(
         };
         // A parameter that is not a field of the items (`image_id`; the field is `id`) is null in
         // listed rows, so SQLite cannot apply the IN: it must be bound.
-        let item_field = |name: &str| {
-            resource
-                .methods_for(SqlVerb::Select)
-                .iter()
-                .any(|m| m.columns.iter().any(|c| c.name.eq_ignore_ascii_case(name)))
-        };
-        let must_bind = subquery_links.iter().any(|l| !item_field(&l.param));
+        let must_bind = subquery_links
+            .iter()
+            .any(|l| !is_item_field(resource, &l.param));
         let all_links: Vec<LinkBinding> = links.iter().chain(&subquery_links).cloned().collect();
         let mut plan = if must_bind {
             choose(all_links)?
@@ -243,6 +239,15 @@ pub(crate) fn plan_query(
     Ok(plans)
 }
 
+/// Whether the items a select method returns have a field of this name (`id`, `type`), as opposed
+/// to a name that is only a parameter (`image_id`, `private`).
+fn is_item_field(resource: &Resource, name: &str) -> bool {
+    resource
+        .methods_for(SqlVerb::Select)
+        .iter()
+        .any(|m| m.columns.iter().any(|c| c.name.eq_ignore_ascii_case(name)))
+}
+
 /// A condition on a parameter that is not a field of the rows, left to SQL, sees it null in every
 /// row (`image_id > 5` on listed images): a notice says so, instead of a quiet empty result.
 fn null_parameter_notices(
@@ -253,11 +258,6 @@ fn null_parameter_notices(
     let resource = &plan.resource;
     let select = resource.methods_for(SqlVerb::Select);
     let is_param = |name: &str| select.iter().any(|m| m.param_named(name).is_some());
-    let item_field = |name: &str| {
-        select
-            .iter()
-            .any(|m| m.columns.iter().any(|c| c.name.eq_ignore_ascii_case(name)))
-    };
     let bound = |name: &str| {
         plan.literals
             .iter()
@@ -270,7 +270,7 @@ fn null_parameter_notices(
         for col in c.columns.iter().filter(|col| is_mine(col)) {
             let name = col.name.as_str();
             if is_param(name)
-                && !item_field(name)
+                && !is_item_field(resource, name)
                 && !bound(name)
                 && !unbound.iter().any(|u| u.eq_ignore_ascii_case(name))
             {
