@@ -84,6 +84,12 @@ struct ExecArgs {
 
 #[derive(Args)]
 struct ShellArgs {
+    /// A template variable for files run with .read: NAME=VALUE (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
+    /// Template variables for .read from a JSON or YAML file (repeatable; --var wins).
+    #[arg(long = "vars", value_name = "FILE")]
+    vars_files: Vec<String>,
     #[command(flatten)]
     output: OutputArgs,
     #[command(flatten)]
@@ -305,8 +311,9 @@ fn exec(rt: &tokio::runtime::Runtime, args: ExecArgs) -> anyhow::Result<ExitCode
 
 fn shell(rt: &tokio::runtime::Runtime, args: ShellArgs) -> anyhow::Result<ExitCode> {
     init_logging(&args.engine);
+    let vars = template::load_vars(&args.vars_files, &args.vars)?;
     let engine = rt.block_on(build_engine(&args.engine))?;
     let session = session(engine, &args.output)?;
-    shell::run(rt, session)?;
+    shell::run(rt, session, &vars)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -271,8 +271,11 @@ fn rest_of(line: &str) -> Option<String> {
     (!unquoted.is_empty()).then(|| unquoted.to_string())
 }
 
+/// Template variables for `.read` (from `iql shell --var/--vars`).
+type Vars = std::collections::BTreeMap<String, serde_json::Value>;
+
 /// Handles a shell command.
-fn command(line: &str, session: &mut Session) -> Next {
+fn command(line: &str, session: &mut Session, vars: &Vars) -> Next {
     let mut parts = line.split_whitespace();
     let cmd = parts.next().unwrap_or_default();
     let arg = parts.next();
@@ -289,13 +292,11 @@ fn command(line: &str, session: &mut Session) -> Next {
                 eprintln!("usage: .read FILE");
                 return Next::Prompt;
             };
-            // Rendered as `iql exec -i` renders files, with no variables: a {{ name }} left in the
-            // file is reported with its line.
+            // Rendered as `iql exec -i` renders files, with the shell's --var/--vars: a
+            // {{ name }} without a value is reported with its line.
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| format!("cannot read {path}: {e}"))
-                .and_then(|src| {
-                    crate::template::render(&src, &Default::default()).map_err(|e| e.to_string())
-                });
+                .and_then(|src| crate::template::render(&src, vars).map_err(|e| e.to_string()));
             match text {
                 Ok(text) => return Next::Run(text),
                 Err(e) => eprintln!("error: {e}"),
@@ -339,7 +340,7 @@ fn command(line: &str, session: &mut Session) -> Next {
     Next::Prompt
 }
 
-pub fn run(rt: &tokio::runtime::Runtime, mut session: Session) -> anyhow::Result<()> {
+pub fn run(rt: &tokio::runtime::Runtime, mut session: Session, vars: &Vars) -> anyhow::Result<()> {
     let helper = IqlHelper::new(session.engine.registry());
     let config = rustyline::Config::builder()
         .auto_add_history(false)
@@ -375,7 +376,7 @@ pub fn run(rt: &tokio::runtime::Runtime, mut session: Session) -> anyhow::Result
                     || text.starts_with('\\')
                     || ["help", "exit", "quit"].contains(&text.to_ascii_lowercase().as_str())
                 {
-                    match command(text, &mut session) {
+                    match command(text, &mut session, vars) {
                         Next::Prompt => continue,
                         Next::Leave => break,
                         Next::Run(script) => script,
@@ -455,31 +456,29 @@ mod tests {
         std::fs::write(&script, "-- a report\nSELECT 1 AS a;\nSELECT 'x' AS b;\n").unwrap();
 
         // .read gives the file's statements to run; a quoted name may hold spaces.
-        let Next::Run(text) = command(&format!(".read '{}'", script.display()), &mut session)
-        else {
+        let none = Vars::new();
+        let quoted = format!(".read '{}'", script.display());
+        let Next::Run(text) = command(&quoted, &mut session, &none) else {
             panic!(".read did not give statements");
         };
         assert!(text.contains("SELECT 'x' AS b;"));
         // A missing file or an undefined variable: an error, and back to the prompt.
-        assert_eq!(
-            command(".read /no/such/file.iql", &mut session),
-            Next::Prompt
-        );
+        let missing = ".read /no/such/file.iql";
+        assert_eq!(command(missing, &mut session, &none), Next::Prompt);
         std::fs::write(&script, "SELECT '{{ who }}';").unwrap();
-        assert_eq!(
-            command(&format!(".read {}", script.display()), &mut session),
-            Next::Prompt
-        );
-        assert_eq!(command(".read", &mut session), Next::Prompt);
+        assert_eq!(command(&quoted, &mut session, &none), Next::Prompt);
+        assert_eq!(command(".read", &mut session, &none), Next::Prompt);
+        // With the shell's --var the placeholders are filled; a quote stays inside the string.
+        let vars = Vars::from([("who".to_string(), serde_json::json!("o'brien"))]);
+        let filled = Next::Run("SELECT 'o''brien';".to_string());
+        assert_eq!(command(&quoted, &mut session, &vars), filled);
 
         // .output FILE sends results there; .output alone brings them back.
         let file = dir.join("out.csv");
-        assert_eq!(
-            command(&format!("\\o {}", file.display()), &mut session),
-            Next::Prompt
-        );
+        let to_file = format!("\\o {}", file.display());
+        assert_eq!(command(&to_file, &mut session, &none), Next::Prompt);
         rt.block_on(session.run_script(&text, std::future::pending::<()>));
-        assert_eq!(command(".output", &mut session), Next::Prompt);
+        assert_eq!(command(".output", &mut session, &none), Next::Prompt);
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "a\n1\nb\nx\n");
         assert!(screen.0.lock().unwrap().is_empty());
         let _ = std::fs::remove_dir_all(dir);
