@@ -269,6 +269,18 @@ impl Runtime {
             }
             return EngineError::Sqlite { message: out };
         }
+        if let Some(name) = message.strip_prefix("no such function: ") {
+            let mut out = message.clone();
+            if let Some((line, column)) = q.position_of(name) {
+                out.push_str(&format!(" at line {line}, column {column}"));
+            }
+            let known = sqlite::function_names();
+            if let Some(close) = iql_provider::did_you_mean(name, known.iter().map(String::as_str))
+            {
+                out.push_str(&format!("; did you mean {close}?"));
+            }
+            return EngineError::Sqlite { message: out };
+        }
         let Some(name) = message.strip_prefix("no such column: ") else {
             return self.explain_missing_table(e);
         };

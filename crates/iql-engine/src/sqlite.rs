@@ -169,6 +169,18 @@ pub(crate) fn first_column_values(conn: &Connection, sql: &str) -> Result<Vec<Va
     Ok(out)
 }
 
+/// The SQL functions SQLite knows, for "did you mean" after a misspelt one.
+pub(crate) fn function_names() -> Vec<String> {
+    let names = || -> rusqlite::Result<Vec<String>> {
+        let conn = Connection::open_in_memory()?;
+        let mut stmt =
+            conn.prepare("SELECT DISTINCT name FROM pragma_function_list ORDER BY name")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.collect()
+    };
+    names().unwrap_or_default()
+}
+
 /// Compiles the query without running it: on the still empty tables this finds a misspelt column
 /// or bad SQL before any request is sent.
 pub(crate) fn check(conn: &Connection, sql: &str) -> Result<(), EngineError> {
