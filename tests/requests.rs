@@ -147,7 +147,9 @@ async fn every_page_is_read_at_the_largest_size_and_limit_stops_early() {
 async fn requests_run_concurrently_under_the_bound() {
     let m = MockServer::start(MockConfig {
         images: 2_000,
-        latency: Duration::from_millis(30),
+        // Long enough that all four requests of a round are in the mock together, even on a
+        // loaded machine.
+        latency: Duration::from_millis(100),
         ..MockConfig::default()
     })
     .await
