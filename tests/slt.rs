@@ -121,6 +121,9 @@ async fn run_file(name: &str) {
             let engine = Engine::builder()
                 .sandbox(cfg)
                 .retry_backoff(std::time::Duration::from_millis(1))
+                // retries.slt injects 20% failures; which request meets several in a row depends on
+                // how requests interleave. 8 retries make exhausting them about 5e-7 per request.
+                .max_retries(8)
                 .wait_policy(std::time::Duration::from_millis(5), wait_timeout)
                 .build()
                 .await
