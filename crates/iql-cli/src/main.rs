@@ -8,6 +8,7 @@ mod session;
 mod shell;
 mod template;
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,12 +71,8 @@ struct ExecArgs {
     /// from --var/--vars). With neither SQL nor -i, piped standard input is read.
     #[arg(short = 'i', long = "infile", value_name = "FILE")]
     infile: Option<PathBuf>,
-    /// A template variable: NAME=VALUE (repeatable).
-    #[arg(long = "var", value_name = "NAME=VALUE")]
-    vars: Vec<String>,
-    /// Template variables from a JSON or YAML file (repeatable; --var wins).
-    #[arg(long = "vars", value_name = "FILE")]
-    vars_files: Vec<String>,
+    #[command(flatten)]
+    template: TemplateArgs,
     #[command(flatten)]
     output: OutputArgs,
     #[command(flatten)]
@@ -84,16 +81,29 @@ struct ExecArgs {
 
 #[derive(Args)]
 struct ShellArgs {
-    /// A template variable for files run with .read: NAME=VALUE (repeatable).
-    #[arg(long = "var", value_name = "NAME=VALUE")]
-    vars: Vec<String>,
-    /// Template variables for .read from a JSON or YAML file (repeatable; --var wins).
-    #[arg(long = "vars", value_name = "FILE")]
-    vars_files: Vec<String>,
+    #[command(flatten)]
+    template: TemplateArgs,
     #[command(flatten)]
     output: OutputArgs,
     #[command(flatten)]
     engine: EngineArgs,
+}
+
+/// Values for `{{ name }}` in .iql files (`exec -i`, the shell's `.read`).
+#[derive(Args)]
+struct TemplateArgs {
+    /// A template variable for .iql files (exec -i, the shell's .read): NAME=VALUE (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    vars: Vec<String>,
+    /// Template variables from a JSON or YAML file (repeatable; --var wins).
+    #[arg(long = "vars", value_name = "FILE")]
+    vars_files: Vec<String>,
+}
+
+impl TemplateArgs {
+    fn load(&self) -> Result<BTreeMap<String, Value>, template::TemplateError> {
+        template::load_vars(&self.vars_files, &self.vars)
+    }
 }
 
 #[derive(Args)]
@@ -294,7 +304,7 @@ fn exec(rt: &tokio::runtime::Runtime, args: ExecArgs) -> anyhow::Result<ExitCode
             bail!("no SQL: give the SQL to run, -i FILE, or pipe it in (iql exec --help)")
         }
     };
-    let vars = template::load_vars(&args.vars_files, &args.vars)?;
+    let vars = args.template.load()?;
     let sql = template::render(&source, &vars)?;
     let engine = rt.block_on(build_engine(&args.engine))?;
     let mut session = session(engine, &args.output)?;
@@ -311,7 +321,7 @@ fn exec(rt: &tokio::runtime::Runtime, args: ExecArgs) -> anyhow::Result<ExitCode
 
 fn shell(rt: &tokio::runtime::Runtime, args: ShellArgs) -> anyhow::Result<ExitCode> {
     init_logging(&args.engine);
-    let vars = template::load_vars(&args.vars_files, &args.vars)?;
+    let vars = args.template.load()?;
     let engine = rt.block_on(build_engine(&args.engine))?;
     let session = session(engine, &args.output)?;
     shell::run(rt, session, &vars)?;
