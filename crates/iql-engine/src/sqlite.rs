@@ -130,27 +130,26 @@ pub(crate) fn distinct_values(
         sql.push_str(&format!(" AND {} IN ({marks})", quote(col)));
         args.extend(values.iter().map(literal_value));
     }
-    let mut stmt = conn.prepare(&sql).map_err(sql_error)?;
-    let rows = stmt
-        .query_map(rusqlite::params_from_iter(args), |r| {
-            Ok(match r.get_ref(0)? {
-                ValueRef::Integer(i) => Value::from(i),
-                ValueRef::Real(f) => serde_json::Number::from_f64(f)
-                    .map(Value::Number)
-                    .unwrap_or(Value::Null),
-                ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
-                _ => Value::Null,
-            })
-        })
-        .map_err(sql_error)?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(sql_error)
+    column_values(conn, &sql, args)
 }
 
 /// The distinct values of the first column of `sql` (a subquery that binds a parameter), as JSON;
 /// NULLs are left out.
 pub(crate) fn first_column_values(conn: &Connection, sql: &str) -> Result<Vec<Value>, EngineError> {
+    column_values(conn, sql, Vec::new())
+}
+
+/// The first column of `sql` run with `args`, distinct and without NULLs, as JSON values: the
+/// values one table hands another's parameter.
+fn column_values(
+    conn: &Connection,
+    sql: &str,
+    args: Vec<SqlValue>,
+) -> Result<Vec<Value>, EngineError> {
     let mut stmt = conn.prepare(sql).map_err(sql_error)?;
-    let mut rows = stmt.query([]).map_err(sql_error)?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(args))
+        .map_err(sql_error)?;
     let mut out: Vec<Value> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     while let Some(row) = rows.next().map_err(sql_error)? {
