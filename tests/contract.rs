@@ -68,15 +68,17 @@ const SELECTS: &[&str] = &[
     "SELECT id FROM digitalocean.compute.images WHERE image_id IN (62137902, 7555620)",
 ];
 
+/// An engine builder aimed at Prism, with a token Prism accepts.
+fn at_prism(base: &str) -> iql::EngineBuilder {
+    Engine::builder()
+        .endpoint("digitalocean", base)
+        .credential("digitalocean", "contract-test")
+}
+
 #[tokio::test]
 async fn prism_accepts_every_select_iql_sends() {
     let (_prism, base) = Prism::start();
-    let engine = Engine::builder()
-        .endpoint("digitalocean", &base)
-        .credential("digitalocean", "contract-test")
-        .build()
-        .await
-        .unwrap();
+    let engine = at_prism(&base).build().await.unwrap();
     for sql in SELECTS {
         let results = engine
             .execute(sql)
@@ -132,9 +134,7 @@ const MUTATIONS: &[&str] = &[
 #[tokio::test]
 async fn prism_accepts_every_mutation_iql_sends() {
     let (_prism, base) = Prism::start();
-    let engine = Engine::builder()
-        .endpoint("digitalocean", &base)
-        .credential("digitalocean", "contract-test")
+    let engine = at_prism(&base)
         .wait_policy(
             std::time::Duration::from_millis(20),
             std::time::Duration::from_millis(300),
@@ -161,12 +161,7 @@ async fn prism_accepts_every_mutation_iql_sends() {
 #[tokio::test]
 async fn bad_input_is_stopped_by_iql_before_any_request() {
     let (_prism, base) = Prism::start();
-    let engine = Engine::builder()
-        .endpoint("digitalocean", &base)
-        .credential("digitalocean", "contract-test")
-        .build()
-        .await
-        .unwrap();
+    let engine = at_prism(&base).build().await.unwrap();
     for (sql, expected) in [
         ("INSERT INTO digitalocean.compute.images (name, region) VALUES ('x', 'nyc3')", "images_create_custom needs url"),
         ("INSERT INTO digitalocean.compute.images (name, url, region) VALUES ('x', 'http://x', 'mars1')", "invalid value 'mars1' for parameter 'region'"),
