@@ -179,6 +179,17 @@ fn select_prefers_get_then_list() {
     );
 }
 
+/// The error loading service `s` of provider `p` from a tree written by `write_tree`.
+fn service_error(dir: &tempdir::Dir) -> String {
+    Registry::from_dir(&dir.0)
+        .unwrap()
+        .provider("p")
+        .unwrap()
+        .service("s")
+        .unwrap_err()
+        .to_string()
+}
+
 fn write_tree(files: &[(&str, &str)]) -> tempdir::Dir {
     let dir = tempdir::Dir::new();
     for (p, text) in files {
@@ -223,13 +234,7 @@ fn broken_documents_name_the_file_and_place() {
             "openapi: 3.0.0\npaths:\n  /a:\n    get: {}\n   bad: [\n",
         ),
     ]);
-    let err = Registry::from_dir(&dir.0)
-        .unwrap()
-        .provider("p")
-        .unwrap()
-        .service("s")
-        .unwrap_err();
-    let text = err.to_string();
+    let text = service_error(&dir);
     assert!(text.contains("s.yaml") && text.contains("line 5"), "{text}");
 
     let dir = write_tree(&[
@@ -239,13 +244,7 @@ fn broken_documents_name_the_file_and_place() {
             "openapi: 3.0.0\npaths: {}\ncomponents:\n  x-stackQL-resources:\n    things:\n      methods:\n        list:\n          operation:\n            $ref: '#/paths/~1v2~1things/get'\n",
         ),
     ]);
-    let err = Registry::from_dir(&dir.0)
-        .unwrap()
-        .provider("p")
-        .unwrap()
-        .service("s")
-        .unwrap_err();
-    let text = err.to_string();
+    let text = service_error(&dir);
     assert!(
         text.contains("unresolved $ref '#/paths/~1v2~1things/get'"),
         "{text}"
