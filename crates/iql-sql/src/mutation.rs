@@ -372,7 +372,18 @@ pub(crate) fn parse_insert(
             "INSERT INTO needs a table name",
         ));
     };
-    let columns: Vec<String> = insert.columns.iter().map(|c| c.value.clone()).collect();
+    let columns: Vec<String> = insert
+        .columns
+        .iter()
+        .map(|c| {
+            c.0.last()
+                .map(|p| match p {
+                    ast::ObjectNamePart::Identifier(i) => i.value.clone(),
+                    other => other.to_string(),
+                })
+                .unwrap_or_default()
+        })
+        .collect();
     if columns.is_empty() {
         // Provider tables have no column order to fill: each value must say which field it is.
         return Err(SqlError::new(
@@ -459,14 +470,14 @@ pub(crate) fn parse_update(
     wait: bool,
     replace: bool,
 ) -> Result<UpdateStatement, SqlError> {
-    let ast::Statement::Update {
+    let ast::Statement::Update(ast::Update {
         table,
         assignments,
         selection,
         returning: ret,
         from,
         ..
-    } = statement
+    }) = statement
     else {
         return Err(SqlError::new(source.line, source.column, "expected UPDATE"));
     };

@@ -430,6 +430,8 @@ impl<'a> Walker<'a> {
                                         parts.last().cloned().unwrap_or_default(),
                                     ),
                                     columns: Vec::new(),
+                                    explicit: true,
+                                    at: None,
                                 });
                             }
                         }
@@ -848,7 +850,7 @@ mod tests {
         assert_eq!(
             sql,
             "WITH mine AS (SELECT id FROM \"t0_images\" AS \"images\" WHERE private = true) \
-             SELECT i.id FROM \"t2_images\" AS i WHERE true AND i.id IN (SELECT id FROM mine)"
+             SELECT i.id FROM \"t2_images\" i WHERE true AND i.id IN (SELECT id FROM mine)"
         );
         // The same numbering as the whole statement's rendering.
         let whole = q.render(&locals, &HashSet::from([inner_name]));
