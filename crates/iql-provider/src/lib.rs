@@ -14,6 +14,7 @@ mod error;
 mod model;
 mod registry;
 mod resolve;
+mod yaml;
 
 pub use error::ProviderError;
 pub use model::{

@@ -108,7 +108,7 @@ impl Source {
 
 /// Parses YAML into JSON values, reporting the line and column of a syntax error.
 pub(crate) fn parse_yaml(text: &str, file: &Path) -> Result<Value, ProviderError> {
-    serde_yaml::from_str::<Value>(text).map_err(|e| ProviderError::Yaml {
+    crate::yaml::from_str(text).map_err(|e| ProviderError::Yaml {
         file: file.to_path_buf(),
         location: e.location().map(|l| (l.line(), l.column())),
         message: e.to_string(),
