@@ -76,6 +76,7 @@ fn every_documented_sandbox_command_runs() {
             let line = line.trim();
             let command = line
                 .strip_prefix("cargo run -q -p iql-cli -- ")
+                .or_else(|| line.strip_prefix("cargo run -p iql-cli -- "))
                 .or_else(|| line.strip_prefix("iql "));
             let Some(command) =
                 command.filter(|c| in_code && c.starts_with("exec") && c.contains("--sandbox"))
