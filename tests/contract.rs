@@ -96,19 +96,15 @@ async fn prism_accepts_every_select_iql_sends() {
 }
 
 #[tokio::test]
-async fn prism_refuses_what_the_contract_forbids_and_iql_reports_it() {
+async fn a_credential_variable_that_is_not_set_is_refused_before_anything_is_sent() {
     let (_prism, base) = Prism::start();
-    // No token at all: Prism's 401 comes back with DigitalOcean's error id.
-    let engine = Engine::builder()
+    let err = Engine::builder()
         .endpoint("digitalocean", &base)
         .credential_env_var("digitalocean", "IQL_CONTRACT_NO_SUCH_VARIABLE")
         .build()
         .await
-        .unwrap();
-    let err = engine
-        .execute("SELECT id FROM digitalocean.compute.images")
-        .await
         .unwrap_err();
+    assert_eq!(err.kind(), iql::ErrorKind::Config, "{err}");
     assert!(
         err.to_string().contains("IQL_CONTRACT_NO_SUCH_VARIABLE"),
         "{err}"

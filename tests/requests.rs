@@ -198,9 +198,25 @@ async fn dependent_joins_fan_out_only_over_rows_the_query_keeps() {
 #[tokio::test]
 async fn missing_credentials_fail_before_any_request() {
     let m = mock(5).await;
+    // The bundled provider, but naming a variable that is surely not set.
+    let root = std::env::temp_dir().join(format!("iql-creds-{}", std::process::id()));
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../providers/digitalocean");
+    let version = root.join("digitalocean/v00.00.00000");
+    std::fs::create_dir_all(version.join("services")).unwrap();
+    let provider = std::fs::read_to_string(docs.join("v00.00.00000/provider.yaml")).unwrap();
+    std::fs::write(
+        version.join("provider.yaml"),
+        provider.replace("DIGITALOCEAN_TOKEN", "IQL_TEST_VARIABLE_THAT_IS_NOT_SET"),
+    )
+    .unwrap();
+    std::fs::copy(
+        docs.join("v00.00.00000/services/compute.yaml"),
+        version.join("services/compute.yaml"),
+    )
+    .unwrap();
     let e = Engine::builder()
+        .providers_root(&root)
         .endpoint("digitalocean", &m.url())
-        .credential_env_var("digitalocean", "IQL_TEST_VARIABLE_THAT_IS_NOT_SET")
         .build()
         .await
         .unwrap();
@@ -215,6 +231,7 @@ async fn missing_credentials_fail_before_any_request() {
         "{err}"
     );
     assert_eq!(m.request_count(), 0);
+    let _ = std::fs::remove_dir_all(root);
 }
 
 #[tokio::test]
@@ -676,7 +693,7 @@ mod response_shapes {
 
     #[tokio::test]
     async fn empty_answers_are_no_rows() {
-        for body in ["", "  \n", r#"{"images":null}"#, r#"{"images":[]}"#, "null"] {
+        for body in [r#"{"images":null}"#, r#"{"images":[]}"#] {
             assert_eq!(
                 run(body, LIST).await.unwrap(),
                 Vec::<String>::new(),
@@ -688,6 +705,20 @@ mod response_shapes {
     #[tokio::test]
     async fn malformed_pages_are_errors_that_say_why() {
         for (body, expected) in [
+            // No body at all is not an empty list: reading it as no rows would be a silent lie.
+            (
+                "",
+                "HTTP 200 with an empty body; expected an object with $.images",
+            ),
+            (
+                "  \n",
+                "HTTP 200 with an empty body; expected an object with $.images",
+            ),
+            ("null", "the response has no $.images"),
+            (
+                "<html><body>Bad gateway</body></html>",
+                "returned a body that is not JSON",
+            ),
             ("not json", "returned a body that is not JSON"),
             (r#"{"images":[{"id":1}"#, "returned a body that is not JSON"),
             (r#"{"meta":{"total":0}}"#, "the response has no $.images"),
@@ -824,4 +855,44 @@ async fn a_condition_on_an_unbound_parameter_is_pointed_out() {
         let r = e.execute(sql).await.unwrap();
         assert!(r[0].notices.is_empty(), "{sql}: {:?}", r[0].notices);
     }
+}
+
+#[tokio::test]
+async fn settings_that_cannot_work_are_refused_when_the_engine_is_built() {
+    let refused = |b: iql::EngineBuilder| async move {
+        let err = b.build().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+        err.to_string()
+    };
+    // A misspelt provider would be ignored, and requests would go to the real API.
+    let text = refused(Engine::builder().endpoint("digitalocaen", "http://127.0.0.1:1")).await;
+    assert!(text.contains("did you mean 'digitalocean'"), "{text}");
+    let text = refused(Engine::builder().credential("digitalocaen", "t")).await;
+    assert!(text.contains("no provider named 'digitalocaen'"), "{text}");
+    // The token would cross the network in clear: refused, with the way out.
+    let text = refused(Engine::builder().endpoint("digitalocean", "http://iql-test.invalid")).await;
+    assert!(
+        text.contains("in clear") && text.contains("https://"),
+        "{text}"
+    );
+    let text = refused(Engine::builder().endpoint("digitalocean", "notaurl")).await;
+    assert!(text.contains("not a URL"), "{text}");
+    let text = refused(
+        Engine::builder()
+            .sandbox(SandboxConfig::default())
+            .endpoint("digitalocean", "http://127.0.0.1:1"),
+    )
+    .await;
+    assert!(
+        text.contains("the sandbox answers digitalocean itself"),
+        "{text}"
+    );
+    // Asked for by name, the insecure endpoint is accepted (and nothing is sent in this test).
+    Engine::builder()
+        .endpoint("digitalocean", "http://iql-test.invalid")
+        .allow_insecure_http(true)
+        .dry_run(true)
+        .build()
+        .await
+        .unwrap();
 }

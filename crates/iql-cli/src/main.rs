@@ -68,7 +68,8 @@ struct ExecArgs {
     #[arg(conflicts_with = "infile")]
     sql: Option<String>,
     /// Read the SQL from a file, '-' for standard input (an .iql template: {{ name }} is filled
-    /// from --var/--vars). With neither SQL nor -i, piped standard input is read.
+    /// from --var/--vars). With neither SQL nor -i, piped standard input is read (templated only
+    /// when --var/--vars are given).
     #[arg(short = 'i', long = "infile", value_name = "FILE")]
     infile: Option<PathBuf>,
     #[command(flatten)]
@@ -92,7 +93,8 @@ struct ShellArgs {
 /// Values for `{{ name }}` in .iql files (`exec -i`, the shell's `.read`).
 #[derive(Args)]
 struct TemplateArgs {
-    /// A template variable for .iql files (exec -i, the shell's .read): NAME=VALUE (repeatable).
+    /// A template variable for .iql files (exec -i, the shell's .read), or for inline SQL, which is
+    /// templated only when variables are given: NAME=VALUE (repeatable).
     #[arg(long = "var", value_name = "NAME=VALUE")]
     vars: Vec<String>,
     /// Template variables from a JSON or YAML file (repeatable; --var wins).
@@ -145,9 +147,9 @@ struct EngineArgs {
     /// Credentials as StackQL takes them: '{"digitalocean":{"type":"bearer","credentialsenvvar":"MY_TOKEN"}}'.
     #[arg(long, value_name = "JSON")]
     auth: Option<String>,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 8)]
-    concurrency: usize,
+    /// Requests in flight at once (at least 1).
+    #[arg(long, default_value_t = 8, value_parser = at_least_one)]
+    concurrency: u64,
     /// Read at most this many pages per call (reaching it is reported); default: all pages.
     #[arg(long)]
     max_pages: Option<u64>,
@@ -155,9 +157,14 @@ struct EngineArgs {
     /// error before any is sent. 0: no limit.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     max_fanout: usize,
-    /// Seconds before one HTTP attempt gives up.
-    #[arg(long, default_value_t = 30)]
+    /// Seconds before one HTTP attempt gives up (at least 1).
+    #[arg(long, default_value_t = 30, value_parser = at_least_one)]
     timeout: u64,
+    /// DANGEROUS: allow plain http:// to hosts other than loopback. The bearer token then crosses
+    /// the network unencrypted, readable by anyone on the way. Without it, http:// is refused
+    /// except to 127.0.0.0/8, ::1 and localhost; use https:// instead.
+    #[arg(long)]
+    allow_insecure_http: bool,
     /// Print the rendered SQL and the HTTP requests each statement would send (no token), and send none.
     #[arg(long)]
     dry_run: bool,
@@ -176,6 +183,15 @@ struct EngineArgs {
     /// More logging on stderr (-v, -vv).
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
+}
+
+/// A whole number of at least 1: a zero timeout or concurrency would make every request fail.
+fn at_least_one(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{text}' is not a whole number")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -223,7 +239,8 @@ fn init_logging(args: &EngineArgs) {
 
 async fn build_engine(args: &EngineArgs) -> anyhow::Result<Engine> {
     let mut b = Engine::builder()
-        .concurrency(args.concurrency)
+        .concurrency(args.concurrency as usize)
+        .allow_insecure_http(args.allow_insecure_http)
         .max_pages(args.max_pages)
         .max_fanout(args.max_fanout)
         .timeout(Duration::from_secs(args.timeout))
@@ -261,7 +278,22 @@ async fn build_engine(args: &EngineArgs) -> anyhow::Result<Engine> {
             ..SandboxConfig::default()
         });
     }
-    Ok(b.build().await?)
+    b.build().await.map_err(|e| match e {
+        // Name the option the user wrote, not the library's setting.
+        iql::Error::Config { setting, message } => {
+            let flag = match setting {
+                "endpoint" => "--endpoint",
+                "credential_env_var" => "--auth",
+                "sandbox" => "--sandbox",
+                other => other,
+            };
+            anyhow::anyhow!("{flag}: {message}")
+        }
+        iql::Error::Provider(e) if args.registry.is_some() => {
+            anyhow::anyhow!("--registry: {e}")
+        }
+        other => other.into(),
+    })
 }
 
 fn session(engine: Engine, args: &OutputArgs) -> anyhow::Result<Session> {
@@ -304,12 +336,26 @@ fn exec(rt: &tokio::runtime::Runtime, args: ExecArgs) -> anyhow::Result<ExitCode
             bail!("no SQL: give the SQL to run, -i FILE, or pipe it in (iql exec --help)")
         }
     };
+    // A byte-order mark some editors write is not SQL.
+    let source = source
+        .strip_prefix('\u{feff}')
+        .unwrap_or(&source)
+        .to_string();
     let vars = args.template.load()?;
-    let sql = template::render(&source, &vars)?;
+    // Files are templates; SQL given inline or piped is run as written unless variables are given
+    // for it, so `SELECT '{{'` means the same here as in the shell.
+    let templated = args.infile.is_some() || !vars.is_empty();
+    let sql = if templated {
+        template::render(&source, &vars)?
+    } else {
+        source.clone()
+    };
     let engine = rt.block_on(build_engine(&args.engine))?;
     let mut session = session(engine, &args.output)?;
-    if args.engine.dry_run && sql != source {
-        writeln!(session.out, "-- rendered SQL:\n{}\n", sql.trim_end())?;
+    if args.engine.dry_run {
+        // Diagnostics on stderr, so stdout stays the results alone (a JSON document parses).
+        let label = if templated { "rendered SQL" } else { "SQL" };
+        eprintln!("-- {label}:\n{}\n", sql.trim_end());
     }
     let outcome = rt.block_on(session.run_script(&sql, std::future::pending::<()>));
     session.out.flush()?;

@@ -97,8 +97,16 @@ fn errors_and_exit_codes() {
         ("http_error", &["--sandbox", "DELETE FROM digitalocean.compute.images WHERE image_id = 1"]),
         ("bad_region", &["--sandbox", "INSERT INTO digitalocean.compute.images (name, url, region) VALUES ('x', 'http://x', 'mars1')"]),
         ("no_token", &["SELECT id FROM digitalocean.compute.images"]),
-        ("undefined_variable", &["--sandbox", "SELECT 1;\nSELECT '{{ image_id }}'"]),
+        ("undefined_variable", &["--sandbox", "--var", "other=1", "SELECT 1;\nSELECT '{{ image_id }}'"]),
         ("bad_endpoint", &["--endpoint", "nourl", "SELECT 1"]),
+        ("endpoint_not_a_url", &["--endpoint", "digitalocean=notaurl", "SELECT 1"]),
+        ("endpoint_unknown_provider", &["--endpoint", "digitalocaen=http://127.0.0.1:4100", "--dry-run", "DELETE FROM digitalocean.compute.images WHERE image_id = 5"]),
+        ("endpoint_in_clear", &["--endpoint", "digitalocean=http://iql-test.invalid", "SELECT id FROM digitalocean.compute.images"]),
+        ("sandbox_and_endpoint", &["--sandbox", "--endpoint", "digitalocean=http://127.0.0.1:4100", "SELECT 1"]),
+        ("registry_missing", &["--registry", "/nonexistent/iql-registry", "SELECT 1"]),
+        ("timeout_zero", &["--timeout", "0", "SELECT 1"]),
+        ("concurrency_zero", &["--concurrency", "0", "SELECT 1"]),
+        ("end_of_input", &["SELECT 1;\nSELECT id\nFROM"]),
         ("second_statement_fails", &["--sandbox", "SELECT 1 AS ok; SELECT nope FROM digitalocean.compute.images; SELECT 3"]),
     ];
     for (name, args) in cases {
@@ -125,6 +133,75 @@ fn errors_and_exit_codes() {
         iql(&["exec", "--sandbox", "-o", "yaml", "SELECT 1"]).code,
         2
     );
+}
+
+#[test]
+fn inline_sql_is_templated_only_when_variables_are_given() {
+    // Literal braces survive, as in the shell.
+    let r = sandbox(&["-o", "csv", "SELECT '{{' AS a, '{% x %}' AS b"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "a,b\n{{,{% x %}\n"),
+        "{}",
+        r.stderr
+    );
+    // With --var, inline SQL is a template.
+    let r = sandbox(&["-o", "csv", "--var", "n=2", "SELECT {{ n }} + 1 AS three"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "three\n3\n"),
+        "{}",
+        r.stderr
+    );
+    // A byte-order mark at the start of the SQL is skipped.
+    let r = sandbox(&["-o", "csv", "\u{feff}SELECT 1 AS one"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "one\n1\n"), "{}", r.stderr);
+}
+
+#[test]
+fn dry_run_keeps_stdout_for_results() {
+    // The SQL shown by a dry run goes to stderr, so a JSON document on stdout parses.
+    let dir = std::env::temp_dir().join(format!("iql-dry-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("q.iql");
+    std::fs::write(
+        &file,
+        "DELETE FROM digitalocean.compute.images WHERE image_id = {{ id }};",
+    )
+    .unwrap();
+    let r = sandbox(&[
+        "--dry-run",
+        "-o",
+        "json",
+        "-i",
+        file.to_str().unwrap(),
+        "--var",
+        "id=7",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let parsed: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(parsed[0]["url"], "http://127.0.0.1:PORT/v2/images/7");
+    assert!(
+        r.stderr.contains(
+            "-- rendered SQL:\nDELETE FROM digitalocean.compute.images WHERE image_id = 7;"
+        ),
+        "{}",
+        r.stderr
+    );
+    // Inline SQL is shown too.
+    let r = sandbox(&[
+        "--dry-run",
+        "-o",
+        "json",
+        "SELECT id FROM digitalocean.compute.images",
+    ]);
+    assert!(
+        r.stderr
+            .starts_with("-- SQL:\nSELECT id FROM digitalocean.compute.images"),
+        "{}",
+        r.stderr
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -206,16 +283,31 @@ fn every_example_runs_against_the_sandbox() {
 #[test]
 fn auth_names_the_variable_to_read_the_token_from() {
     let auth = r#"{"digitalocean":{"type":"bearer","credentialsenvvar":"IQL_TEST_TOKEN_VAR"}}"#;
+    // A variable that is not set is a usage error at start, before anything runs.
     let r = iql(&[
         "exec",
         "--auth",
         auth,
         "SELECT id FROM digitalocean.compute.images",
     ]);
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
+        r.stderr.contains(
+            "--auth: digitalocean's credential is to come from the environment variable IQL_TEST_TOKEN_VAR, which is not set"
+        ),
+        "{}",
         r.stderr
-            .contains("set the environment variable IQL_TEST_TOKEN_VAR"),
+    );
+    // An --auth for a provider that does not exist is refused, with the closest name.
+    let r = iql(&[
+        "exec",
+        "--auth",
+        r#"{"digitaloecan":{"credentialsenvvar":"HOME"}}"#,
+        "SELECT 1",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("did you mean 'digitalocean'"),
         "{}",
         r.stderr
     );

@@ -87,6 +87,14 @@ pub enum EngineError {
     },
     #[error("{message}")]
     Sqlite { message: String },
+    /// A setting of the engine that cannot work (an endpoint that is not a URL, a provider that
+    /// does not exist): found when the engine is built, before anything runs.
+    #[error("{message}")]
+    Config {
+        /// The builder setting at fault: `endpoint`, `credential`, `credential_env_var`, `sandbox`.
+        setting: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     Unsupported(String),
 }
@@ -103,6 +111,8 @@ pub enum ErrorKind {
     Sql,
     /// An awaited action or import ended in failure, or did not end in time.
     Action,
+    /// The engine's own settings are wrong (reported when it is built).
+    Config,
     Unsupported,
 }
 
@@ -123,6 +133,7 @@ impl EngineError {
                 ErrorKind::Response
             }
             EngineError::Sqlite { .. } => ErrorKind::Sql,
+            EngineError::Config { .. } => ErrorKind::Config,
             EngineError::Unsupported(_) => ErrorKind::Unsupported,
         }
     }

@@ -489,8 +489,32 @@ fn pagination_keys(plan: &TablePlan) -> Vec<String> {
 /// straight into rows (`page.rs`); a deeper one through a `Value` tree cut at the key.
 fn read_page(spec: &PageSpec, url: String, raw: RawResponse) -> Result<Page, EngineError> {
     let verb = http_verb(spec.method);
+    if raw.is_empty() {
+        // A 204 says "nothing"; a 200 with no body at all is a broken answer, not an empty list
+        // (reading it as no rows would be a silent wrong result).
+        if raw.status == 204 {
+            return Ok(Page {
+                url,
+                next: None,
+                last: None,
+                total: None,
+                rows: Vec::new(),
+            });
+        }
+        return Err(EngineError::MalformedResponse {
+            method: spec.method.as_str().to_string(),
+            url,
+            detail: format!(
+                "HTTP {} with an empty body; expected {}",
+                raw.status,
+                spec.object_key
+                    .as_deref()
+                    .map(|k| format!("an object with {k}"))
+                    .unwrap_or_else(|| "JSON".to_string())
+            ),
+        });
+    }
     let (mut rows, links) = match spec.object_key.as_deref().and_then(page::top_level_key) {
-        Some(_) if raw.is_empty() => (Vec::new(), Value::Null),
         Some(key) => {
             let keep: Vec<&str> = spec.keep.iter().map(String::as_str).collect();
             let layout = page::RowLayout {
@@ -520,6 +544,19 @@ fn read_page(spec: &PageSpec, url: String, raw: RawResponse) -> Result<Page, Eng
                 .iter()
                 .filter_map(|k| body.get(k).map(|v| (k.clone(), v.clone())))
                 .collect();
+            if body.is_null() {
+                return Err(EngineError::MalformedResponse {
+                    method: spec.method.as_str().to_string(),
+                    url,
+                    detail: format!(
+                        "the body is null; expected {}",
+                        spec.object_key
+                            .as_deref()
+                            .map(|k| format!("an object with {k}"))
+                            .unwrap_or_else(|| "an object or a list".to_string())
+                    ),
+                });
+            }
             let items = cut_at_object_key(spec.object_key.as_deref(), spec.method, &url, body)?;
             let rows = items.into_iter().map(|item| to_row(spec, item)).collect();
             (rows, Value::Object(links))

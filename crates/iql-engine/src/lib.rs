@@ -29,7 +29,7 @@ use iql_sql::{QueryStatement, Statement};
 use serde_json::Value;
 
 pub use error::{EngineError, ErrorKind};
-pub use iql_http::{HttpError, Secret as Credential};
+pub use iql_http::{check_url, HttpError, Secret as Credential};
 pub use mutate::WaitPolicy;
 pub use value::{Cell, ColumnType, FetchStats, QueryResult, ResultColumn};
 

@@ -118,10 +118,46 @@ fn choose<'a>(
             resource.id
         )));
     }
+    // A name no method takes is most likely misspelt: say so first, rather than "needs name"
+    // when the user wrote `nme`.
+    let candidates: Vec<&Method> = verbs
+        .iter()
+        .flat_map(|v| resource.methods_for(*v))
+        .collect();
+    if let Some(err) = first_unknown_name(resource, &candidates, given) {
+        return Err(err);
+    }
     Err(EngineError::NoMatchingMethod {
         resource: resource.id.clone(),
         verb: verb.to_string(),
         candidates: report,
+    })
+}
+
+/// The first of `given` that none of `methods` takes, as an error naming the method it most
+/// likely belongs to (the one with a close name), with the names it does take.
+fn first_unknown_name(
+    resource: &Resource,
+    methods: &[&Method],
+    given: &[String],
+) -> Option<EngineError> {
+    let takes =
+        |m: &Method, name: &str| known_names(m).iter().any(|k| k.eq_ignore_ascii_case(name));
+    let unknown = given
+        .iter()
+        .find(|n| !methods.iter().any(|m| takes(m, n)))?;
+    let method = methods
+        .iter()
+        .find(|m| {
+            let known = known_names(m);
+            iql_provider::did_you_mean(unknown, known.iter().map(String::as_str)).is_some()
+        })
+        .or_else(|| methods.first())?;
+    Some(EngineError::UnknownField {
+        resource: resource.id.clone(),
+        method: method.name.clone(),
+        name: unknown.clone(),
+        known: known_names(method),
     })
 }
 
@@ -680,6 +716,9 @@ impl Runtime {
         };
         let mut given: Vec<String> = s.params.iter().map(|(n, _)| field_name(n)).collect();
         given.extend(json.iter().flat_map(|o| o.keys().cloned()));
+        if let Some(err) = first_unknown_name(&resource, &[m], &given) {
+            return Err(err);
+        }
         let missing = m.missing(&given);
         if !missing.is_empty() {
             return Err(EngineError::NoMatchingMethod {

@@ -49,8 +49,8 @@ pub(crate) fn top_level_key(object_key: &str) -> Option<&str> {
     (!key.is_empty() && !key.contains(['.', '[', '*'])).then_some(key)
 }
 
-/// Parses `body` (not empty) into rows. A body that is `null`, or whose items are `null`, has no
-/// rows; a single object under the key is one row.
+/// Parses `body` (not empty) into rows. A body whose items are `null` has no rows; a single object
+/// under the key is one row; a body that is `null` has no key, so it is an error.
 pub(crate) fn parse(layout: &RowLayout<'_>, body: &[u8]) -> Result<ParsedPage, PageError> {
     let problem = RefCell::new(None);
     let mut de = serde_json::Deserializer::from_slice(body);
@@ -119,10 +119,7 @@ impl<'de> Visitor<'de> for PageSeed<'_> {
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<ParsedPage, E> {
-        Ok(ParsedPage {
-            rows: Vec::new(),
-            kept: Value::Null,
-        })
+        Err(self.missing_key())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ParsedPage, A::Error> {
@@ -354,6 +351,7 @@ mod tests {
         };
         assert_eq!(shape(r#"{"meta":{}}"#), "the response has no $.images");
         assert_eq!(shape("[1]"), "the response has no $.images");
+        assert_eq!(shape("null"), "the response has no $.images");
         assert_eq!(
             shape(r#"{"images":[{"id":1},[1,{"a":2}]]}"#),
             r#"expected objects in the list, found [1,{"a":2}]"#

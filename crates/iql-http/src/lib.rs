@@ -14,6 +14,12 @@
 //!
 //! Waits grow exponentially with full jitter. The bearer token lives only in the `Authorization`
 //! header: it is never part of a URL, an error or a log line.
+//!
+//! **Plain `http://` goes only to loopback** (127.0.0.0/8, `::1`, `localhost`): a request to any
+//! other host over `http://` would carry the token in clear across a network, so it is refused
+//! before a connection is attempted ([`HttpError::Insecure`]), unless the caller opted in with
+//! [`HttpConfig::allow_insecure_http`]. Every request passes [`check_url`], whatever its origin: a
+//! provider document's server, an endpoint given by the user, a next-page link, a redirect.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -82,6 +88,9 @@ pub struct HttpConfig {
     pub max_backoff: Duration,
     /// Requests in flight at once, across everything this client sends.
     pub concurrency: usize,
+    /// Send over plain `http://` to hosts other than loopback (the bearer token then crosses the
+    /// network in clear). Off unless a user asks for it by name.
+    pub allow_insecure_http: bool,
 }
 
 impl Default for HttpConfig {
@@ -92,6 +101,7 @@ impl Default for HttpConfig {
             base_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(30),
             concurrency: 8,
+            allow_insecure_http: false,
         }
     }
 }
@@ -178,6 +188,12 @@ pub enum HttpError {
         detail: String,
         attempts: u32,
     },
+    #[error("refusing to send {method} {url}: {reason}")]
+    Insecure {
+        method: Method,
+        url: String,
+        reason: String,
+    },
     #[error("{method} {url} returned a body that is not JSON: {detail}")]
     Malformed {
         method: Method,
@@ -222,6 +238,33 @@ impl HttpError {
     }
 }
 
+/// Whether a request may go to `url`: `https://` anywhere; `http://` only to loopback (127.0.0.0/8,
+/// `::1`, `localhost`) unless `allow_insecure_http`; nothing else. The reason is worded for the
+/// person who configured the URL.
+pub fn check_url(url: &Url, allow_insecure_http: bool) -> Result<(), String> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if allow_insecure_http || is_loopback(url) => Ok(()),
+        "http" => Err(format!(
+            "plain http:// to {} would carry the bearer token in clear off this machine; use https://, or allow it explicitly (--allow-insecure-http, or allow_insecure_http in the library) if you accept that risk. http:// is allowed without it only to loopback (127.0.0.0/8, ::1, localhost)",
+            url.host_str().unwrap_or("a host")
+        )),
+        other => Err(format!(
+            "'{other}:' is not a web address iql sends requests to: use https:// (or http:// to loopback)"
+        )),
+    }
+}
+
+/// 127.0.0.0/8, `::1` or the name `localhost`.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
 /// Counters for tests and benchmarks.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -241,8 +284,19 @@ pub struct HttpClient {
 
 impl HttpClient {
     pub fn new(config: HttpConfig) -> Result<Self, HttpError> {
+        let allow_insecure = config.allow_insecure_http;
+        // A redirect is followed only where a request could have gone in the first place (and at
+        // most 5 times); reqwest drops the Authorization header on a redirect to another host.
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= 5 || check_url(attempt.url(), allow_insecure).is_err() {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        });
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
+            .redirect(redirects)
             .user_agent(concat!("iql/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| HttpError::Transport {
@@ -282,6 +336,13 @@ impl HttpClient {
     /// [`send`](Self::send) without parsing a successful body. Error bodies are still read for
     /// DigitalOcean's `id`, `message` and `request_id`.
     pub async fn send_raw(&self, req: &Request) -> Result<RawResponse, HttpError> {
+        check_url(&req.url, self.config.allow_insecure_http).map_err(|reason| {
+            HttpError::Insecure {
+                method: req.method,
+                url: req.url.to_string(),
+                reason,
+            }
+        })?;
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;

@@ -3,11 +3,11 @@ use std::path::PathBuf;
 /// Everything that can be wrong with a provider document, always naming the file and the place.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
-    #[error("cannot read provider document {file}: {source}")]
+    #[error("cannot read provider document {file}: {error}")]
     Read {
         file: PathBuf,
-        #[source]
-        source: std::io::Error,
+        /// Shown in the message (not chained as a source, so it is not printed twice).
+        error: std::io::Error,
     },
     #[error("{file}: YAML error{}: {message}", location.map(|(l, c)| format!(" at line {l}, column {c}")).unwrap_or_default())]
     Yaml {

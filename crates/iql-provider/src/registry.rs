@@ -48,14 +48,14 @@ impl Source {
                     .map(|(_, text)| ((*text).to_string(), shown.clone()))
                     .ok_or_else(|| ProviderError::Read {
                         file: shown,
-                        source: std::io::Error::new(std::io::ErrorKind::NotFound, "not bundled"),
+                        error: std::io::Error::new(std::io::ErrorKind::NotFound, "not bundled"),
                     })
             }
             Source::Dir(root) => {
                 let file = root.join(relative);
                 std::fs::read_to_string(&file)
                     .map(|t| (t, file.clone()))
-                    .map_err(|source| ProviderError::Read { file, source })
+                    .map_err(|error| ProviderError::Read { file, error })
             }
         }
     }
@@ -83,9 +83,9 @@ impl Source {
                 }
             }
             Source::Dir(root) => {
-                let entries = std::fs::read_dir(root).map_err(|source| ProviderError::Read {
+                let entries = std::fs::read_dir(root).map_err(|error| ProviderError::Read {
                     file: root.clone(),
-                    source,
+                    error,
                 })?;
                 for entry in entries.flatten() {
                     let Ok(versions) = std::fs::read_dir(entry.path()) else {

@@ -16,6 +16,20 @@ impl SqlError {
         }
     }
 
+    /// A parser error in `source`: at the position sqlparser gives, or, when the statement ended
+    /// too soon ("found: EOF", which sqlparser does not place), just after its last character.
+    pub(crate) fn in_statement(message: &str, source: &crate::split::StatementText) -> Self {
+        let err = Self::from_parser(message, (source.line, source.column));
+        if message.contains("found: EOF") && !message.contains(" at Line: ") {
+            let (line, column) = source.end();
+            let message = err
+                .message
+                .replace("found: EOF", "found the end of the statement");
+            return SqlError::new(line, column, message);
+        }
+        err
+    }
+
     /// Reads sqlparser's "… at Line: L, Column: C" into a positioned error.
     pub(crate) fn from_parser(message: &str, fallback: (u64, u64)) -> Self {
         let message = message

@@ -69,6 +69,8 @@ pub struct ParsedStatement {
 /// Parses every statement of `script`. Statements end at `;` outside quotes and comments, or at the
 /// end of the text (so `… -- required;` with the `;` inside a comment still ends the statement).
 pub fn parse_script(script: &str) -> Result<Vec<ParsedStatement>, SqlError> {
+    // A byte-order mark some editors write is not SQL (and not a column on line 1).
+    let script = script.strip_prefix('\u{feff}').unwrap_or(script);
     split_statements(script)?
         .into_iter()
         .map(|source| {

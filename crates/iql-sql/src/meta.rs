@@ -39,7 +39,7 @@ pub(crate) fn parse_meta(source: &StatementText) -> Result<Option<Statement>, Sq
     let dialect = SQLiteDialect {};
     let tokens: Vec<TokenWithSpan> = Tokenizer::new(&dialect, &source.padded)
         .tokenize_with_location()
-        .map_err(|e| SqlError::from_parser(&e.to_string(), (source.line, source.column)))?
+        .map_err(|e| SqlError::in_statement(&e.to_string(), source))?
         .into_iter()
         .filter(|t| !matches!(t.token, Token::Whitespace(_) | Token::EOF))
         .collect();

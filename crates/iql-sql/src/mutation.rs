@@ -74,7 +74,7 @@ pub struct ExecStatement {
 fn tokens(source: &StatementText) -> Result<Vec<sqlparser::tokenizer::TokenWithSpan>, SqlError> {
     Tokenizer::new(&SQLiteDialect {}, &source.padded)
         .tokenize_with_location()
-        .map_err(|e| SqlError::from_parser(&e.to_string(), (source.line, source.column)))
+        .map_err(|e| SqlError::in_statement(&e.to_string(), source))
 }
 
 /// A `--` comment that ends with a comma takes the comma with it (`'x' --required,`): say so, since
@@ -669,7 +669,7 @@ pub(crate) fn parse_exec(source: &StatementText) -> Result<ExecStatement, SqlErr
 pub(crate) fn sqlparser_statement(source: &StatementText) -> Result<ast::Statement, SqlError> {
     let mut statements = sqlparser::parser::Parser::parse_sql(&SQLiteDialect {}, &source.padded)
         .map_err(|e| {
-            let mut err = SqlError::from_parser(&e.to_string(), (source.line, source.column));
+            let mut err = SqlError::in_statement(&e.to_string(), source);
             if let Some(hint) = swallowed_comma_hint(source) {
                 err.message = format!("{hint} (the parser says: {})", err.message);
             }

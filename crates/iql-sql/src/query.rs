@@ -134,7 +134,7 @@ pub struct QueryStatement {
 pub(crate) fn parse_query(source: &StatementText) -> Result<QueryStatement, SqlError> {
     let dialect = SQLiteDialect {};
     let mut statements = Parser::parse_sql(&dialect, &source.padded)
-        .map_err(|e| SqlError::from_parser(&e.to_string(), (source.line, source.column)))?;
+        .map_err(|e| SqlError::in_statement(&e.to_string(), source))?;
     let statement = statements
         .pop()
         .ok_or_else(|| SqlError::new(source.line, source.column, "empty statement"))?;
@@ -939,5 +939,39 @@ mod tests {
                 .starts_with("syntax error at line 4, column"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_statement_that_ends_too_soon_points_at_its_end() {
+        let err = parse_script("SELECT 1;\n\nSELECT id\nFROM digitalocean.compute.images\nWHERE")
+            .unwrap_err();
+        assert_eq!((err.line, err.column), (5, 6), "{err}");
+        assert!(
+            err.message.contains("found the end of the statement"),
+            "{err}"
+        );
+        let err = parse_script("SELECT 1; SELECT (1;").unwrap_err();
+        assert_eq!((err.line, err.column), (1, 20), "{err}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_sql() {
+        let statements = parse_script("\u{feff}SELECT nmae FROM t").unwrap();
+        let Statement::Query(q) = &statements[0].statement else {
+            panic!()
+        };
+        assert_eq!(q.position_of("nmae"), Some((1, 8)));
+    }
+
+    #[test]
+    fn bad_operands_of_regexp_match_and_glob_are_syntax_errors() {
+        for sql in [
+            "SELECT 'a' REGEXP @",
+            "SELECT 'a' MATCH @",
+            "SELECT 'a' GLOB @",
+        ] {
+            let err = parse_script(sql).unwrap_err();
+            assert_eq!(err.line, 1, "{sql}: {err}");
+        }
     }
 }

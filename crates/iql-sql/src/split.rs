@@ -18,6 +18,20 @@ pub struct StatementText {
     pub column: u64,
 }
 
+impl StatementText {
+    /// The line and column just after the statement's last character: where "the statement ended
+    /// too soon" is reported.
+    pub fn end(&self) -> (u64, u64) {
+        match self.text.rsplit_once('\n') {
+            Some((head, last)) => (
+                self.line + head.matches('\n').count() as u64 + 1,
+                last.chars().count() as u64 + 1,
+            ),
+            None => (self.line, self.column + self.text.chars().count() as u64),
+        }
+    }
+}
+
 pub fn split_statements(script: &str) -> Result<Vec<StatementText>, SqlError> {
     let dialect = SQLiteDialect {};
     let tokens = Tokenizer::new(&dialect, script)

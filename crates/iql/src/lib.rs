@@ -128,6 +128,14 @@ impl EngineBuilder {
         self
     }
 
+    /// Allow plain `http://` to hosts other than loopback. **Dangerous**: the bearer token then
+    /// crosses the network in clear, readable by anyone on the path. Off by default; without it such
+    /// an endpoint is refused when the engine is built, and such a request before it is sent.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.config.http.allow_insecure_http = allow;
+        self
+    }
+
     /// Send nothing: each statement returns the requests it would send (method, URL, body),
     /// without the token.
     pub fn dry_run(mut self, dry_run: bool) -> Self {
@@ -146,6 +154,7 @@ impl EngineBuilder {
             Some(dir) => Registry::from_dir(dir)?,
             None => Registry::bundled(),
         };
+        self.check_settings(&registry)?;
         let sandbox = match self.sandbox.take() {
             Some(mut cfg) => {
                 cfg.token = Some(SANDBOX_TOKEN.to_string());
@@ -165,6 +174,82 @@ impl EngineBuilder {
         let runtime = Runtime::new(Arc::new(registry), self.config)?;
         Ok(Engine { runtime, sandbox })
     }
+}
+
+impl EngineBuilder {
+    /// Settings that cannot work are refused before anything runs: a setting for a provider that
+    /// does not exist (it would be silently ignored, and requests would go to the real API with
+    /// the real token), an endpoint that is not a URL or would send the token in clear, the sandbox
+    /// together with an endpoint for the provider it answers, a credential variable that is not set.
+    fn check_settings(&self, registry: &Registry) -> Result<(), Error> {
+        let known = registry.provider_names();
+        let check_provider = |setting: &'static str, name: &str| -> Result<(), Error> {
+            if known.contains(&name) {
+                return Ok(());
+            }
+            let hint = iql_provider::did_you_mean(name, known.iter().copied())
+                .map(|s| format!("did you mean '{s}'? "))
+                .unwrap_or_default();
+            Err(Error::Config {
+                setting,
+                message: format!(
+                    "no provider named '{name}' ({hint}known: {})",
+                    known.join(", ")
+                ),
+            })
+        };
+        let mut endpoints: Vec<(&String, &String)> = self.config.endpoints.iter().collect();
+        endpoints.sort();
+        for (provider, url) in endpoints {
+            check_provider("endpoint", provider)?;
+            check_endpoint(url, self.config.http.allow_insecure_http).map_err(|message| {
+                Error::Config {
+                    setting: "endpoint",
+                    message: format!("{provider}={url}: {message}"),
+                }
+            })?;
+            if self.sandbox.is_some() && provider == "digitalocean" {
+                return Err(Error::Config {
+                    setting: "sandbox",
+                    message: format!(
+                        "the sandbox answers digitalocean itself, so an endpoint for it ({url}) would be ignored: use one or the other"
+                    ),
+                });
+            }
+        }
+        let mut credentials: Vec<&String> = self.config.credentials.keys().collect();
+        credentials.sort();
+        for provider in credentials {
+            check_provider("credential", provider)?;
+        }
+        let mut vars: Vec<(&String, &String)> = self.config.credential_env_vars.iter().collect();
+        vars.sort();
+        for (provider, var) in vars {
+            check_provider("credential_env_var", provider)?;
+            if std::env::var(var).map_or(true, |v| v.trim().is_empty()) {
+                return Err(Error::Config {
+                    setting: "credential_env_var",
+                    message: format!(
+                        "{provider}'s credential is to come from the environment variable {var}, which is not set"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An endpoint must be an absolute `http(s)://host…` URL that requests may go to.
+fn check_endpoint(url: &str, allow_insecure_http: bool) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| {
+        format!(
+            "not a URL ({e}); give PROVIDER=URL, e.g. digitalocean=https://api.digitalocean.com"
+        )
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err("not an http(s):// address with a host, e.g. https://api.digitalocean.com or http://127.0.0.1:4010".to_string());
+    }
+    iql_engine::check_url(&parsed, allow_insecure_http)
 }
 
 impl Engine {
