@@ -1,5 +1,12 @@
 //! Rendering results: aligned tables for people; JSON, JSON lines, CSV and tab-separated text for
 //! programs. Numbers stay numbers and JSON columns stay JSON in `json`/`jsonl`.
+//!
+//! Values come from an API, so they may hold anything. In `table` and `text` output, which go to a
+//! terminal, control characters are shown as escapes (`\x1b`, `\t`, `\u{202e}`): a name holding
+//! `ESC[31m`, `ESC]0;title` or BEL must not recolour, retitle or beep at the user's terminal. In a
+//! table a newline starts a new line of the cell and the lines after it are marked `↳`; in `text`
+//! (one row per line) it is shown as `\n`. `json` and `csv` carry values exactly: their readers
+//! are programs, and both formats quote what needs quoting.
 
 use std::io::Write;
 
@@ -49,15 +56,48 @@ pub fn write(
     }
 }
 
+/// Text with its control characters made visible: `\t`, `\n`, `\r`, `\x1b`, `\u{202e}`. With
+/// `keep_newlines`, a newline stays a line break.
+pub fn visible(text: &str, keep_newlines: bool) -> String {
+    if !text.chars().any(needs_escape) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' if keep_newlines => out.push('\n'),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x100 && needs_escape(c) => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if needs_escape(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// C0 and C1 controls, DEL, and the Unicode controls that reorder text on screen.
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A table cell's text: control characters escaped, and the lines after a newline marked.
+fn table_text(text: &str) -> String {
+    visible(text, true).replace('\n', "\n↳ ")
+}
+
 fn write_table(out: &mut dyn Write, headers: bool, result: &QueryResult) -> std::io::Result<()> {
     let mut table = Table::new();
     table.load_preset(presets::ASCII_MARKDOWN);
     if headers {
-        table.set_header(result.columns.iter().map(|c| c.name.clone()));
+        table.set_header(result.columns.iter().map(|c| table_text(&c.name)));
     }
     for row in &result.rows {
         table.add_row(row.iter().zip(&result.columns).map(|(cell, col)| {
-            let c = TableCell::new(cell.to_string());
+            let c = TableCell::new(table_text(&cell.to_string()));
             let numeric = matches!(cell, Cell::Integer(_) | Cell::Real(_))
                 || (matches!(col.column_type, ColumnType::Integer | ColumnType::Real)
                     && !matches!(cell, Cell::Null));
@@ -112,7 +152,7 @@ fn write_csv(out: &mut dyn Write, headers: bool, result: &QueryResult) -> std::i
 }
 
 fn write_text(out: &mut dyn Write, headers: bool, result: &QueryResult) -> std::io::Result<()> {
-    let clean = |s: String| s.replace(['\t', '\n'], " ");
+    let clean = |s: String| visible(&s, false);
     if headers {
         let names: Vec<String> = result
             .columns
@@ -126,4 +166,22 @@ fn write_text(out: &mut dyn Write, headers: bool, result: &QueryResult) -> std::
         writeln!(out, "{}", cells.join("\t"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(visible("plain é", false), "plain é");
+        assert_eq!(
+            visible("\u{1b}[31mred\u{7}\u{1b}]0;title\u{7}", false),
+            "\\x1b[31mred\\x07\\x1b]0;title\\x07"
+        );
+        assert_eq!(visible("a\tb\r\nc", false), "a\\tb\\r\\nc");
+        assert_eq!(visible("a\nb", true), "a\nb");
+        assert_eq!(visible("\u{202e}evil\u{9b}", false), "\\u{202e}evil\\x9b");
+        assert_eq!(table_text("one\ntwo\nthree"), "one\n↳ two\n↳ three");
+    }
 }

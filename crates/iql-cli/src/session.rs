@@ -34,7 +34,7 @@ impl Session {
         let statements = match self.engine.parse(sql) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", output::visible(&e.to_string(), true));
                 return Outcome::Failed;
             }
         };
@@ -73,8 +73,9 @@ impl Session {
         };
         match result {
             Ok(result) => {
+                // Notices and errors may quote API data: control characters are shown, not obeyed.
                 for n in &result.notices {
-                    eprintln!("notice: {n}");
+                    eprintln!("notice: {}", output::visible(n, true));
                 }
                 // JSON keeps one array per statement, so a script can pair them up: a statement
                 // without rows (DELETE without RETURNING) gives [].
@@ -88,7 +89,7 @@ impl Session {
                 }
                 if !self.quiet {
                     if let Some(m) = &result.message {
-                        eprintln!("{m}");
+                        eprintln!("{}", output::visible(m, true));
                     }
                 }
                 if self.timer {
@@ -102,7 +103,7 @@ impl Session {
                 Outcome::Done
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", output::visible(&e.to_string(), true));
                 Outcome::Failed
             }
         }

@@ -299,7 +299,7 @@ fn command(line: &str, session: &mut Session, vars: &Vars) -> Next {
                 .and_then(|src| crate::template::render(&src, vars).map_err(|e| e.to_string()));
             match text {
                 Ok(text) => return Next::Run(text),
-                Err(e) => eprintln!("error: {e}"),
+                Err(e) => eprintln!("error: {}", crate::output::visible(&e, true)),
             }
         }
         ".output" | "\\o" => match rest_of(line) {

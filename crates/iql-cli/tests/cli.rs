@@ -375,3 +375,39 @@ fn json_gives_one_array_per_statement() {
         r.stderr
     );
 }
+
+#[test]
+fn control_characters_from_api_data_are_shown_not_obeyed() {
+    // An image whose name would recolour and retitle a terminal, and ring its bell.
+    let evil = "evil\u{1b}[31m\u{1b}]0;pwned\u{7}\ttab\nline2";
+    let insert = format!(
+        "INSERT INTO digitalocean.compute.images (name, url, region) VALUES ('{evil}', 'https://example.com/e.img', 'nyc3') RETURNING name"
+    );
+    for format in ["table", "text"] {
+        let r = sandbox(&["-o", format, &insert]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(
+            !r.stdout.contains('\u{1b}') && !r.stdout.contains('\u{7}'),
+            "{format}: raw control characters reached the terminal: {:?}",
+            r.stdout
+        );
+        assert!(
+            r.stdout.contains("evil\\x1b[31m\\x1b]0;pwned\\x07\\ttab"),
+            "{format}: {}",
+            r.stdout
+        );
+    }
+    // A table marks the line after a newline; text shows the newline as \n.
+    assert!(sandbox(&["-o", "table", &insert])
+        .stdout
+        .contains("↳ line2"));
+    assert!(sandbox(&["-o", "text", &insert])
+        .stdout
+        .contains("\\ttab\\nline2"));
+    // json and csv carry the value exactly, for programs.
+    let r = sandbox(&["-o", "json", &insert]);
+    let parsed: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(parsed[0]["name"], evil);
+    let r = sandbox(&["-o", "csv", &insert]);
+    assert!(r.stdout.contains(evil), "{:?}", r.stdout);
+}
