@@ -42,19 +42,36 @@ struct Args {
     action_outcome: String,
 }
 
+/// An address that cannot be listened on, in words.
+fn listen_error(addr: SocketAddr, e: &std::io::Error) -> String {
+    let why = match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "the address is already in use (another program listens there): pick another port, or --addr 127.0.0.1:0 for a free one".to_string()
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied (ports below 1024 need privileges): pick a port above 1023".to_string()
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            "that address is not one of this machine's".to_string()
+        }
+        _ => e.to_string(),
+    };
+    format!("iql-mock: cannot listen on {addr}: {why}")
+}
+
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> std::process::ExitCode {
     let args = Args::parse();
     if !(0.0..=1.0).contains(&args.error_rate) || !(0.0..=1.0).contains(&args.rate_limit_rate) {
         eprintln!("iql-mock: --error-rate and --rate-limit-rate must be between 0 and 1");
-        std::process::exit(2);
+        return std::process::ExitCode::from(2);
     }
     if !args.addr.ip().is_loopback() {
         eprintln!(
             "iql-mock: refusing to listen on {}: only loopback addresses are allowed",
             args.addr
         );
-        std::process::exit(2);
+        return std::process::ExitCode::from(2);
     }
     let action_outcome = match args.action_outcome.as_str() {
         "completed" => ActionOutcome::Completed,
@@ -64,10 +81,10 @@ async fn main() -> std::io::Result<()> {
             eprintln!(
                 "iql-mock: --action-outcome must be completed, errored or never, not '{other}'"
             );
-            std::process::exit(2);
+            return std::process::ExitCode::from(2);
         }
     };
-    let server = MockServer::bind(
+    let server = match MockServer::bind(
         args.addr,
         MockConfig {
             images: args.images,
@@ -81,8 +98,18 @@ async fn main() -> std::io::Result<()> {
             ..MockConfig::default()
         },
     )
-    .await?;
+    .await
+    {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("{}", listen_error(args.addr, &e));
+            return std::process::ExitCode::from(1);
+        }
+    };
     println!("listening on {}", server.url());
-    tokio::signal::ctrl_c().await?;
-    Ok(())
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        eprintln!("iql-mock: cannot wait for Ctrl-C: {e}");
+        return std::process::ExitCode::from(1);
+    }
+    std::process::ExitCode::SUCCESS
 }

@@ -110,3 +110,20 @@ fn the_binary_refuses_other_addresses() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("only loopback addresses are allowed"));
 }
+
+#[test]
+fn a_busy_port_is_reported_in_words() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_iql-mock"))
+        .args(["--addr", &addr])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        format!("iql-mock: cannot listen on {addr}: the address is already in use (another program listens there): pick another port, or --addr 127.0.0.1:0 for a free one")
+    );
+    drop(taken);
+}
