@@ -896,3 +896,42 @@ async fn settings_that_cannot_work_are_refused_when_the_engine_is_built() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_post_whose_connection_drops_after_sending_has_an_unknown_outcome() {
+    use tokio::io::AsyncReadExt;
+    // A server that reads the request and hangs up without answering.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut buf = vec![0u8; 65536];
+            let _ = socket.read(&mut buf).await;
+            drop(socket);
+        }
+    });
+    let e = at(&base)
+        .retry_backoff(Duration::from_millis(1))
+        .build()
+        .await
+        .unwrap();
+    let err = e
+        .execute("INSERT INTO digitalocean.compute.images (name, url, region) VALUES ('web', 'https://example.com/w.img', 'nyc3')")
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.kind(), ErrorKind::Http, "{text}");
+    assert!(
+        text.contains("the outcome is unknown: it may have been created anyway"),
+        "{text}"
+    );
+    assert!(
+        text.contains("SELECT * FROM digitalocean.compute.images WHERE name = 'web'"),
+        "{text}"
+    );
+    // Sent once, never again.
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

@@ -168,6 +168,7 @@ slt! {
     delete_returning => "delete_returning.slt",
     subqueries => "subqueries.slt",
     seed_mutations => "seed_mutations.slt",
+    outcome_unknown => "outcome_unknown.slt",
 }
 
 #[test]

@@ -46,6 +46,15 @@ pub enum EngineError {
         #[source]
         source: Box<EngineError>,
     },
+    /// A request that changes something failed in a way that does not say whether the server
+    /// acted on it (a 5xx, a timeout, a connection lost after sending). It is never sent again.
+    #[error("{source}\nthe outcome is unknown: {what} anyway (the request was not sent again, so it cannot have happened twice); check with: {check}")]
+    OutcomeUnknown {
+        what: String,
+        check: String,
+        #[source]
+        source: Box<EngineError>,
+    },
     #[error(
         "invalid value {value} for parameter '{param}' of {resource}.{method}: expected {expected}"
     )]
@@ -126,7 +135,9 @@ impl EngineError {
             | EngineError::UnknownField { .. }
             | EngineError::TooManyRequests { .. } => ErrorKind::Planning,
             EngineError::ActionFailed { .. } | EngineError::WaitTimeout { .. } => ErrorKind::Action,
-            EngineError::Stopped { source, .. } => source.kind(),
+            EngineError::Stopped { source, .. } | EngineError::OutcomeUnknown { source, .. } => {
+                source.kind()
+            }
             EngineError::MissingCredentials { .. } => ErrorKind::Credentials,
             EngineError::Http(_) => ErrorKind::Http,
             EngineError::MalformedResponse { .. } | EngineError::PaginationLoop { .. } => {

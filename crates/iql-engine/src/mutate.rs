@@ -488,7 +488,9 @@ impl Runtime {
         let mut statuses = Vec::new();
         for (done, call) in calls.iter().enumerate() {
             let outcome = async {
-                let answer = send(self, base, m, call, token.clone()).await?;
+                let answer = send(self, base, m, call, token.clone())
+                    .await
+                    .map_err(|e| self.outcome_unknown(e, resource, m, call))?;
                 let mut settled = Vec::new();
                 for item in answer.items {
                     settled.push(if wait {
@@ -872,6 +874,97 @@ impl Runtime {
             "cannot wait for {}.{}: no SELECT method reads its result back",
             resource.id, m.name
         )))
+    }
+}
+
+impl Runtime {
+    /// A failure of a request that changes something, where the server may have acted anyway (a
+    /// 5xx, a timeout, a connection lost after sending): say that the outcome is unknown and give
+    /// the SELECT that tells. Other failures pass through.
+    fn outcome_unknown(
+        &self,
+        e: EngineError,
+        resource: &Resource,
+        m: &Method,
+        call: &Call,
+    ) -> EngineError {
+        let maybe_acted = matches!(&e, EngineError::Http(h) if h.maybe_acted());
+        if m.http_method == iql_provider::HttpMethod::Get || !maybe_acted {
+            return e;
+        }
+        let what = match m.http_method {
+            iql_provider::HttpMethod::Post if m.path.ends_with("/actions") => {
+                "the action may have started"
+            }
+            iql_provider::HttpMethod::Post => "it may have been created",
+            iql_provider::HttpMethod::Delete => "it may have been deleted",
+            _ => "it may have been changed",
+        };
+        EngineError::OutcomeUnknown {
+            what: what.to_string(),
+            check: self.check_query(resource, m, call),
+            source: Box::new(e),
+        }
+    }
+
+    /// The SELECT that shows what a mutation did: the select method on the same path (`GET
+    /// /v2/images` after `POST /v2/images`, `GET /v2/images/{id}/actions` after an action), with
+    /// the call's path parameters and, where the rows have one, the name it gave.
+    fn check_query(&self, resource: &Resource, m: &Method, call: &Call) -> String {
+        let service = resource.id.split('.').nth(1).unwrap_or_default();
+        let provider = resource.id.split('.').next().unwrap_or_default();
+        let reader = self
+            .registry()
+            .provider(provider)
+            .ok()
+            .and_then(|p| p.service(service).ok())
+            .and_then(|svc| {
+                svc.resources.values().find_map(|r| {
+                    r.methods_for(SqlVerb::Select)
+                        .into_iter()
+                        .find(|sm| sm.path == m.path)
+                        .map(|sm| (r.clone(), sm.clone()))
+                })
+            });
+        let Some((r, sm)) = reader else {
+            return format!(
+                "SHOW METHODS IN {} (no SELECT reads {} back)",
+                resource.id, m.path
+            );
+        };
+        let mut conditions: Vec<String> = sm
+            .required_params()
+            .filter_map(|p| {
+                let (_, v) = call.params.iter().find(|(n, _)| *n == p.name)?;
+                Some(format!("{} = {}", p.name, sql_literal(v)))
+            })
+            .collect();
+        let columns = r.select_columns();
+        for field in ["name", "type"] {
+            let given = call
+                .body
+                .as_ref()
+                .and_then(|b| b.get(field))
+                .filter(|v| v.is_string());
+            if let Some(v) = given {
+                if columns.iter().any(|c| c.name == field) {
+                    conditions.push(format!("{field} = {}", sql_literal(v)));
+                }
+            }
+        }
+        let mut sql = format!("SELECT * FROM {}", r.id);
+        if !conditions.is_empty() {
+            sql.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
+        }
+        sql
+    }
+}
+
+/// A JSON value written as a SQL literal.
+fn sql_literal(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("'{}'", s.replace('\'', "''")),
+        other => other.to_string(),
     }
 }
 

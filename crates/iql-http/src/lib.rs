@@ -187,6 +187,9 @@ pub enum HttpError {
         url: String,
         detail: String,
         attempts: u32,
+        /// The connection broke after the request may have reached the server (not a refused
+        /// connection, where nothing was sent).
+        maybe_sent: bool,
     },
     #[error("refusing to send {method} {url}: {reason}")]
     Insecure {
@@ -227,6 +230,20 @@ impl HttpError {
             method,
             url: url.to_string(),
             detail: e.to_string(),
+        }
+    }
+
+    /// Whether the server may have acted on the request although no success came back: a 5xx, a
+    /// timeout, or a connection lost after sending. For a request that changes something, its
+    /// outcome is then unknown.
+    pub fn maybe_acted(&self) -> bool {
+        match self {
+            HttpError::Status { status, .. } => *status >= 500,
+            HttpError::Timeout { .. } => true,
+            HttpError::Transport { maybe_sent, .. } => *maybe_sent,
+            // A 2xx whose body could not be read: the server did act.
+            HttpError::Malformed { .. } => true,
+            HttpError::Insecure { .. } => false,
         }
     }
 
@@ -304,6 +321,7 @@ impl HttpClient {
                 url: String::new(),
                 detail: format!("cannot build HTTP client: {e}"),
                 attempts: 0,
+                maybe_sent: false,
             })?;
         Ok(HttpClient {
             client,
@@ -444,6 +462,7 @@ impl HttpClient {
                     url: url.clone(),
                     detail,
                     attempts: attempt,
+                    maybe_sent: !e.is_connect(),
                 };
                 if e.is_connect() {
                     Attempt::Refused(err)
