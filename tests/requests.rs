@@ -935,3 +935,67 @@ async fn a_post_whose_connection_drops_after_sending_has_an_unknown_outcome() {
     // Sent once, never again.
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn a_name_with_two_meanings_gets_each_and_the_rows_are_the_union() {
+    let m = mock(60).await;
+    let e = engine_for(&m, 8).await;
+    let r = e
+        .execute(
+            "SELECT id FROM digitalocean.compute.images WHERE type IN ('distribution', 'snapshot')",
+        )
+        .await
+        .unwrap();
+    assert_eq!(r[0].rows.len(), 23);
+    // One call with the parameter, one without it for the field's value.
+    assert_eq!(
+        uris(&m),
+        [
+            "GET /v2/images?per_page=200",
+            "GET /v2/images?type=distribution&per_page=200"
+        ]
+    );
+    assert!(r[0].notices.is_empty(), "{:?}", r[0].notices);
+
+    // A negation compares the field, and says so.
+    let r = e
+        .execute("SELECT count(*) FROM digitalocean.compute.images WHERE type <> 'distribution'")
+        .await
+        .unwrap();
+    assert_eq!(r[0].rows[0][0], iql::Cell::Integer(60));
+    assert_eq!(r[0].notices.len(), 1, "{:?}", r[0].notices);
+    assert!(
+        r[0].notices[0].starts_with("type <> 'distribution' compares each row's type field (base, snapshot, backup, custom, admin), not the type parameter"),
+        "{:?}",
+        r[0].notices
+    );
+}
+
+#[tokio::test]
+async fn an_object_found_under_both_meanings_is_one_row() {
+    use axum::extract::RawQuery;
+    use axum::routing::get;
+    // A distribution image whose type field is `snapshot`: the ?type=distribution call and the
+    // call without the parameter both return image 1.
+    let app = axum::Router::new().route(
+        "/v2/images",
+        get(|RawQuery(q): RawQuery| async move {
+            let body = if q.unwrap_or_default().contains("type=distribution") {
+                r#"{"images":[{"id":1,"name":"ubuntu","type":"snapshot"}],"links":{},"meta":{"total":1}}"#
+            } else {
+                r#"{"images":[{"id":1,"name":"ubuntu","type":"snapshot"},{"id":2,"name":"mine","type":"snapshot"},{"id":3,"name":"b","type":"backup"}],"links":{},"meta":{"total":3}}"#
+            };
+            ([("content-type", "application/json")], body)
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let e = at(&base).build().await.unwrap();
+    let r = e
+        .execute("SELECT id FROM digitalocean.compute.images WHERE type IN ('distribution', 'snapshot') ORDER BY id")
+        .await
+        .unwrap();
+    let ids: Vec<String> = r[0].rows.iter().map(|row| row[0].to_string()).collect();
+    assert_eq!(ids, ["1", "2"]);
+}

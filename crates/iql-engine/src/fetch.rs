@@ -44,6 +44,8 @@ pub(crate) struct Batch {
     /// Row ids that keep the API's order whatever order pages arrive in: call, page, position.
     pub first_rowid: i64,
     pub rows: Vec<Vec<Value>>,
+    /// From the call made without a split parameter (its rows are the column's meaning).
+    pub field_branch: bool,
 }
 
 pub(crate) type BatchSink = tokio::sync::mpsc::UnboundedSender<Batch>;
@@ -116,7 +118,8 @@ pub(crate) fn build_url(
             .iter()
             .filter(|p| p.location == ParamLocation::Query)
         {
-            if let Some((_, v)) = args.iter().find(|(n, _)| *n == p.name) {
+            // A null value is a call without the parameter (see `plan::Split`).
+            if let Some((_, v)) = args.iter().find(|(n, v)| *n == p.name && !v.is_null()) {
                 q.append_pair(&p.name, &url_text(v));
             } else if let (Some(size), Some((top, _))) = (page_size, &method.top_param) {
                 if *top == p.name {
@@ -154,7 +157,7 @@ pub(crate) fn header_args(
         .filter(|p| p.location == ParamLocation::Header)
         .filter_map(|p| {
             args.iter()
-                .find(|(n, _)| *n == p.name)
+                .find(|(n, v)| *n == p.name && !v.is_null())
                 .map(|(_, v)| (p.name.clone(), url_text(v)))
         })
         .collect()
@@ -312,12 +315,18 @@ async fn fetch_call(
             None => return Err(e),
         },
     };
+    let field_branch = plan.split.as_ref().is_some_and(|split| {
+        spec.args
+            .iter()
+            .any(|(n, v)| *n == split.param && v.is_null())
+    });
     let send = |page: u64, rows: Vec<Vec<Value>>| {
         // The receiver lives until every fetch of the statement has ended.
         let _ = sink.send(Batch {
             table: plan.table,
             first_rowid: rowid(call, page),
             rows,
+            field_branch,
         });
     };
     let mut rows = first.rows.len();

@@ -234,7 +234,16 @@ impl Runtime {
     ) -> Result<(rusqlite::Connection, String), EngineError> {
         let conn = sqlite::open()?;
         for p in plans {
-            sqlite::create_table(&conn, &p.local_name, &p.columns)?;
+            match &p.split {
+                Some(split) => sqlite::create_split_tables(
+                    &conn,
+                    &p.local_name,
+                    &p.columns,
+                    &split.column,
+                    &split.field_values,
+                )?,
+                None => sqlite::create_table(&conn, &p.local_name, &p.columns)?,
+            }
         }
         let (names, answered) = local_names(plans);
         let sql = q.render(&names, &answered);
@@ -440,9 +449,14 @@ impl Runtime {
                     let Some(p) = plans.iter().find(|p| p.table == batch.table) else {
                         continue;
                     };
+                    let table = match (&p.split, batch.field_branch) {
+                        (Some(_), false) => sqlite::split_names(&p.local_name).0,
+                        (Some(_), true) => sqlite::split_names(&p.local_name).1,
+                        (None, _) => p.local_name.clone(),
+                    };
                     if let Err(e) = sqlite::insert_rows(
                         &mut conn,
-                        &p.local_name,
+                        &table,
                         &p.columns,
                         batch.first_rowid,
                         &batch.rows,

@@ -6,9 +6,13 @@
 //!    when it sits in the `WHERE` or `ON` of the `SELECT` whose `FROM` names the table and its column
 //!    belongs to that table (by alias, or unambiguously when unqualified). `WHERE` conjuncts on the
 //!    optional side of an outer join stay in SQL.
-//! 2. **Names that are both a parameter and a column** (DigitalOcean's `type`): the value goes to the
-//!    API only when the parameter lists allowed values and every value is one of them
-//!    (`type = 'distribution'`); any other value (`type = 'snapshot'`) filters the column in SQL.
+//! 2. **Names that are both a parameter and a column** (DigitalOcean's `type`): a value the
+//!    parameter lists among its allowed values is sent as the parameter (`type = 'distribution'`);
+//!    any other value filters the column in SQL (`type = 'snapshot'`). When one `=`/`IN`/`OR` holds
+//!    values of both kinds (`type IN ('distribution', 'snapshot')`), each gets its own meaning and
+//!    the rows are the union: one call per parameter value, plus one call without the parameter
+//!    whose rows are kept where the column has one of the other values (a [`Split`]). A parameter
+//!    without a list of allowed values is never sent for such a name.
 //! 3. `a.col = b.col` between two provider tables binds the parameter `col` of one table to the
 //!    values of the other table's column: that table is fetched after the other, once per distinct value.
 //! 4. The first method in the resource's `select` list whose required parameters are all bound wins.
@@ -49,6 +53,16 @@ impl LinkBinding {
     }
 }
 
+/// A condition that gives a name both of its meanings (`type IN ('distribution', 'snapshot')`):
+/// `param` is sent with each value it allows, and once without (a `null` among its values); the
+/// rows of that last call are kept only where `column` is one of `field_values`.
+#[derive(Debug, Clone)]
+pub(crate) struct Split {
+    pub param: String,
+    pub column: String,
+    pub field_values: Vec<Literal>,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct TablePlan {
     pub table: usize,
@@ -69,6 +83,8 @@ pub(crate) struct TablePlan {
     pub sql_filters: Vec<(usize, String, Vec<Literal>)>,
     /// Stop fetching after this many rows (LIMIT without ORDER BY on a fully answered query).
     pub row_limit: Option<u64>,
+    /// A name used in both of its meanings; its rows are loaded into two tables behind a view.
+    pub split: Option<Split>,
     pub notices: Vec<String>,
 }
 
@@ -217,8 +233,10 @@ pub(crate) fn plan_query(
             })
             .collect();
         let conjuncts = scope.map(|s| s.conjuncts.as_slice()).unwrap_or_default();
-        let notices =
-            null_parameter_notices(&plan, conjuncts, &|col| owner(t.scope, col) == Some(t.id));
+        let is_mine = |col: &ColumnRef| owner(t.scope, col) == Some(t.id);
+        let notices = null_parameter_notices(&plan, conjuncts, &is_mine);
+        plan.notices.extend(notices);
+        let notices = two_meaning_notices(&plan, conjuncts, &is_mine);
         plan.notices.extend(notices);
         plan.base_url = runtime.base_url(provider, &t.name[1])?;
         plans.push(plan);
@@ -231,7 +249,8 @@ pub(crate) fn plan_query(
                 .all(|c| plans.iter().any(|p| p.answered.contains(&c.id)))
         });
         if let Some(p) = plans.iter_mut().find(|p| p.table == hint.table) {
-            if all_answered && p.links.is_empty() {
+            // A split keeps only some rows of one call: fetching cannot stop at the row count.
+            if all_answered && p.links.is_empty() && p.split.is_none() {
                 p.row_limit = Some(hint.rows);
             }
         }
@@ -287,6 +306,67 @@ fn null_parameter_notices(
             )
         })
         .collect()
+}
+
+/// A condition other than `=`/`IN` on a name that is both a parameter with allowed values and a
+/// field of the rows (`type <> 'distribution'`, `NOT type IN (…)`, `type LIKE …`) compares the
+/// field, never the parameter: say so, naming both sets of values, since `'distribution'` is not
+/// a value the field ever holds.
+fn two_meaning_notices(
+    plan: &TablePlan,
+    conjuncts: &[Conjunct],
+    is_mine: &dyn Fn(&ColumnRef) -> bool,
+) -> Vec<String> {
+    let resource = &plan.resource;
+    let mut out = Vec::new();
+    for c in conjuncts.iter().filter(|c| !plan.answered.contains(&c.id)) {
+        if matches!(
+            c.kind,
+            ConjunctKind::Equals { .. } | ConjunctKind::Link { .. }
+        ) {
+            continue;
+        }
+        for col in c.columns.iter().filter(|col| is_mine(col)) {
+            let Some(field) = plan
+                .columns
+                .iter()
+                .find(|f| f.name.eq_ignore_ascii_case(&col.name))
+                .filter(|_| is_item_field(resource, &col.name))
+            else {
+                continue;
+            };
+            let param = resource
+                .methods_for(SqlVerb::Select)
+                .into_iter()
+                .find_map(|m| m.param_named(&col.name))
+                .filter(|p| !p.schema.enum_values.is_empty());
+            let Some(param) = param else {
+                continue;
+            };
+            let values = |v: &[Value]| {
+                v.iter()
+                    .map(crate::params::url_text)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let field_values = if field.schema.enum_values.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", values(&field.schema.enum_values))
+            };
+            let note = format!(
+                "{} compares each row's {name} field{field_values}, not the {name} parameter of {} ({}): the parameter is sent only for {name} = … or {name} IN (…)",
+                c.text,
+                resource.id,
+                values(&param.schema.enum_values),
+                name = field.name,
+            );
+            if !out.contains(&note) {
+                out.push(note);
+            }
+        }
+    }
+    out
 }
 
 fn qualifier_matches(t: &TableRef, qualifier: &[String]) -> bool {
@@ -346,6 +426,7 @@ fn choose_method(
     for method in resource.methods_for(SqlVerb::Select) {
         let mut literals: Vec<(String, Vec<Value>)> = Vec::new();
         let mut answered = Vec::new();
+        let mut split: Option<Split> = None;
         for c in &candidates {
             let Some(param) = method.param_named(&c.param) else {
                 continue;
@@ -354,11 +435,17 @@ fn choose_method(
                 continue;
             }
             let is_column = item_columns.contains(&param.name.as_str());
+            // Rule 2: a name that is also a column goes to the API only for values the parameter
+            // lists; the other values are the column's.
+            if is_column && param.schema.enum_values.is_empty() {
+                continue;
+            }
             let mut normalized = Vec::new();
+            let mut field_values = Vec::new();
             for v in &c.values {
                 match crate::params::normalize(&param.schema, v) {
                     Some(n) => normalized.push(n),
-                    None if is_column => break,
+                    None if is_column => field_values.push(v.clone()),
                     None => {
                         return Err(EngineError::InvalidParameter {
                             resource: resource.id.clone(),
@@ -370,12 +457,26 @@ fn choose_method(
                     }
                 }
             }
-            // Rule 2: a name that is also a column goes to the API only for values the parameter lists.
-            let sendable = normalized.len() == c.values.len()
-                && (!is_column || !param.schema.enum_values.is_empty());
-            if sendable {
+            if normalized.is_empty() {
+                continue;
+            }
+            if field_values.is_empty() {
                 literals.push((param.name.clone(), normalized));
                 answered.push(c.conjunct);
+            } else if split.is_none() && !param.required {
+                // Both meanings at once: one more call without the parameter, for the column's values.
+                normalized.push(Value::Null);
+                literals.push((param.name.clone(), normalized));
+                answered.push(c.conjunct);
+                split = Some(Split {
+                    param: param.name.clone(),
+                    column: columns
+                        .iter()
+                        .find(|col| col.name.eq_ignore_ascii_case(&param.name))
+                        .map(|col| col.name.clone())
+                        .unwrap_or_else(|| param.name.clone()),
+                    field_values,
+                });
             }
         }
         // Links name the parameter as the column was written; use the document's spelling.
@@ -428,6 +529,7 @@ fn choose_method(
             answered,
             sql_filters: Vec::new(),
             row_limit: None,
+            split,
             notices,
             resource,
         });

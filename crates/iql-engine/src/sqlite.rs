@@ -47,6 +47,60 @@ pub(crate) fn create_table(
     .map_err(sql_error)
 }
 
+/// The tables of a provider table whose name is used in both meanings (`plan::Split`): rows of
+/// the calls that sent the parameter go into `{name}__sent`, those of the call without it into
+/// `{name}__field`, and `{name}` is a view of the first, plus those of the second whose column holds
+/// one of `field_values` and that the first lacks (by `id` when the rows have one; otherwise
+/// identical rows count once).
+pub(crate) fn create_split_tables(
+    conn: &Connection,
+    name: &str,
+    columns: &[Column],
+    split_column: &str,
+    field_values: &[Literal],
+) -> Result<(), EngineError> {
+    let (sent, field) = split_names(name);
+    create_table(conn, &sent, columns)?;
+    create_table(conn, &field, columns)?;
+    let values: Vec<String> = field_values.iter().map(literal_sql).collect();
+    let has_id = columns.iter().any(|c| c.name == "id");
+    let (union, not_sent) = if has_id {
+        (
+            "UNION ALL",
+            format!(
+                " AND \"id\" NOT IN (SELECT \"id\" FROM {} WHERE \"id\" IS NOT NULL)",
+                quote(&sent)
+            ),
+        )
+    } else {
+        ("UNION", String::new())
+    };
+    conn.execute_batch(&format!(
+        "CREATE VIEW {view} AS SELECT * FROM {sent} {union} SELECT * FROM {field} WHERE {column} IN ({values}){not_sent};",
+        view = quote(name),
+        sent = quote(&sent),
+        field = quote(&field),
+        column = quote(split_column),
+        values = values.join(", "),
+    ))
+    .map_err(sql_error)
+}
+
+/// The two tables behind a split table's view.
+pub(crate) fn split_names(name: &str) -> (String, String) {
+    (format!("{name}__sent"), format!("{name}__field"))
+}
+
+/// A literal as SQL text, for SQL iql writes itself.
+fn literal_sql(l: &Literal) -> String {
+    match literal_value(l) {
+        SqlValue::Integer(i) => i.to_string(),
+        SqlValue::Real(f) => f.to_string(),
+        SqlValue::Text(t) => format!("'{}'", t.replace('\'', "''")),
+        _ => "NULL".to_string(),
+    }
+}
+
 /// A JSON value as SQLite stores it; text is bound from the row without a copy.
 fn to_sql(kind: ValueKind, v: &Value) -> ToSqlOutput<'_> {
     match v {

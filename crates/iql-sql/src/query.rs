@@ -85,6 +85,8 @@ pub struct Conjunct {
     pub from_where: bool,
     /// Every column the condition names (outside any subquery in it).
     pub columns: Vec<ColumnRef>,
+    /// The condition as SQL text, for messages.
+    pub text: String,
 }
 
 /// A provider table named in the query.
@@ -528,6 +530,7 @@ impl<'a> Walker<'a> {
                             kind,
                             from_where,
                             columns: columns_in(leaf),
+                            text: leaf.to_string(),
                         })
                     }
                     Some((_, answered)) => {
