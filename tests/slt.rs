@@ -1,6 +1,8 @@
 //! Runs every `tests/slt/*.slt` file against an engine with its own in-process mock.
 //!
 //! A file's first lines may configure its mock: `# mock: images=201 latency_ms=0 seed=7`.
+//! `# provider: testing` runs it against `tests/providers/testing` instead, answered from
+//! `tests/fixtures/testing/` (GET `/v1/odd` is `v1/odd.json`).
 //! `statement error <regex>` / `query error <regex>` pin error texts.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
@@ -75,6 +77,40 @@ impl sqllogictest::AsyncDB for IqlDb {
     }
 }
 
+/// The test provider a file names in `# provider: NAME`, if any.
+fn test_provider(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .take_while(|l| l.starts_with('#'))
+        .find_map(|l| l.strip_prefix("# provider:"))
+        .map(|p| p.trim().to_string())
+}
+
+/// Serves `tests/fixtures/<provider>/<path>.json` for every GET of `<path>`; a missing file is
+/// DigitalOcean's 404. Returns the base URL.
+async fn fixture_server(provider: &str) -> String {
+    use axum::http::{StatusCode, Uri};
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(provider);
+    let app = axum::Router::new().fallback(move |uri: Uri| {
+        let file = root.join(format!("{}.json", uri.path().trim_start_matches('/')));
+        async move {
+            match std::fs::read_to_string(&file) {
+                Ok(body) => (StatusCode::OK, body),
+                Err(_) => (
+                    StatusCode::NOT_FOUND,
+                    r#"{"id":"not_found","message":"no fixture"}"#.to_string(),
+                ),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
 /// The mock's settings and the wait timeout for a file.
 fn mock_config(path: &Path) -> (SandboxConfig, std::time::Duration) {
     let text = std::fs::read_to_string(path).unwrap();
@@ -115,11 +151,24 @@ async fn run_file(name: &str) {
         .join("slt")
         .join(name);
     let (cfg, wait_timeout) = mock_config(&path);
+    let provider = test_provider(&path);
+    let fixtures = match &provider {
+        Some(p) => Some(fixture_server(p).await),
+        None => None,
+    };
     let mut runner = sqllogictest::Runner::new(|| {
         let cfg = cfg.clone();
+        let provider = provider.clone();
+        let fixtures = fixtures.clone();
         async move {
-            let engine = Engine::builder()
-                .sandbox(cfg)
+            let builder = match (provider, fixtures) {
+                (Some(p), Some(url)) => Engine::builder()
+                    .providers_root(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("providers"))
+                    .endpoint(&p, &url)
+                    .credential(&p, "test-token"),
+                _ => Engine::builder().sandbox(cfg),
+            };
+            let engine = builder
                 .retry_backoff(std::time::Duration::from_millis(1))
                 // retries.slt injects 20% failures; which request meets several in a row depends on
                 // how requests interleave. 8 retries make exhausting them about 5e-7 per request.
@@ -169,6 +218,7 @@ slt! {
     subqueries => "subqueries.slt",
     seed_mutations => "seed_mutations.slt",
     outcome_unknown => "outcome_unknown.slt",
+    odd_names => "odd_names.slt",
 }
 
 #[test]

@@ -19,6 +19,14 @@ pub enum EngineError {
         /// Each method of the verb with the required parameters the statement does not give.
         candidates: Vec<(String, Vec<String>)>,
     },
+    /// The resource has no method at all for the statement's verb (not a missing parameter).
+    #[error("{}", no_method_for_verb_text(resource, verb, offers))]
+    NoMethodForVerb {
+        resource: String,
+        verb: String,
+        /// What it does offer: (verb, method) in document order; `EXEC` for methods no verb lists.
+        offers: Vec<(String, String)>,
+    },
     #[error("{}", unknown_field_text(resource, method, name, known))]
     UnknownField {
         resource: String,
@@ -131,6 +139,7 @@ impl EngineError {
             EngineError::Syntax(_) => ErrorKind::Syntax,
             EngineError::Provider(_) => ErrorKind::Provider,
             EngineError::NoMatchingMethod { .. }
+            | EngineError::NoMethodForVerb { .. }
             | EngineError::InvalidParameter { .. }
             | EngineError::UnknownField { .. }
             | EngineError::TooManyRequests { .. } => ErrorKind::Planning,
@@ -148,6 +157,32 @@ impl EngineError {
             EngineError::Unsupported(_) => ErrorKind::Unsupported,
         }
     }
+}
+
+fn no_method_for_verb_text(resource: &str, verb: &str, offers: &[(String, String)]) -> String {
+    let mut out = format!("{resource} has no {} method", verb.to_uppercase());
+    if offers.is_empty() {
+        out.push_str(" (it has no methods at all)");
+        return out;
+    }
+    // Grouped by verb, in the order the verbs first appear: "SELECT (a, b), EXEC (c)".
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    for (v, m) in offers {
+        let verb = v.to_uppercase();
+        match groups.iter_mut().find(|(g, _)| *g == verb) {
+            Some((_, methods)) => methods.push(m),
+            None => groups.push((verb, vec![m])),
+        }
+    }
+    let listed: Vec<String> = groups
+        .iter()
+        .map(|(v, methods)| format!("{v} ({})", methods.join(", ")))
+        .collect();
+    out.push_str(&format!(
+        "; it supports {} (SHOW METHODS IN {resource} lists them with their parameters)",
+        listed.join(", ")
+    ));
+    out
 }
 
 fn unknown_field_text(resource: &str, method: &str, name: &str, known: &[String]) -> String {

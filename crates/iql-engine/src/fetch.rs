@@ -292,6 +292,12 @@ async fn fetch_call(
             .map(|(i, c)| (c.name.clone(), i))
             .collect(),
         width: plan.columns.len(),
+        whole: plan
+            .method
+            .value_rows
+            .then(|| plan.method.columns.first())
+            .flatten()
+            .and_then(|c| plan.columns.iter().position(|pc| pc.name == c.name)),
         headers: header_args(&plan.method, &args),
         keep: pagination_keys(plan),
         args,
@@ -414,6 +420,8 @@ struct PageSpec {
     /// Column name → position in the row.
     index: HashMap<String, usize>,
     width: usize,
+    /// Items are whole values, each into this column (`Method::value_rows`).
+    whole: Option<usize>,
     /// The call's parameters, written back into rows that lack them.
     args: Vec<(String, Value)>,
     /// Top-level keys of a page that pagination reads (`links` of `$.links.pages.next`, `meta`).
@@ -531,6 +539,7 @@ fn read_page(spec: &PageSpec, url: String, raw: RawResponse) -> Result<Page, Eng
                 index: &spec.index,
                 width: spec.width,
                 keep: &keep,
+                whole: spec.whole,
             };
             match page::parse(&layout, &raw.body) {
                 Ok(parsed) => (parsed.rows, parsed.kept),
@@ -566,7 +575,13 @@ fn read_page(spec: &PageSpec, url: String, raw: RawResponse) -> Result<Page, Eng
                     ),
                 });
             }
-            let items = cut_at_object_key(spec.object_key.as_deref(), spec.method, &url, body)?;
+            let items = cut_at_object_key(
+                spec.object_key.as_deref(),
+                spec.method,
+                &url,
+                body,
+                spec.whole.is_some(),
+            )?;
             let rows = items.into_iter().map(|item| to_row(spec, item)).collect();
             (rows, Value::Object(links))
         }
@@ -603,6 +618,7 @@ pub(crate) fn cut_at_object_key(
     method: HttpMethod,
     url: &str,
     mut body: Value,
+    value_rows: bool,
 ) -> Result<Vec<Value>, EngineError> {
     let malformed = |detail: String| EngineError::MalformedResponse {
         method: method.as_str().to_string(),
@@ -628,6 +644,8 @@ pub(crate) fn cut_at_object_key(
         None => body,
     };
     match found {
+        Value::Array(items) if value_rows => Ok(items),
+        other if value_rows && !other.is_null() => Ok(vec![other]),
         Value::Array(items) => {
             if let Some(bad) = items.iter().find(|i| !i.is_object()) {
                 return Err(malformed(format!(
@@ -648,6 +666,12 @@ pub(crate) fn cut_at_object_key(
 /// name, when the request had one (so `WHERE image_id = …` still holds for the row).
 fn to_row(spec: &PageSpec, item: Value) -> Vec<Value> {
     let mut row = vec![Value::Null; spec.width];
+    if let Some(column) = spec.whole {
+        if let Some(cell) = row.get_mut(column) {
+            *cell = item;
+        }
+        return row;
+    }
     if let Value::Object(map) = item {
         for (k, v) in map {
             if let Some(i) = spec.index.get(k.as_str()) {

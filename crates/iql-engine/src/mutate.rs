@@ -111,12 +111,11 @@ fn choose<'a>(
         }
     }
     if report.is_empty() {
-        return Err(EngineError::Unsupported(format!(
-            "{} has no method for {}: SHOW METHODS IN {} lists what it offers",
-            resource.id,
-            verb.to_uppercase(),
-            resource.id
-        )));
+        return Err(EngineError::NoMethodForVerb {
+            resource: resource.id.clone(),
+            verb: verb.to_string(),
+            offers: resource.offers(),
+        });
     }
     // A name no method takes is most likely misspelt: say so first, rather than "needs name"
     // when the user wrote `nme`.
@@ -356,7 +355,13 @@ async fn send(
 
 /// The response cut at the method's object key: the created/updated object, or the action.
 fn cut(m: &Method, url: &str, body: Value) -> Result<Vec<Value>, EngineError> {
-    crate::fetch::cut_at_object_key(m.object_key.as_deref(), m.http_method, url, body)
+    crate::fetch::cut_at_object_key(
+        m.object_key.as_deref(),
+        m.http_method,
+        url,
+        body,
+        m.value_rows,
+    )
 }
 
 /// Rows for `RETURNING`: `*` is every column of the response item; a name is a column, or the

@@ -27,6 +27,8 @@ pub(crate) struct RowLayout<'a> {
     pub width: usize,
     /// Other top-level keys to keep as JSON (pagination: `links`, `meta`).
     pub keep: &'a [&'a str],
+    /// Items are whole values (the method's `value_rows`): each goes, as it is, into this column.
+    pub whole: Option<usize>,
 }
 
 pub(crate) struct ParsedPage {
@@ -75,8 +77,8 @@ fn shape_error<E: de::Error>(problem: &RefCell<Option<String>>, detail: String) 
     err
 }
 
-/// The `visit_*` methods for strings, booleans and numbers of a visitor that takes none of them:
-/// each gives the error `$err` builds from the visitor (`$this`) and the value (`$v`).
+/// The `visit_*` methods for strings, booleans and numbers of a visitor: each gives what `$err`
+/// builds from the visitor (`$this`) and the value (`$v`), usually an error.
 macro_rules! reject_scalars {
     ($out:ty, |$this:ident, $v:ident| $err:expr) => {
         reject_scalars!(@one $out, visit_str, &str, $this, $v, $err);
@@ -88,7 +90,7 @@ macro_rules! reject_scalars {
     (@one $out:ty, $name:ident, $ty:ty, $this:ident, $v:ident, $err:expr) => {
         fn $name<E: de::Error>(self, $v: $ty) -> Result<$out, E> {
             let $this = self;
-            Err($err)
+            $err
         }
     };
 }
@@ -152,7 +154,7 @@ impl<'de> Visitor<'de> for PageSeed<'_> {
         Err(self.missing_key())
     }
 
-    reject_scalars!(ParsedPage, |this, _v| this.missing_key());
+    reject_scalars!(ParsedPage, |this, _v| Err(this.missing_key()));
 }
 
 impl PageSeed<'_> {
@@ -191,6 +193,12 @@ impl<'de> Visitor<'de> for ItemsSeed<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        if let Some(column) = self.layout.whole {
+            while let Some(item) = seq.next_element::<Value>()? {
+                rows.push(whole_row(self.layout, column, item));
+            }
+            return Ok(rows);
+        }
         while let Some(row) = seq.next_element_seed(RowSeed {
             layout: self.layout,
             problem: self.problem,
@@ -201,10 +209,26 @@ impl<'de> Visitor<'de> for ItemsSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        if let Some(column) = self.layout.whole {
+            let item = Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
+            return Ok(vec![whole_row(self.layout, column, item)]);
+        }
         Ok(vec![read_row(self.layout, map)?])
     }
 
-    reject_scalars!(Vec<Vec<Value>>, |this, v| this.found(shown(v)));
+    reject_scalars!(Vec<Vec<Value>>, |this, v| match this.layout.whole {
+        Some(column) => Ok(vec![whole_row(this.layout, column, Value::from(v))]),
+        None => Err(this.found(shown(v))),
+    });
+}
+
+/// A row holding one whole item in `column`.
+fn whole_row(layout: &RowLayout<'_>, column: usize, item: Value) -> Vec<Value> {
+    let mut row = vec![Value::Null; layout.width];
+    if let Some(cell) = row.get_mut(column) {
+        *cell = item;
+    }
+    row
 }
 
 impl ItemsSeed<'_> {
@@ -250,7 +274,7 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
         Err(self.found("null".to_string()))
     }
 
-    reject_scalars!(Vec<Value>, |this, v| this.found(shown(v)));
+    reject_scalars!(Vec<Value>, |this, v| Err(this.found(shown(v))));
 }
 
 impl RowSeed<'_> {
@@ -319,6 +343,7 @@ mod tests {
             index: &index,
             width: 3,
             keep: &["links", "meta"],
+            whole: None,
         };
         parse(&layout, body.as_bytes())
     }

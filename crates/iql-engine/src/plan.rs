@@ -417,6 +417,13 @@ fn choose_method(
     candidates: Vec<Candidate>,
     links: Vec<LinkBinding>,
 ) -> Result<TablePlan, EngineError> {
+    if resource.methods_for(SqlVerb::Select).is_empty() {
+        return Err(EngineError::NoMethodForVerb {
+            resource: resource.id.clone(),
+            verb: "select".to_string(),
+            offers: resource.offers(),
+        });
+    }
     let item_columns: Vec<&str> = resource
         .methods_for(SqlVerb::Select)
         .iter()

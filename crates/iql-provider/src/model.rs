@@ -244,6 +244,10 @@ pub struct Method {
     /// `response.objectKey`, e.g. `$.images`; `None` means the whole body is the row.
     pub object_key: Option<String>,
     pub columns: Vec<Column>,
+    /// The items have no properties to make columns of (an array of arrays, of strings, or free-form
+    /// objects): each item is one row, whole, in the single column of `columns`, which is named
+    /// after the object key (`$.neighbor_ids` → `neighbor_ids`; `value` without a key).
+    pub value_rows: bool,
     pub pagination: Option<Pagination>,
     /// `queryParamPushdown.top`: (parameter, largest value) used for SQL LIMIT and page size.
     pub top_param: Option<(String, u64)>,
@@ -335,6 +339,18 @@ impl Resource {
             .get(&verb)
             .map(|names| names.iter().filter_map(|n| self.method(n)).collect())
             .unwrap_or_default()
+    }
+
+    /// Every method with the verb that reaches it (`select`, …, or `exec` for methods no verb
+    /// lists), in document order: what a resource offers, for messages.
+    pub fn offers(&self) -> Vec<(String, String)> {
+        self.methods
+            .iter()
+            .map(|m| {
+                let verb = self.verb_of(&m.name).map(SqlVerb::as_str).unwrap_or("exec");
+                (verb.to_string(), m.name.clone())
+            })
+            .collect()
     }
 
     /// The SQL verb that lists `method`, or `None` for methods only reachable with EXEC.

@@ -445,7 +445,7 @@ fn build_method(
         .pointer("/response/objectKey")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let columns = response_columns(
+    let (columns, value_rows) = response_columns(
         doc,
         operation,
         response_doc_key.as_deref(),
@@ -497,6 +497,7 @@ fn build_method(
         response_doc_key,
         object_key,
         columns,
+        value_rows,
         pagination,
         top_param,
         body_translate: algorithm("requestBodyTranslate"),
@@ -517,7 +518,8 @@ fn path_pointer_of(op_ref: &str) -> &str {
 }
 
 /// The columns of a method's rows: the properties of the schema found at `objectKey` (array items
-/// for lists) in the response the document names.
+/// for lists) in the response the document names; and whether the items are whole values instead
+/// (no properties: one column holds each item, see [`Method::value_rows`]).
 fn response_columns(
     doc: &Doc<'_>,
     operation: &Value,
@@ -525,9 +527,10 @@ fn response_columns(
     media_type: Option<&str>,
     object_key: Option<&str>,
     at: &str,
-) -> Result<Vec<Column>, ProviderError> {
+) -> Result<(Vec<Column>, bool), ProviderError> {
+    let none = || Ok((Vec::new(), false));
     let Some(responses) = operation.get("responses").and_then(Value::as_object) else {
-        return Ok(Vec::new());
+        return none();
     };
     let response = match doc_key {
         Some(k) => responses.get(k),
@@ -537,17 +540,17 @@ fn response_columns(
             .map(|(_, v)| v),
     };
     let Some(response) = response else {
-        return Ok(Vec::new());
+        return none();
     };
     let response = doc.deref(response, at)?;
     let Some(content) = response.get("content").and_then(Value::as_object) else {
-        return Ok(Vec::new());
+        return none();
     };
     let entry = media_type
         .and_then(|mt| content.get(mt))
         .or_else(|| content.values().next());
     let Some(mut schema) = entry.and_then(|e| e.get("schema")) else {
-        return Ok(Vec::new());
+        return none();
     };
     for key in object_key.map(object_key_path).unwrap_or_default() {
         let (props, _) = doc.object_properties(schema, at, 0)?;
@@ -570,6 +573,17 @@ fn response_columns(
         schema = items;
     }
     let (props, _) = doc.object_properties(schema, at, 0)?;
+    if props.is_empty() {
+        let name = object_key
+            .map(object_key_path)
+            .and_then(|p| p.last().cloned())
+            .unwrap_or_else(|| "value".to_string());
+        let column = Column {
+            name,
+            schema: doc.schema_info(schema, at)?,
+        };
+        return Ok((vec![column], true));
+    }
     let mut cols = Vec::new();
     for (name, s) in props {
         cols.push(Column {
@@ -577,5 +591,5 @@ fn response_columns(
             name,
         });
     }
-    Ok(cols)
+    Ok((cols, false))
 }
