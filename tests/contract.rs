@@ -6,54 +6,8 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use iql::{Cell, Engine};
-
-struct Prism {
-    port: u16,
-    script: PathBuf,
-}
-
-impl Prism {
-    fn start() -> (Prism, String) {
-        let script =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/do-mock/start.sh");
-        assert!(
-            script.is_file(),
-            "{} is missing: the contract test needs ../shared",
-            script.display()
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let out = Command::new("bash")
-            .arg(&script)
-            .arg(port.to_string())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "start.sh failed (node and npm are needed):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let base = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        (Prism { port, script }, base)
-    }
-}
-
-impl Drop for Prism {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(&self.script)
-            .arg("--stop")
-            .arg(self.port.to_string())
-            .output();
-    }
-}
+use iql_tests::prism::Prism;
 
 /// The seed examples with their placeholders filled from the spec's own example values.
 const SELECTS: &[&str] = &[
@@ -77,7 +31,8 @@ fn at_prism(base: &str) -> iql::EngineBuilder {
 
 #[tokio::test]
 async fn prism_accepts_every_select_iql_sends() {
-    let (_prism, base) = Prism::start();
+    let prism = Prism::start(false);
+    let base = prism.base.clone();
     let engine = at_prism(&base).build().await.unwrap();
     for sql in SELECTS {
         let results = engine
@@ -97,7 +52,8 @@ async fn prism_accepts_every_select_iql_sends() {
 
 #[tokio::test]
 async fn a_credential_variable_that_is_not_set_is_refused_before_anything_is_sent() {
-    let (_prism, base) = Prism::start();
+    let prism = Prism::start(false);
+    let base = prism.base.clone();
     let err = Engine::builder()
         .endpoint("digitalocean", &base)
         .credential_env_var("digitalocean", "IQL_CONTRACT_NO_SUCH_VARIABLE")
@@ -129,7 +85,8 @@ const MUTATIONS: &[&str] = &[
 
 #[tokio::test]
 async fn prism_accepts_every_mutation_iql_sends() {
-    let (_prism, base) = Prism::start();
+    let prism = Prism::start(false);
+    let base = prism.base.clone();
     let engine = at_prism(&base)
         .wait_policy(
             std::time::Duration::from_millis(20),
@@ -156,7 +113,8 @@ async fn prism_accepts_every_mutation_iql_sends() {
 
 #[tokio::test]
 async fn bad_input_is_stopped_by_iql_before_any_request() {
-    let (_prism, base) = Prism::start();
+    let prism = Prism::start(false);
+    let base = prism.base.clone();
     let engine = at_prism(&base).build().await.unwrap();
     for (sql, expected) in [
         ("INSERT INTO digitalocean.compute.images (name, region) VALUES ('x', 'nyc3')", "images_create_custom needs url"),

@@ -1,1 +1,3 @@
-//! Integration tests live in `tests/`; this library is empty.
+//! Helpers the integration tests in `tests/` share.
+
+pub mod prism;

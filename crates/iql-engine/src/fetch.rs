@@ -595,6 +595,16 @@ fn read_page(spec: &PageSpec, url: String, raw: RawResponse) -> Result<Page, Eng
             .map(str::to_string)
     };
     let next = spec.next_key.as_deref().and_then(link);
+    if let (Some(next), Some(key)) = (&next, spec.next_key.as_deref()) {
+        // Checked here, so the error names the page that gave the link.
+        if let Err(e) = Url::parse(next) {
+            return Err(EngineError::MalformedResponse {
+                method: spec.method.as_str().to_string(),
+                url,
+                detail: format!("its next-page link ({key}) is {next:?}, which is not a URL: {e}"),
+            });
+        }
+    }
     let last = spec
         .next_key
         .as_deref()

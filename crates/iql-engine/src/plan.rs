@@ -11,8 +11,10 @@
 //!    any other value filters the column in SQL (`type = 'snapshot'`). When one `=`/`IN`/`OR` holds
 //!    values of both kinds (`type IN ('distribution', 'snapshot')`), each gets its own meaning and
 //!    the rows are the union: one call per parameter value, plus one call without the parameter
-//!    whose rows are kept where the column has one of the other values (a [`Split`]). A parameter
-//!    without a list of allowed values is never sent for such a name.
+//!    whose rows are kept where the column has one of the other values (a [`Split`]). An optional
+//!    parameter without a list of allowed values is never sent for such a name; a required one
+//!    (a path key such as `batch_id` that the rows also carry) means the same as the column, and
+//!    is sent.
 //! 3. `a.col = b.col` between two provider tables binds the parameter `col` of one table to the
 //!    values of the other table's column: that table is fetched after the other, once per distinct value.
 //! 4. The first method in the resource's `select` list whose required parameters are all bound wins.
@@ -441,10 +443,11 @@ fn choose_method(
             if literals.iter().any(|(p, _)| *p == param.name) {
                 continue;
             }
-            let is_column = item_columns.contains(&param.name.as_str());
             // Rule 2: a name that is also a column goes to the API only for values the parameter
-            // lists; the other values are the column's.
-            if is_column && param.schema.enum_values.is_empty() {
+            // lists; the other values are the column's. A required parameter (a path key such as
+            // `batch_id`, which the rows also carry) names the same thing as the column: sent.
+            let two_meanings = item_columns.contains(&param.name.as_str()) && !param.required;
+            if two_meanings && param.schema.enum_values.is_empty() {
                 continue;
             }
             let mut normalized = Vec::new();
@@ -452,7 +455,7 @@ fn choose_method(
             for v in &c.values {
                 match crate::params::normalize(&param.schema, v) {
                     Some(n) => normalized.push(n),
-                    None if is_column => field_values.push(v.clone()),
+                    None if two_meanings => field_values.push(v.clone()),
                     None => {
                         return Err(EngineError::InvalidParameter {
                             resource: resource.id.clone(),
@@ -470,7 +473,7 @@ fn choose_method(
             if field_values.is_empty() {
                 literals.push((param.name.clone(), normalized));
                 answered.push(c.conjunct);
-            } else if split.is_none() && !param.required {
+            } else if split.is_none() {
                 // Both meanings at once: one more call without the parameter, for the column's values.
                 normalized.push(Value::Null);
                 literals.push((param.name.clone(), normalized));

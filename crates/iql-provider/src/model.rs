@@ -181,6 +181,9 @@ pub struct Param {
     pub location: ParamLocation,
     pub required: bool,
     pub schema: SchemaInfo,
+    /// The document's example value (the parameter's `example`, the first of its `examples`, or
+    /// its schema's `example`): for documentation and for tests that fill parameters.
+    pub example: Option<Value>,
 }
 
 /// A top-level field of a JSON request body.

@@ -361,12 +361,28 @@ fn build_method(
         if let Some(d) = p.get("description").and_then(Value::as_str) {
             schema.description = Some(d.trim().to_string());
         }
+        let example = match p.get("example") {
+            Some(v) => Some(v.clone()),
+            None => p
+                .get("examples")
+                .and_then(Value::as_object)
+                .and_then(|e| e.values().next())
+                .map(|e| doc.deref(e, at))
+                .transpose()?
+                .and_then(|e| e.get("value").cloned())
+                .or_else(|| {
+                    p.get("schema")
+                        .and_then(|s| doc.deref(s, at).ok())
+                        .and_then(|s| s.get("example").cloned())
+                }),
+        };
         let param = Param {
             name: pname.to_string(),
             location,
             required: p.get("required").and_then(Value::as_bool).unwrap_or(false)
                 || location == ParamLocation::Path,
             schema,
+            example,
         };
         // An operation-level parameter overrides a path-level one of the same name.
         params.retain(|x| !(x.name == param.name && x.location == param.location));
