@@ -162,11 +162,15 @@ async fn every_upstream_service_and_resource_against_the_whole_api() {
         .await;
 
     let mut ok = 0;
+    let mut rows = 0;
     let mut known = 0;
     let mut unexpected = Vec::new();
     for (id, (sql, outcome)) in &outcomes {
         match outcome {
-            Outcome::Rows(_) => ok += 1,
+            Outcome::Rows(n) => {
+                ok += 1;
+                rows += n;
+            }
             Outcome::Error(kind, text) => {
                 match KNOWN
                     .iter()
@@ -184,7 +188,7 @@ async fn every_upstream_service_and_resource_against_the_whole_api() {
         }
     }
     println!(
-        "sweep: {} services, {described} resources described, {} queried: {ok} answered, {known} known Prism failures, {} unexpected; {} with required parameters the spec has no example for",
+        "sweep: {} services, {described} resources described, {} queried: {ok} answered ({rows} rows), {known} known Prism failures, {} unexpected; {} with required parameters the spec has no example for",
         provider.services.len(),
         outcomes.len(),
         unexpected.len(),
