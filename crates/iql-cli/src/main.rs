@@ -195,6 +195,21 @@ fn at_least_one(text: &str) -> Result<u64, String> {
 }
 
 fn main() -> ExitCode {
+    // A panic is a bug. Inside a statement it is caught and reported with the statement (and the
+    // shell goes on); this one line says where it happened, instead of Rust's default text.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("iql: internal error{at}: {message}");
+    }));
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -411,3 +411,24 @@ fn control_characters_from_api_data_are_shown_not_obeyed() {
     let r = sandbox(&["-o", "csv", &insert]);
     assert!(r.stdout.contains(evil), "{:?}", r.stdout);
 }
+
+#[test]
+fn a_panic_in_a_statement_is_reported_and_the_script_stops_there() {
+    // `iql_injected_panic` makes this test build's engine panic inside the statement.
+    let r = sandbox(&[
+        "-o",
+        "csv",
+        "SELECT 1 AS first; SELECT 'iql_injected_panic' AS boom; SELECT 3 AS never",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.stdout, "first\n1\n");
+    assert!(
+        r.stderr.contains(
+            "error: internal error in iql while running `SELECT 'iql_injected_panic' AS boom`: injected panic"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("iql: internal error at "), "{}", r.stderr);
+    assert!(!r.stderr.contains("RUST_BACKTRACE"), "{}", r.stderr);
+}

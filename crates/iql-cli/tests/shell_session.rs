@@ -67,6 +67,16 @@ fn a_scripted_session() {
     let screen = t.wait_for("answer\n42", 1);
     assert!(!screen.contains("error"), "{screen}");
 
+    // A bug (a panic inside a statement) is reported, and the shell goes on.
+    t.wait_for("iql>", 5);
+    t.type_text("SELECT 'iql_injected_panic';");
+    t.enter();
+    t.wait_for("error: internal error in iql while running", 1);
+    t.wait_for("iql>", 6);
+    t.type_text("SELECT 6 * 7 AS again;");
+    t.enter();
+    t.wait_for("again\n42", 1);
+
     t.ctrl('d');
     assert!(
         t.wait_exit(Duration::from_secs(10)),

@@ -114,6 +114,11 @@ pub enum EngineError {
     },
     #[error("{0}")]
     Unsupported(String),
+    /// A bug in iql: a panic while running one statement, caught at the statement's boundary so
+    /// that nothing else (a shell session, the statements before it, a server's other
+    /// connections) is lost.
+    #[error("internal error in iql while running `{statement}`: {message} (this is a bug; please report it with the statement)")]
+    Internal { statement: String, message: String },
 }
 
 /// Categories of [`EngineError`], stable for callers.
@@ -130,6 +135,8 @@ pub enum ErrorKind {
     Action,
     /// The engine's own settings are wrong (reported when it is built).
     Config,
+    /// A bug in iql (a caught panic).
+    Internal,
     Unsupported,
 }
 
@@ -155,6 +162,7 @@ impl EngineError {
             EngineError::Sqlite { .. } => ErrorKind::Sql,
             EngineError::Config { .. } => ErrorKind::Config,
             EngineError::Unsupported(_) => ErrorKind::Unsupported,
+            EngineError::Internal { .. } => ErrorKind::Internal,
         }
     }
 }

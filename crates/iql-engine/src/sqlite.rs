@@ -246,6 +246,11 @@ pub(crate) fn run_query(
     conn: &Connection,
     sql: &str,
 ) -> Result<(Vec<ResultColumn>, Vec<Vec<Cell>>), EngineError> {
+    // Tests prove that a panic in a statement is contained; only builds made for them can do this.
+    #[cfg(feature = "fault-injection")]
+    if sql.contains("iql_injected_panic") {
+        panic!("injected panic (a fault-injection build)");
+    }
     let mut stmt = conn.prepare(sql).map_err(sql_error)?;
     let columns: Vec<ResultColumn> = stmt
         .columns()

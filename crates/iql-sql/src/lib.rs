@@ -15,6 +15,7 @@
 //! Only this crate depends on sqlparser: an upgrade touches one place.
 
 mod error;
+pub mod limits;
 mod meta;
 mod mutation;
 mod query;
@@ -74,7 +75,7 @@ pub fn parse_script(script: &str) -> Result<Vec<ParsedStatement>, SqlError> {
     split_statements(script)?
         .into_iter()
         .map(|source| {
-            let statement = parse_one(&source)?;
+            let statement = limits::with_stack(source.depth, || parse_one(&source))?;
             Ok(ParsedStatement { statement, source })
         })
         .collect()

@@ -667,14 +667,13 @@ pub(crate) fn parse_exec(source: &StatementText) -> Result<ExecStatement, SqlErr
 
 /// Parses the statement as sqlparser sees it (for INSERT/UPDATE/DELETE).
 pub(crate) fn sqlparser_statement(source: &StatementText) -> Result<ast::Statement, SqlError> {
-    let mut statements = sqlparser::parser::Parser::parse_sql(&SQLiteDialect {}, &source.padded)
-        .map_err(|e| {
-            let mut err = SqlError::in_statement(&e.to_string(), source);
-            if let Some(hint) = swallowed_comma_hint(source) {
-                err.message = format!("{hint} (the parser says: {})", err.message);
-            }
-            err
-        })?;
+    let mut statements = crate::limits::parse_sql(&source.padded).map_err(|e| {
+        let mut err = SqlError::in_statement(&e.to_string(), source);
+        if let Some(hint) = swallowed_comma_hint(source) {
+            err.message = format!("{hint} (the parser says: {})", err.message);
+        }
+        err
+    })?;
     statements
         .pop()
         .ok_or_else(|| SqlError::new(source.line, source.column, "empty statement"))

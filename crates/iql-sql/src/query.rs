@@ -12,7 +12,6 @@ use sqlparser::ast::{
     Query, Select, SelectItem, SetExpr, TableAlias, TableFactor, Value,
 };
 use sqlparser::dialect::SQLiteDialect;
-use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::error::SqlError;
@@ -130,12 +129,13 @@ pub struct QueryStatement {
     pub limit_hint: Option<LimitHint>,
     /// The script, blank outside this statement: positions in it are the user's.
     padded: String,
+    /// How deep the statement's tree may be: walks of it get stack for that (`limits`).
+    depth: usize,
     subqueries: Vec<SubqueryRef>,
 }
 
 pub(crate) fn parse_query(source: &StatementText) -> Result<QueryStatement, SqlError> {
-    let dialect = SQLiteDialect {};
-    let mut statements = Parser::parse_sql(&dialect, &source.padded)
+    let mut statements = crate::limits::parse_sql(&source.padded)
         .map_err(|e| SqlError::in_statement(&e.to_string(), source))?;
     let statement = statements
         .pop()
@@ -179,6 +179,7 @@ pub(crate) fn from_query(
         tables: walker.tables,
         scopes: walker.scopes,
         limit_hint,
+        depth: source.depth,
         padded: source.padded.clone(),
         subqueries: walker.found,
     })
@@ -192,13 +193,15 @@ impl QueryStatement {
         local_names: &HashMap<usize, String>,
         answered: &HashSet<usize>,
     ) -> String {
-        let mut query = self.query.clone();
-        let mut walker = Walker {
-            render: Some((local_names, answered)),
-            ..Walker::analyze()
-        };
-        walker.query(&mut query);
-        query.to_string()
+        crate::limits::with_stack(self.depth, || {
+            let mut query = self.query.clone();
+            let mut walker = Walker {
+                render: Some((local_names, answered)),
+                ..Walker::analyze()
+            };
+            walker.query(&mut query);
+            query.to_string()
+        })
     }
 
     /// Where a name that SQLite reports (`nmae`, `a.stauts`) first appears in the statement, as
@@ -233,6 +236,17 @@ impl QueryStatement {
     /// The subquery of an [`ConjunctKind::InSubquery`] conjunct alone, rendered for SQLite like
     /// [`render`](Self::render): its values bind the column's parameter once its tables are loaded.
     pub fn render_subquery(
+        &self,
+        index: usize,
+        local_names: &HashMap<usize, String>,
+        answered: &HashSet<usize>,
+    ) -> Option<String> {
+        crate::limits::with_stack(self.depth, || {
+            self.render_subquery_here(index, local_names, answered)
+        })
+    }
+
+    fn render_subquery_here(
         &self,
         index: usize,
         local_names: &HashMap<usize, String>,

@@ -6,8 +6,8 @@ use sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::error::SqlError;
 
-/// The text of one statement. `padded` is the whole script with everything outside this statement
-/// blanked (newlines kept), so parser positions are positions in the script.
+/// The text of one statement. `padded` is the statement preceded by blank lines and spaces up to
+/// where it starts, so parser positions are positions in the script.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatementText {
     /// The statement as written, without its `;`.
@@ -16,6 +16,8 @@ pub struct StatementText {
     /// 1-based line and column where the statement starts.
     pub line: u64,
     pub column: u64,
+    /// An upper bound of how deep its syntax tree is (`limits::check`).
+    pub depth: usize,
 }
 
 impl StatementText {
@@ -37,59 +39,89 @@ pub fn split_statements(script: &str) -> Result<Vec<StatementText>, SqlError> {
     let tokens = Tokenizer::new(&dialect, script)
         .tokenize_with_location()
         .map_err(|e| SqlError::from_parser(&e.to_string(), (1, 1)))?;
-    let line_starts: Vec<usize> = std::iter::once(0)
-        .chain(script.match_indices('\n').map(|(i, _)| i + 1))
-        .collect();
-    let offset = |line: u64, column: u64| -> usize {
-        let start = line_starts
-            .get((line.max(1) - 1) as usize)
-            .copied()
-            .unwrap_or(script.len());
-        // Columns count characters, not bytes.
-        script[start..]
-            .char_indices()
-            .nth((column.max(1) - 1) as usize)
-            .map(|(i, _)| start + i)
-            .unwrap_or(script.len())
+    // Token positions come in order, so one cursor walks the script once to turn them into byte
+    // offsets (columns count characters, not bytes).
+    let mut cursor = Cursor {
+        script,
+        line: 1,
+        column: 1,
+        byte: 0,
     };
     let mut out = Vec::new();
-    let mut first: Option<(u64, u64)> = None;
+    // (line, column, byte offset) of the current statement's first token.
+    let mut first: Option<(u64, u64, usize)> = None;
     let mut last_end = 0usize;
-    let push = |first: &mut Option<(u64, u64)>, end: usize, out: &mut Vec<StatementText>| {
-        if let Some((line, column)) = first.take() {
-            let start = offset(line, column);
-            let padded: String = script
-                .char_indices()
-                .map(|(i, c)| {
-                    if (start..end).contains(&i) || c == '\n' {
-                        c
-                    } else {
-                        ' '
-                    }
-                })
-                .collect();
+    let mut from_token = 0usize;
+    let push = |first: &mut Option<(u64, u64, usize)>,
+                end: usize,
+                own: &[sqlparser::tokenizer::TokenWithSpan],
+                out: &mut Vec<StatementText>|
+     -> Result<(), SqlError> {
+        if let Some((line, column, start)) = first.take() {
+            let depth = crate::limits::check(own)?;
+            let text = script[start..end].trim_end();
+            // The statement at its place in the script: the lines before it empty, its first
+            // line indented to its column.
+            let mut padded = String::with_capacity(text.len() + (line + column) as usize);
+            padded.extend(std::iter::repeat_n('\n', (line - 1) as usize));
+            padded.extend(std::iter::repeat_n(' ', (column - 1) as usize));
+            padded.push_str(text);
             out.push(StatementText {
-                text: script[start..end].trim_end().to_string(),
+                text: text.to_string(),
                 padded,
                 line,
                 column,
+                depth,
             });
         }
+        Ok(())
     };
-    for t in &tokens {
+    for (i, t) in tokens.iter().enumerate() {
         match &t.token {
-            Token::SemiColon => push(&mut first, last_end, &mut out),
+            Token::SemiColon => {
+                push(&mut first, last_end, &tokens[from_token..i], &mut out)?;
+                from_token = i + 1;
+            }
             Token::Whitespace(_) => {}
             _ => {
                 if first.is_none() {
-                    first = Some((t.span.start.line, t.span.start.column));
+                    let (line, column) = (t.span.start.line, t.span.start.column);
+                    first = Some((line, column, cursor.advance_to(line, column)));
                 }
-                last_end = offset(t.span.end.line, t.span.end.column);
+                last_end = cursor.advance_to(t.span.end.line, t.span.end.column);
             }
         }
     }
-    push(&mut first, last_end, &mut out);
+    push(&mut first, last_end, &tokens[from_token..], &mut out)?;
     Ok(out)
+}
+
+/// A position in a script that only moves forward: line and column (in characters) to byte offset.
+struct Cursor<'a> {
+    script: &'a str,
+    line: u64,
+    column: u64,
+    byte: usize,
+}
+
+impl Cursor<'_> {
+    /// The byte offset of (`line`, `column`), at or after the cursor; the end of the script when
+    /// it lies beyond.
+    fn advance_to(&mut self, line: u64, column: u64) -> usize {
+        while (self.line, self.column) < (line, column) {
+            let Some(c) = self.script[self.byte..].chars().next() else {
+                break;
+            };
+            self.byte += c.len_utf8();
+            if c == '\n' {
+                self.line += 1;
+                self.column = 1;
+            } else {
+                self.column += 1;
+            }
+        }
+        self.byte
+    }
 }
 
 /// Whether `text` ends a statement: its last token outside strings and comments is `;`. A REPL
@@ -152,6 +184,6 @@ mod tests {
     fn padding_keeps_positions() {
         let s = split_statements("SELECT 1;\n  SELECT 2").unwrap();
         assert_eq!((s[1].line, s[1].column), (2, 3));
-        assert_eq!(s[1].padded, "         \n  SELECT 2");
+        assert_eq!(s[1].padded, "\n  SELECT 2");
     }
 }

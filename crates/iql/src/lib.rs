@@ -239,6 +239,23 @@ impl EngineBuilder {
     }
 }
 
+/// A caught panic as an error naming the statement (shortened) and the panic's message.
+fn internal(statement: &str, payload: &(dyn std::any::Any + Send)) -> Error {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string());
+    let mut shown: String = statement.trim().chars().take(200).collect();
+    if shown.len() < statement.trim().len() {
+        shown.push('…');
+    }
+    Error::Internal {
+        statement: shown,
+        message,
+    }
+}
+
 /// An endpoint must be an absolute `http(s)://host…` URL that requests may go to.
 fn check_endpoint(url: &str, allow_insecure_http: bool) -> Result<(), String> {
     let parsed = url::Url::parse(url).map_err(|e| {
@@ -259,12 +276,21 @@ impl Engine {
 
     /// Splits and parses a script without running it.
     pub fn parse(&self, sql: &str) -> Result<Vec<ParsedStatement>, Error> {
-        Ok(iql_sql::parse_script(sql)?)
+        match std::panic::catch_unwind(|| iql_sql::parse_script(sql)) {
+            Ok(parsed) => Ok(parsed?),
+            Err(payload) => Err(internal(sql, payload.as_ref())),
+        }
     }
 
-    /// Runs one parsed statement.
+    /// Runs one parsed statement. A panic inside it (a bug) is caught here and reported as
+    /// [`ErrorKind::Internal`], so the caller (a shell, a server) goes on.
     pub async fn run(&self, statement: &ParsedStatement) -> Result<QueryResult, Error> {
-        self.runtime.execute(&statement.statement).await
+        use futures::FutureExt;
+        let running = std::panic::AssertUnwindSafe(self.runtime.execute(&statement.statement));
+        match running.catch_unwind().await {
+            Ok(result) => result,
+            Err(payload) => Err(internal(&statement.source.text, payload.as_ref())),
+        }
     }
 
     /// Parses and runs every statement of `sql` in order, stopping at the first error.
