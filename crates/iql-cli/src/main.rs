@@ -6,7 +6,6 @@
 mod output;
 mod session;
 mod shell;
-mod template;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
@@ -103,8 +102,8 @@ struct TemplateArgs {
 }
 
 impl TemplateArgs {
-    fn load(&self) -> Result<BTreeMap<String, Value>, template::TemplateError> {
-        template::load_vars(&self.vars_files, &self.vars)
+    fn load(&self) -> Result<BTreeMap<String, Value>, iql_template::TemplateError> {
+        iql_template::load_vars(&self.vars_files, &self.vars)
     }
 }
 
@@ -361,7 +360,7 @@ fn exec(rt: &tokio::runtime::Runtime, args: ExecArgs) -> anyhow::Result<ExitCode
     // for it, so `SELECT '{{'` means the same here as in the shell.
     let templated = args.infile.is_some() || !vars.is_empty();
     let sql = if templated {
-        template::render(&source, &vars)?
+        iql_template::render(&source, &vars)?
     } else {
         source.clone()
     };

@@ -296,7 +296,7 @@ fn command(line: &str, session: &mut Session, vars: &Vars) -> Next {
             // {{ name }} without a value is reported with its line.
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| format!("cannot read {path}: {e}"))
-                .and_then(|src| crate::template::render(&src, vars).map_err(|e| e.to_string()));
+                .and_then(|src| iql_template::render(&src, vars).map_err(|e| e.to_string()));
             match text {
                 Ok(text) => return Next::Run(text),
                 Err(e) => eprintln!("error: {}", crate::output::visible(&e, true)),

@@ -14,7 +14,7 @@ mod error;
 mod fetch;
 mod meta;
 mod mutate;
-mod page;
+pub mod page;
 mod params;
 mod plan;
 mod sqlite;

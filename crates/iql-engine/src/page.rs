@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// Where a page's items are and where each of their fields goes.
-pub(crate) struct RowLayout<'a> {
+pub struct RowLayout<'a> {
     /// The top-level key the items sit under: `images` for the object key `$.images`.
     pub key: &'a str,
     /// Column name → position in the row.
@@ -31,14 +31,14 @@ pub(crate) struct RowLayout<'a> {
     pub whole: Option<usize>,
 }
 
-pub(crate) struct ParsedPage {
+pub struct ParsedPage {
     pub rows: Vec<Vec<Value>>,
     /// The kept top-level keys, as one object: `links.pages.next` and `meta.total` are read from it.
     pub kept: Value,
 }
 
 #[derive(Debug)]
-pub(crate) enum PageError {
+pub enum PageError {
     /// The body is not JSON.
     Syntax(serde_json::Error),
     /// JSON, but not the shape the document promises.
@@ -46,14 +46,14 @@ pub(crate) enum PageError {
 }
 
 /// The single top-level key of an object key such as `$.images`; `None` for deeper paths.
-pub(crate) fn top_level_key(object_key: &str) -> Option<&str> {
+pub fn top_level_key(object_key: &str) -> Option<&str> {
     let key = object_key.strip_prefix("$.")?;
     (!key.is_empty() && !key.contains(['.', '[', '*'])).then_some(key)
 }
 
 /// Parses `body` (not empty) into rows. A body whose items are `null` has no rows; a single object
 /// under the key is one row; a body that is `null` has no key, so it is an error.
-pub(crate) fn parse(layout: &RowLayout<'_>, body: &[u8]) -> Result<ParsedPage, PageError> {
+pub fn parse(layout: &RowLayout<'_>, body: &[u8]) -> Result<ParsedPage, PageError> {
     let problem = RefCell::new(None);
     let mut de = serde_json::Deserializer::from_slice(body);
     let parsed = PageSeed {

@@ -23,6 +23,19 @@ pub use model::{
 };
 pub use registry::{Provider, Registry, ServiceEntry};
 
+/// Reads one service document from its text (YAML or JSON), as a registry would: every `$ref`
+/// resolved, every method flattened. `file` names it in errors. For tools and tests that hold a
+/// document without a registry around it.
+pub fn service_from_text(
+    provider: &str,
+    service: &str,
+    text: &str,
+    file: &std::path::Path,
+) -> Result<Service, ProviderError> {
+    let root = registry::parse_yaml(text, file)?;
+    resolve::build_service(service, &root, file, provider)
+}
+
 /// The closest candidate to `wanted` by edit distance, when it is close enough to be a plausible typo.
 pub fn did_you_mean<'a>(
     wanted: &str,

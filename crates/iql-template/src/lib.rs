@@ -168,6 +168,7 @@ pub fn render(
     src: &str,
     vars: &BTreeMap<String, serde_json::Value>,
 ) -> Result<String, TemplateError> {
+    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
     if !src.contains("{{") && !src.contains("{%") {
         return Ok(src.to_string());
     }
