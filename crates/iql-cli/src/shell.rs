@@ -115,7 +115,7 @@ impl IqlHelper {
                         words.extend(m.params.iter().map(|x| x.name.clone()));
                         words.extend(m.body_fields.iter().map(|x| x.name.clone()));
                     }
-                    words.extend(resource.select_columns().into_iter().map(|c| c.name));
+                    words.extend(resource.select_columns().iter().map(|c| c.name.clone()));
                 }
             }
         }

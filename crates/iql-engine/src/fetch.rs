@@ -204,10 +204,11 @@ pub(crate) async fn fetch_table(
     sink: BatchSink,
 ) -> Result<Fetched, EngineError> {
     let calls = combinations(&bound);
+    let only_call = calls.len() == 1;
     let results = try_join_all(calls.into_iter().enumerate().map(|(i, args)| {
         let token = token.clone();
         let sink = sink.clone();
-        async move { fetch_call(runtime, plan, i, args, token, sink).await }
+        async move { fetch_call(runtime, plan, i, args, token, sink, only_call).await }
     }))
     .await?;
     let mut out = Fetched::default();
@@ -263,6 +264,7 @@ async fn fetch_call(
     args: Vec<(String, Value)>,
     token: Option<Secret>,
     sink: BatchSink,
+    only_call: bool,
 ) -> Result<Fetched, EngineError> {
     let user_page = args.iter().any(|(n, _)| n == "page");
     let user_size = plan
@@ -286,32 +288,35 @@ async fn fetch_call(
             .filter(|p| p.response_location == "body" && !user_page)
             .map(|p| p.response_key.clone()),
         index: plan
-            .columns
+            .columns()
             .iter()
             .enumerate()
             .map(|(i, c)| (c.name.clone(), i))
             .collect(),
-        width: plan.columns.len(),
+        width: plan.columns().len(),
         whole: plan
             .method
             .value_rows
             .then(|| plan.method.columns.first())
             .flatten()
-            .and_then(|c| plan.columns.iter().position(|pc| pc.name == c.name)),
+            .and_then(|c| plan.columns().iter().position(|pc| pc.name == c.name)),
         headers: header_args(&plan.method, &args),
         keep: pagination_keys(plan),
         args,
         origin: first_url.clone(),
         token,
     });
-    let get = |url: String| async {
-        let page = fetch_page(runtime.http().clone(), spec.clone(), url).await?;
-        runtime.count_rows(page.rows.len());
-        Ok::<Page, EngineError>(page)
+    let get = |url: String, own_task: bool| {
+        let spec = spec.clone();
+        async move {
+            let page = fetch_page(runtime.http().clone(), spec, url, own_task).await?;
+            runtime.count_rows(page.rows.len());
+            Ok::<Page, EngineError>(page)
+        }
     };
     let mut out = Fetched::default();
     out.requests += 1;
-    let mut first = match get(first_url.to_string()).await {
+    let mut first = match get(first_url.to_string(), !only_call).await {
         Ok(page) => page,
         Err(e) => match missing_key(plan, &spec.args, &e) {
             Some(key) => {
@@ -362,7 +367,7 @@ async fn fetch_call(
             let get = &get;
             let send = &send;
             async move {
-                let page = get(url).await?;
+                let page = get(url, true).await?;
                 let n = page.rows.len();
                 send(i as u64 + 1, page.rows);
                 Ok::<usize, EngineError>(n)
@@ -392,7 +397,7 @@ async fn fetch_call(
             if !seen.insert(n.clone()) {
                 return Err(EngineError::PaginationLoop { url: n });
             }
-            let page = get(n).await?;
+            let page = get(n, !only_call).await?;
             out.requests += 1;
             next = page.next;
             rows += page.rows.len();
@@ -440,14 +445,16 @@ struct Page {
     rows: Vec<Vec<Value>>,
 }
 
-/// Fetches one page in a task of its own, so that pages arriving together are parsed and cut into
-/// rows on every core.
+/// Fetches one page. With `own_task`, in a task of its own, so that pages arriving together are
+/// parsed and cut into rows on every core; a table's only request is made in place instead, since
+/// handing it to another thread costs more than it saves.
 async fn fetch_page(
     client: iql_http::HttpClient,
     spec: Arc<PageSpec>,
     url: String,
+    own_task: bool,
 ) -> Result<Page, EngineError> {
-    let task = AbortOnDrop(tokio::spawn(async move {
+    let work = async move {
         let url = Url::parse(&url).map_err(|e| EngineError::MalformedResponse {
             method: spec.method.as_str().to_string(),
             url: url.clone(),
@@ -463,8 +470,12 @@ async fn fetch_page(
         };
         let raw = client.send_raw(&req).await?;
         read_page(&spec, req.url.to_string(), raw)
-    }));
-    task.await
+    };
+    if !own_task {
+        return work.await;
+    }
+    AbortOnDrop(tokio::spawn(work))
+        .await
         .map_err(|e| EngineError::Unsupported(format!("request task failed: {e}")))?
 }
 

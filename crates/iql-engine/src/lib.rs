@@ -68,6 +68,8 @@ pub struct Runtime {
     config: RuntimeConfig,
     /// Rows received so far, for progress displays.
     rows: Arc<std::sync::atomic::AtomicU64>,
+    /// In-memory SQLite databases, reused from statement to statement.
+    local: sqlite::LocalDbs,
 }
 
 impl Runtime {
@@ -78,6 +80,7 @@ impl Runtime {
             http,
             config,
             rows: Arc::default(),
+            local: sqlite::LocalDbs::default(),
         })
     }
 
@@ -124,7 +127,7 @@ impl Runtime {
     }
 
     /// `["digitalocean", "compute", "images"]` → the provider and resource.
-    pub fn resolve(&self, name: &[String]) -> Result<(Arc<Provider>, Resource), EngineError> {
+    pub fn resolve(&self, name: &[String]) -> Result<(Arc<Provider>, Arc<Resource>), EngineError> {
         let [p, s, r] = name else {
             return Err(EngineError::Unsupported(format!(
                 "'{}' is not a provider table: name it as provider.service.resource",
@@ -231,24 +234,24 @@ impl Runtime {
         &self,
         q: &QueryStatement,
         plans: &[plan::TablePlan],
-    ) -> Result<(rusqlite::Connection, String), EngineError> {
-        let conn = sqlite::open()?;
+    ) -> Result<(sqlite::LocalDb, String), EngineError> {
+        let mut db = self.local.take()?;
         for p in plans {
             match &p.split {
                 Some(split) => sqlite::create_split_tables(
-                    &conn,
+                    &mut db,
                     &p.local_name,
-                    &p.columns,
+                    p.columns(),
                     &split.column,
                     &split.field_values,
                 )?,
-                None => sqlite::create_table(&conn, &p.local_name, &p.columns)?,
+                None => db.table(&p.local_name, p.columns())?,
             }
         }
         let (names, answered) = local_names(plans);
         let sql = q.render(&names, &answered);
-        sqlite::check(&conn, &sql).map_err(|e| self.explain_sqlite(e, q, plans))?;
-        Ok((conn, sql))
+        sqlite::check(&db.conn, &sql).map_err(|e| self.explain_sqlite(e, q, plans))?;
+        Ok((db, sql))
     }
 
     /// SQLite's message, made about the user's text: where a missing column was written and what
@@ -270,7 +273,11 @@ impl Runtime {
             }
             let owners: Vec<String> = plans
                 .iter()
-                .filter(|p| p.columns.iter().any(|c| c.name.eq_ignore_ascii_case(name)))
+                .filter(|p| {
+                    p.columns()
+                        .iter()
+                        .any(|c| c.name.eq_ignore_ascii_case(name))
+                })
                 .map(|p| format!("{}.{name}", alias_of(q, p)))
                 .collect();
             if owners.len() > 1 {
@@ -307,7 +314,7 @@ impl Runtime {
             .collect();
         let candidates = tables
             .iter()
-            .flat_map(|p| p.columns.iter().map(|c| c.name.as_str()));
+            .flat_map(|p| p.columns().iter().map(|c| c.name.as_str()));
         match (
             iql_provider::did_you_mean(column, candidates),
             tables.as_slice(),
@@ -364,7 +371,8 @@ impl Runtime {
     /// `--dry-run` of a SELECT: the first request of each table that does not wait on another.
     pub(crate) fn dry_run_query(&self, q: &QueryStatement) -> Result<QueryResult, EngineError> {
         let plans = plan::plan_query(self, q)?;
-        self.prepare_local(q, &plans)?;
+        let (db, _) = self.prepare_local(q, &plans)?;
+        self.local.give_back(db);
         let mut requests = Vec::new();
         let mut notices = Vec::new();
         for p in &plans {
@@ -392,7 +400,7 @@ impl Runtime {
 
     pub(crate) async fn query(&self, q: &QueryStatement) -> Result<QueryResult, EngineError> {
         let plans = plan::plan_query(self, q)?;
-        let (mut conn, sql) = self.prepare_local(q, &plans)?;
+        let (mut db, sql) = self.prepare_local(q, &plans)?;
         let mut tokens: HashMap<String, Option<Secret>> = HashMap::new();
         for p in &plans {
             if !tokens.contains_key(&p.provider.name) {
@@ -424,7 +432,7 @@ impl Runtime {
             for p in &ready {
                 let mut bound: Vec<(String, Vec<Value>)> = p.literals.clone();
                 for link in &p.links {
-                    let values = link_values(&conn, q, &plans, p, link)?;
+                    let values = link_values(&db.conn, q, &plans, p, link)?;
                     bound.push((link.param.clone(), values));
                 }
                 self.check_fanout(p, &bound)?;
@@ -440,13 +448,17 @@ impl Runtime {
             // Pages go into SQLite as they arrive, while the other requests are still in flight.
             let started = std::time::Instant::now();
             let fetching = futures::future::try_join_all(jobs);
-            let loading = async {
+            // Moved in as `&mut` (a connection may move between threads, but is not to be shared
+            // by them, so the future must not hold a shared reference to it).
+            let local = &mut db;
+            let all = &plans;
+            let loading = async move {
                 let mut failure = None;
                 while let Some(batch) = rx.recv().await {
                     if failure.is_some() {
                         continue;
                     }
-                    let Some(p) = plans.iter().find(|p| p.table == batch.table) else {
+                    let Some(p) = all.iter().find(|p| p.table == batch.table) else {
                         continue;
                     };
                     let table = match (&p.split, batch.field_branch) {
@@ -455,9 +467,9 @@ impl Runtime {
                         (None, _) => p.local_name.clone(),
                     };
                     if let Err(e) = sqlite::insert_rows(
-                        &mut conn,
+                        &local.conn,
                         &table,
-                        &p.columns,
+                        p.columns(),
                         batch.first_rowid,
                         &batch.rows,
                     ) {
@@ -486,7 +498,8 @@ impl Runtime {
         tracing::debug!(%sql, "running in SQLite");
         let started = std::time::Instant::now();
         let (columns, rows) =
-            sqlite::run_query(&conn, &sql).map_err(|e| self.explain_sqlite(e, q, &plans))?;
+            sqlite::run_query(&db.conn, &sql).map_err(|e| self.explain_sqlite(e, q, &plans))?;
+        self.local.give_back(db);
         tracing::debug!(
             rows = rows.len(),
             ms = started.elapsed().as_secs_f64() * 1e3,
@@ -536,7 +549,7 @@ fn link_values(
                 return Ok(Vec::new());
             };
             let column = src
-                .columns
+                .columns()
                 .iter()
                 .find(|c| c.name.eq_ignore_ascii_case(column))
                 .map(|c| c.name.clone())

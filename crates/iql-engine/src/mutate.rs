@@ -122,6 +122,7 @@ fn choose<'a>(
     let candidates: Vec<&Method> = verbs
         .iter()
         .flat_map(|v| resource.methods_for(*v))
+        .map(|m| &**m)
         .collect();
     if let Some(err) = first_unknown_name(resource, &candidates, given) {
         return Err(err);
@@ -314,6 +315,7 @@ fn reader_for<'a>(resource: &'a Resource, given: &[String]) -> Result<&'a Method
         .methods_for(SqlVerb::Select)
         .into_iter()
         .find(|m| m.required_params().next().is_some() && m.missing(given).is_empty())
+        .map(|m| &**m)
         .ok_or_else(|| {
             EngineError::Unsupported(format!(
                 "DELETE … RETURNING reads each row before deleting it, and {} has no select method taking only {}; drop RETURNING",
@@ -446,19 +448,16 @@ fn status_text(code: u16) -> &'static str {
     }
 }
 
+/// What a mutation needs of its table: provider, resource, base URL and credential.
+type WriteTarget = (
+    std::sync::Arc<iql_provider::Provider>,
+    std::sync::Arc<Resource>,
+    String,
+    Option<Secret>,
+);
+
 impl Runtime {
-    fn write_target(
-        &self,
-        name: &[String],
-    ) -> Result<
-        (
-            std::sync::Arc<iql_provider::Provider>,
-            Resource,
-            String,
-            Option<Secret>,
-        ),
-        EngineError,
-    > {
+    fn write_target(&self, name: &[String]) -> Result<WriteTarget, EngineError> {
         let (provider, resource) = self.resolve(name)?;
         let service = name.get(1).cloned().unwrap_or_default();
         let base = self.base_url(&provider, &service)?;
@@ -859,7 +858,7 @@ impl Runtime {
                             ("action_id".to_string(), id.clone()),
                         ];
                         return Ok((
-                            (r.id.clone(), sm.clone(), base),
+                            (r.id.clone(), (**sm).clone(), base),
                             params,
                             format!("action {id}"),
                         ));
@@ -868,7 +867,7 @@ impl Runtime {
                 if !is_action && r.id == resource.id && required.len() == 1 {
                     let params = vec![(required[0].to_string(), id.clone())];
                     return Ok((
-                        (r.id.clone(), sm.clone(), base),
+                        (r.id.clone(), (**sm).clone(), base),
                         params,
                         format!("{} {id}", resource.name),
                     ));

@@ -69,9 +69,8 @@ pub(crate) struct Split {
 pub(crate) struct TablePlan {
     pub table: usize,
     pub provider: Arc<Provider>,
-    pub resource: Resource,
-    pub method: Method,
-    pub columns: Vec<Column>,
+    pub resource: Arc<Resource>,
+    pub method: Arc<Method>,
     pub local_name: String,
     /// Scheme, host and any path prefix the method's path is appended to.
     pub base_url: String,
@@ -90,6 +89,13 @@ pub(crate) struct TablePlan {
     pub notices: Vec<String>,
 }
 
+impl TablePlan {
+    /// The columns of the table's rows: every select method's item fields and parameters.
+    pub fn columns(&self) -> &[Column] {
+        self.resource.select_columns()
+    }
+}
+
 #[derive(Clone)]
 struct Candidate {
     conjunct: usize,
@@ -105,16 +111,18 @@ pub(crate) fn plan_query(
     let mut resolved = Vec::new();
     for t in &q.tables {
         let (provider, resource) = runtime.resolve(&t.name)?;
-        let columns = resource.select_columns();
-        resolved.push((t, provider, resource, columns));
+        resolved.push((t, provider, resource));
     }
     let owner = |scope: usize, col: &ColumnRef| -> Option<usize> {
         let in_scope: Vec<_> = resolved.iter().filter(|(t, ..)| t.scope == scope).collect();
         if col.qualifier.is_empty() {
             let having: Vec<_> = in_scope
                 .iter()
-                .filter(|(_, _, _, cols)| {
-                    cols.iter().any(|c| c.name.eq_ignore_ascii_case(&col.name))
+                .filter(|(_, _, resource)| {
+                    resource
+                        .select_columns()
+                        .iter()
+                        .any(|c| c.name.eq_ignore_ascii_case(&col.name))
                 })
                 .collect();
             return match having.as_slice() {
@@ -129,7 +137,8 @@ pub(crate) fn plan_query(
     };
 
     let mut plans = Vec::new();
-    for (t, provider, resource, columns) in &resolved {
+    for (t, provider, resource) in &resolved {
+        let columns = resource.select_columns();
         let scope = q.scope(t.scope);
         let mut candidates: Vec<Candidate> = Vec::new();
         let mut links: Vec<LinkBinding> = Vec::new();
@@ -202,14 +211,7 @@ pub(crate) fn plan_query(
         // table is read as before and SQLite applies the IN, which may take fewer requests than
         // one per value.
         let choose = |links: Vec<LinkBinding>| {
-            choose_method(
-                t,
-                provider.clone(),
-                resource.clone(),
-                columns.clone(),
-                candidates.clone(),
-                links,
-            )
+            choose_method(t, provider.clone(), resource.clone(), &candidates, links)
         };
         // A parameter that is not a field of the items (`image_id`; the field is `id`) is null in
         // listed rows, so SQLite cannot apply the IN: it must be bound.
@@ -330,7 +332,7 @@ fn two_meaning_notices(
         }
         for col in c.columns.iter().filter(|col| is_mine(col)) {
             let Some(field) = plan
-                .columns
+                .columns()
                 .iter()
                 .find(|f| f.name.eq_ignore_ascii_case(&col.name))
                 .filter(|_| is_item_field(resource, &col.name))
@@ -414,11 +416,11 @@ fn break_link_cycles(plans: &mut [TablePlan]) {
 fn choose_method(
     t: &TableRef,
     provider: Arc<Provider>,
-    resource: Resource,
-    columns: Vec<Column>,
-    candidates: Vec<Candidate>,
+    resource: Arc<Resource>,
+    candidates: &[Candidate],
     links: Vec<LinkBinding>,
 ) -> Result<TablePlan, EngineError> {
+    let columns = resource.select_columns();
     if resource.methods_for(SqlVerb::Select).is_empty() {
         return Err(EngineError::NoMethodForVerb {
             resource: resource.id.clone(),
@@ -436,7 +438,7 @@ fn choose_method(
         let mut literals: Vec<(String, Vec<Value>)> = Vec::new();
         let mut answered = Vec::new();
         let mut split: Option<Split> = None;
-        for c in &candidates {
+        for c in candidates {
             let Some(param) = method.param_named(&c.param) else {
                 continue;
             };
@@ -513,7 +515,7 @@ fn choose_method(
             continue;
         }
         let mut notices = Vec::new();
-        for c in &candidates {
+        for c in candidates {
             let used = answered.contains(&c.conjunct);
             let param_elsewhere = !item_columns.contains(&c.param.as_str())
                 && resource
@@ -533,7 +535,6 @@ fn choose_method(
             base_url: String::new(),
             provider,
             method: method.clone(),
-            columns,
             literals,
             links: method_links,
             answered,

@@ -26,25 +26,101 @@ fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-pub(crate) fn open() -> Result<Connection, EngineError> {
-    Connection::open_in_memory().map_err(sql_error)
+/// In-memory databases kept from one statement to the next. Opening a database, creating its
+/// tables and compiling the query cost more than the HTTP round trip of a one-object query, and a
+/// repeated query (a dashboard, a script in a loop) needs the same tables: a database taken from
+/// here still has the tables of the statements before (emptied), and compiled statements in its
+/// cache. What a statement put in its tables is deleted when it gives the database back.
+#[derive(Debug, Default)]
+pub(crate) struct LocalDbs {
+    idle: std::sync::Mutex<Vec<LocalDb>>,
 }
 
-pub(crate) fn create_table(
-    conn: &Connection,
-    name: &str,
-    columns: &[Column],
-) -> Result<(), EngineError> {
-    let cols: Vec<String> = columns
-        .iter()
-        .map(|c| format!("{} {}", quote(&c.name), c.schema.kind().sqlite_type()))
-        .collect();
-    conn.execute_batch(&format!(
-        "CREATE TABLE {} ({});",
-        quote(name),
-        cols.join(", ")
-    ))
-    .map_err(sql_error)
+/// Databases kept idle at most; more are closed when given back.
+const IDLE_DATABASES: usize = 4;
+
+#[derive(Debug)]
+pub(crate) struct LocalDb {
+    pub conn: Connection,
+    /// Each table's `CREATE TABLE` text, to know when an existing one can serve again.
+    tables: std::collections::HashMap<String, String>,
+    /// Tables and views this statement filled or made, to empty or drop when it is given back.
+    used: Vec<String>,
+    views: Vec<String>,
+}
+
+impl LocalDbs {
+    /// A database for one statement. Give it back with [`LocalDbs::give_back`] when the statement
+    /// is done; one dropped instead (a statement that failed half way) is simply closed.
+    pub fn take(&self) -> Result<LocalDb, EngineError> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        match idle {
+            Some(db) => Ok(db),
+            None => Ok(LocalDb {
+                conn: Connection::open_in_memory().map_err(sql_error)?,
+                tables: Default::default(),
+                used: Vec::new(),
+                views: Vec::new(),
+            }),
+        }
+    }
+
+    /// Empties what the statement put in `db` (its rows never outlive it) and keeps the database
+    /// for the next statement; one that cannot be cleaned is closed.
+    pub fn give_back(&self, mut db: LocalDb) {
+        let mut clean = true;
+        for view in std::mem::take(&mut db.views) {
+            clean &= db
+                .conn
+                .execute_batch(&format!("DROP VIEW IF EXISTS {};", quote(&view)))
+                .is_ok();
+        }
+        for table in std::mem::take(&mut db.used) {
+            clean &= db
+                .conn
+                .prepare_cached(&format!("DELETE FROM {}", quote(&table)))
+                .and_then(|mut stmt| stmt.execute([]))
+                .is_ok();
+        }
+        if !clean {
+            return;
+        }
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if idle.len() < IDLE_DATABASES {
+            idle.push(db);
+        }
+    }
+}
+
+impl LocalDb {
+    /// An empty table `name` with these columns: the one already there when it has them, else a
+    /// new one.
+    pub fn table(&mut self, name: &str, columns: &[Column]) -> Result<(), EngineError> {
+        let cols: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{} {}", quote(&c.name), c.schema.kind().sqlite_type()))
+            .collect();
+        let create = format!("CREATE TABLE {} ({});", quote(name), cols.join(", "));
+        self.used.push(name.to_string());
+        if self.tables.get(name) == Some(&create) {
+            return Ok(());
+        }
+        if self.tables.remove(name).is_some() {
+            self.conn
+                .execute_batch(&format!("DROP TABLE {};", quote(name)))
+                .map_err(sql_error)?;
+        }
+        self.conn.execute_batch(&create).map_err(sql_error)?;
+        self.tables.insert(name.to_string(), create);
+        Ok(())
+    }
 }
 
 /// The tables of a provider table whose name is used in both meanings (`plan::Split`): rows of
@@ -53,15 +129,22 @@ pub(crate) fn create_table(
 /// one of `field_values` and that the first lacks (by `id` when the rows have one; otherwise
 /// identical rows count once).
 pub(crate) fn create_split_tables(
-    conn: &Connection,
+    db: &mut LocalDb,
     name: &str,
     columns: &[Column],
     split_column: &str,
     field_values: &[Literal],
 ) -> Result<(), EngineError> {
     let (sent, field) = split_names(name);
-    create_table(conn, &sent, columns)?;
-    create_table(conn, &field, columns)?;
+    db.table(&sent, columns)?;
+    db.table(&field, columns)?;
+    // A plain table of the same name from an earlier statement gives way to the view.
+    if db.tables.remove(name).is_some() {
+        db.conn
+            .execute_batch(&format!("DROP TABLE {};", quote(name)))
+            .map_err(sql_error)?;
+    }
+    db.views.push(name.to_string());
     let values: Vec<String> = field_values.iter().map(literal_sql).collect();
     let has_id = columns.iter().any(|c| c.name == "id");
     let (union, not_sent) = if has_id {
@@ -75,7 +158,7 @@ pub(crate) fn create_split_tables(
     } else {
         ("UNION", String::new())
     };
-    conn.execute_batch(&format!(
+    db.conn.execute_batch(&format!(
         "CREATE VIEW {view} AS SELECT * FROM {sent} {union} SELECT * FROM {field} WHERE {column} IN ({values}){not_sent};",
         view = quote(name),
         sent = quote(&sent),
@@ -120,7 +203,7 @@ fn to_sql(kind: ValueKind, v: &Value) -> ToSqlOutput<'_> {
 /// Inserts one page of rows with row ids `first_rowid..`, so that a table scan returns rows in the
 /// API's order even when pages arrive out of order.
 pub(crate) fn insert_rows(
-    conn: &mut Connection,
+    conn: &Connection,
     name: &str,
     columns: &[Column],
     first_rowid: i64,
@@ -129,11 +212,17 @@ pub(crate) fn insert_rows(
     if rows.is_empty() {
         return Ok(());
     }
-    let tx = conn.transaction().map_err(sql_error)?;
+    // One row needs no transaction of its own (a one-object GET is the common case); many rows go
+    // in one, which is much faster than one each.
+    let tx = if rows.len() > 1 {
+        Some(conn.unchecked_transaction().map_err(sql_error)?)
+    } else {
+        None
+    };
     {
         let names: Vec<String> = columns.iter().map(|c| quote(&c.name)).collect();
         let placeholders = vec!["?"; columns.len() + 1].join(", ");
-        let mut stmt = tx
+        let mut stmt = conn
             .prepare_cached(&format!(
                 "INSERT INTO {} (rowid, {}) VALUES ({placeholders})",
                 quote(name),
@@ -150,7 +239,10 @@ pub(crate) fn insert_rows(
                 .map_err(sql_error)?;
         }
     }
-    tx.commit().map_err(sql_error)
+    match tx {
+        Some(tx) => tx.commit().map_err(sql_error),
+        None => Ok(()),
+    }
 }
 
 fn literal_value(l: &Literal) -> SqlValue {
@@ -237,7 +329,7 @@ pub(crate) fn function_names() -> Vec<String> {
 /// Compiles the query without running it: on the still empty tables this finds a misspelt column
 /// or bad SQL before any request is sent.
 pub(crate) fn check(conn: &Connection, sql: &str) -> Result<(), EngineError> {
-    conn.prepare(sql).map(drop).map_err(sql_error)
+    conn.prepare_cached(sql).map(drop).map_err(sql_error)
 }
 
 /// Runs the query and converts its rows, typing each column from its declared type when the
@@ -251,7 +343,7 @@ pub(crate) fn run_query(
     if sql.contains("iql_injected_panic") {
         panic!("injected panic (a fault-injection build)");
     }
-    let mut stmt = conn.prepare(sql).map_err(sql_error)?;
+    let mut stmt = conn.prepare_cached(sql).map_err(sql_error)?;
     let columns: Vec<ResultColumn> = stmt
         .columns()
         .iter()

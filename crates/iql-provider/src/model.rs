@@ -1,6 +1,7 @@
 //! The resolved shape of a provider: what the planner and executor need, with every `$ref` followed.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
@@ -305,7 +306,8 @@ impl Method {
     }
 }
 
-/// A SQL table: `digitalocean.compute.images`.
+/// A SQL table: `digitalocean.compute.images`. Shared (`Arc`) by every statement that reads it:
+/// planning a query clones nothing of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resource {
     /// Fully qualified id, e.g. `digitalocean.compute.images`.
@@ -313,13 +315,32 @@ pub struct Resource {
     pub name: String,
     pub title: Option<String>,
     /// Methods in document order.
-    pub methods: Vec<Method>,
+    pub methods: Vec<Arc<Method>>,
     /// Method names per SQL verb, in the order the document lists them (the order of preference).
     pub verbs: BTreeMap<SqlVerb, Vec<String>>,
+    /// [`Resource::select_columns`], worked out once.
+    select_columns: OnceLock<Vec<Column>>,
 }
 
 impl Resource {
-    pub fn method(&self, name: &str) -> Option<&Method> {
+    pub fn new(
+        id: String,
+        name: String,
+        title: Option<String>,
+        methods: Vec<Arc<Method>>,
+        verbs: BTreeMap<SqlVerb, Vec<String>>,
+    ) -> Self {
+        Resource {
+            id,
+            name,
+            title,
+            methods,
+            verbs,
+            select_columns: OnceLock::new(),
+        }
+    }
+
+    pub fn method(&self, name: &str) -> Option<&Arc<Method>> {
         self.methods.iter().find(|m| m.name == name)
     }
 
@@ -337,7 +358,7 @@ impl Resource {
     }
 
     /// Methods listed under `verb`, in order of preference.
-    pub fn methods_for(&self, verb: SqlVerb) -> Vec<&Method> {
+    pub fn methods_for(&self, verb: SqlVerb) -> Vec<&Arc<Method>> {
         self.verbs
             .get(&verb)
             .map(|names| names.iter().filter_map(|n| self.method(n)).collect())
@@ -367,7 +388,12 @@ impl Resource {
 
     /// The columns a SELECT sees: the item properties of every select method, then the parameters of
     /// those methods that are not already properties (written back into each row).
-    pub fn select_columns(&self) -> Vec<Column> {
+    pub fn select_columns(&self) -> &[Column] {
+        self.select_columns
+            .get_or_init(|| self.work_out_select_columns())
+    }
+
+    fn work_out_select_columns(&self) -> Vec<Column> {
         let mut out: Vec<Column> = Vec::new();
         let selects = self.methods_for(SqlVerb::Select);
         for m in &selects {
@@ -397,5 +423,5 @@ pub struct Service {
     pub name: String,
     pub title: Option<String>,
     pub servers: Vec<String>,
-    pub resources: BTreeMap<String, Resource>,
+    pub resources: BTreeMap<String, Arc<Resource>>,
 }

@@ -157,7 +157,7 @@ impl Provider {
         Ok(entry.loaded.get_or_init(|| service).clone())
     }
 
-    pub fn resource(&self, service: &str, resource: &str) -> Result<Resource, ProviderError> {
+    pub fn resource(&self, service: &str, resource: &str) -> Result<Arc<Resource>, ProviderError> {
         let svc = self.service(service)?;
         svc.resources
             .get(resource)

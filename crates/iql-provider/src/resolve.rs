@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -221,7 +222,7 @@ pub(crate) fn build_service(
     let mut resources = BTreeMap::new();
     for (res_name, res) in resources_value {
         let resource = build_resource(&doc, name, provider_name, res_name, res, service_config)?;
-        resources.insert(res_name.clone(), resource);
+        resources.insert(res_name.clone(), Arc::new(resource));
     }
     Ok(Service {
         name: name.to_string(),
@@ -251,7 +252,7 @@ fn build_resource(
     for (m_name, m) in methods_value {
         let m_at = format!("{at}.methods.{m_name}");
         let config = merged_config(&[m.get("config"), res.get("config"), service_config]);
-        methods.push(build_method(doc, m_name, m, &config, &m_at)?);
+        methods.push(Arc::new(build_method(doc, m_name, m, &config, &m_at)?));
     }
     let mut verbs = BTreeMap::new();
     if let Some(sql_verbs) = res.get("sqlVerbs").and_then(Value::as_object) {
@@ -282,21 +283,19 @@ fn build_resource(
             verbs.insert(verb, names);
         }
     }
-    Ok(Resource {
-        id: res
-            .get("id")
+    Ok(Resource::new(
+        res.get("id")
             .and_then(Value::as_str)
             .map(str::to_string)
             .unwrap_or_else(|| format!("{provider}.{service}.{res_name}")),
-        name: res
-            .get("name")
+        res.get("name")
             .and_then(Value::as_str)
             .unwrap_or(res_name)
             .to_string(),
-        title: res.get("title").and_then(Value::as_str).map(str::to_string),
+        res.get("title").and_then(Value::as_str).map(str::to_string),
         methods,
         verbs,
-    })
+    ))
 }
 
 fn build_method(

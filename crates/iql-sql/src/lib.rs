@@ -14,6 +14,7 @@
 //!
 //! Only this crate depends on sqlparser: an upgrade touches one place.
 
+mod cache;
 mod error;
 pub mod limits;
 mod meta;
@@ -21,6 +22,7 @@ mod mutation;
 mod query;
 mod split;
 
+pub use cache::StatementCache;
 pub use error::SqlError;
 pub use meta::{Describe, Show, ShowKind};
 pub use mutation::{

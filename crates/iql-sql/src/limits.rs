@@ -34,11 +34,12 @@ const STACK_PER_LEVEL: usize = 24 * 1024;
 /// Stack every statement gets, whatever its depth.
 const BASE_STACK: usize = 512 * 1024;
 
-/// Parses SQL with sqlparser, allowing the nesting iql allows (sqlparser's own default is lower).
-pub(crate) fn parse_sql(sql: &str) -> Result<Vec<ast::Statement>, ParserError> {
+/// Parses a statement's tokens with sqlparser, allowing the nesting iql allows (sqlparser's own
+/// default is lower).
+pub(crate) fn parse_tokens(tokens: &[TokenWithSpan]) -> Result<Vec<ast::Statement>, ParserError> {
     Parser::new(&SQLiteDialect {})
         .with_recursion_limit(MAX_NESTING * 2 + 10)
-        .try_with_sql(sql)?
+        .with_tokens_with_locations(tokens.to_vec())
         .parse_statements()
 }
 

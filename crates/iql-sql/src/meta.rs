@@ -2,8 +2,7 @@
 //! `DESCRIBE [EXTENDED] provider.service.resource`. sqlparser has its own, different `SHOW`, so these
 //! are read from the token stream.
 
-use sqlparser::dialect::SQLiteDialect;
-use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+use sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use crate::error::SqlError;
 use crate::split::StatementText;
@@ -36,12 +35,11 @@ pub struct Describe {
 }
 
 pub(crate) fn parse_meta(source: &StatementText) -> Result<Option<Statement>, SqlError> {
-    let dialect = SQLiteDialect {};
-    let tokens: Vec<TokenWithSpan> = Tokenizer::new(&dialect, &source.padded)
-        .tokenize_with_location()
-        .map_err(|e| SqlError::in_statement(&e.to_string(), source))?
-        .into_iter()
+    let tokens: Vec<TokenWithSpan> = source
+        .tokens
+        .iter()
         .filter(|t| !matches!(t.token, Token::Whitespace(_) | Token::EOF))
+        .cloned()
         .collect();
     let mut p = Cursor {
         tokens: &tokens,

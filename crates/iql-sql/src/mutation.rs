@@ -5,8 +5,7 @@
 //! conditions: a mutation never turns into "list everything, then act on each".
 
 use sqlparser::ast::{self, AssignmentTarget, Expr, FromTable, SelectItem, SetExpr, TableObject};
-use sqlparser::dialect::SQLiteDialect;
-use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+use sqlparser::tokenizer::{Token, Whitespace};
 
 use crate::error::SqlError;
 use crate::query::{literal_of, QueryStatement};
@@ -71,16 +70,10 @@ pub struct ExecStatement {
     pub wait: bool,
 }
 
-fn tokens(source: &StatementText) -> Result<Vec<sqlparser::tokenizer::TokenWithSpan>, SqlError> {
-    Tokenizer::new(&SQLiteDialect {}, &source.padded)
-        .tokenize_with_location()
-        .map_err(|e| SqlError::in_statement(&e.to_string(), source))
-}
-
 /// A `--` comment that ends with a comma takes the comma with it (`'x' --required,`): say so, since
 /// the values around it then run together.
 pub(crate) fn swallowed_comma_hint(source: &StatementText) -> Option<String> {
-    let toks = tokens(source).ok()?;
+    let toks = &source.tokens;
     let lines: Vec<u64> = toks
         .iter()
         .filter_map(|t| match &t.token {
@@ -103,7 +96,7 @@ pub(crate) fn swallowed_comma_hint(source: &StatementText) -> Option<String> {
                 .join(", ")
         ),
     };
-    let counts = match insert_counts(&toks) {
+    let counts = match insert_counts(toks) {
         Some((columns, values)) if columns != values => {
             format!("{columns} columns but {values} values: ")
         }
@@ -178,7 +171,7 @@ fn count_items<'a>(it: &mut impl Iterator<Item = &'a Token>, in_parens: bool) ->
 
 /// `/*+ AWAIT */` anywhere in the statement.
 pub(crate) fn has_await_hint(source: &StatementText) -> Result<bool, SqlError> {
-    Ok(tokens(source)?.iter().any(|t| match &t.token {
+    Ok(source.tokens.iter().any(|t| match &t.token {
         Token::Whitespace(Whitespace::MultiLineComment(c)) => {
             c.trim_start().starts_with('+') && c.to_ascii_uppercase().contains("AWAIT")
         }
@@ -188,7 +181,7 @@ pub(crate) fn has_await_hint(source: &StatementText) -> Result<bool, SqlError> {
 
 /// The first keyword, ignoring comments: decides how the statement is read.
 pub(crate) fn first_word(source: &StatementText) -> Result<Option<(String, u64, u64)>, SqlError> {
-    Ok(tokens(source)?.into_iter().find_map(|t| match t.token {
+    Ok(source.tokens.iter().find_map(|t| match &t.token {
         Token::Word(w) => Some((
             w.value.to_ascii_uppercase(),
             t.span.start.line,
@@ -202,6 +195,13 @@ pub(crate) fn first_word(source: &StatementText) -> Result<Option<(String, u64, 
 /// StackQL writes `REPLACE x SET … WHERE …`; sqlparser reads the same statement as `UPDATE`.
 /// The keyword is swapped in place (same length), so positions stay right.
 pub(crate) fn replace_as_update(source: &StatementText, line: u64, column: u64) -> StatementText {
+    let mut tokens = source.tokens.clone();
+    if let Some(t) = tokens
+        .iter_mut()
+        .find(|t| t.span.start.line == line && t.span.start.column == column)
+    {
+        t.token = Token::make_keyword("UPDATE");
+    }
     let mut padded = String::with_capacity(source.padded.len());
     let (mut l, mut c) = (1u64, 1u64);
     let mut skip = 0;
@@ -224,6 +224,7 @@ pub(crate) fn replace_as_update(source: &StatementText, line: u64, column: u64) 
     }
     StatementText {
         padded,
+        tokens,
         ..source.clone()
     }
 }
@@ -559,8 +560,9 @@ pub(crate) fn parse_delete(
 /// `EXEC a.b.c.method @x = 'v' [,] @y = 1 @@json = '{…}'`, read from tokens.
 pub(crate) fn parse_exec(source: &StatementText) -> Result<ExecStatement, SqlError> {
     let wait = has_await_hint(source)?;
-    let toks: Vec<_> = tokens(source)?
-        .into_iter()
+    let toks: Vec<_> = source
+        .tokens
+        .iter()
         .filter(|t| !matches!(t.token, Token::Whitespace(_) | Token::EOF))
         .collect();
     let err = |i: usize, msg: &str| {
@@ -667,7 +669,7 @@ pub(crate) fn parse_exec(source: &StatementText) -> Result<ExecStatement, SqlErr
 
 /// Parses the statement as sqlparser sees it (for INSERT/UPDATE/DELETE).
 pub(crate) fn sqlparser_statement(source: &StatementText) -> Result<ast::Statement, SqlError> {
-    let mut statements = crate::limits::parse_sql(&source.padded).map_err(|e| {
+    let mut statements = crate::limits::parse_tokens(&source.tokens).map_err(|e| {
         let mut err = SqlError::in_statement(&e.to_string(), source);
         if let Some(hint) = swallowed_comma_hint(source) {
             err.message = format!("{hint} (the parser says: {})", err.message);

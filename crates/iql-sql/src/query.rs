@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
+use std::sync::{Arc, Mutex};
 
 use sqlparser::ast::{
     self, BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, ObjectName, ObjectNamePart,
@@ -131,11 +132,14 @@ pub struct QueryStatement {
     padded: String,
     /// How deep the statement's tree may be: walks of it get stack for that (`limits`).
     depth: usize,
+    /// What [`QueryStatement::render`] gave, by its arguments: a statement run again (from a
+    /// `StatementCache`) is usually rendered the same way.
+    rendered: Arc<Mutex<Vec<(RenderKey, String)>>>,
     subqueries: Vec<SubqueryRef>,
 }
 
 pub(crate) fn parse_query(source: &StatementText) -> Result<QueryStatement, SqlError> {
-    let mut statements = crate::limits::parse_sql(&source.padded)
+    let mut statements = crate::limits::parse_tokens(&source.tokens)
         .map_err(|e| SqlError::in_statement(&e.to_string(), source))?;
     let statement = statements
         .pop()
@@ -180,6 +184,7 @@ pub(crate) fn from_query(
         scopes: walker.scopes,
         limit_hint,
         depth: source.depth,
+        rendered: Arc::default(),
         padded: source.padded.clone(),
         subqueries: walker.found,
     })
@@ -193,7 +198,20 @@ impl QueryStatement {
         local_names: &HashMap<usize, String>,
         answered: &HashSet<usize>,
     ) -> String {
-        crate::limits::with_stack(self.depth, || {
+        let mut names: Vec<(usize, String)> =
+            local_names.iter().map(|(k, v)| (*k, v.clone())).collect();
+        names.sort();
+        let mut ids: Vec<usize> = answered.iter().copied().collect();
+        ids.sort_unstable();
+        let key = (names, ids);
+        let mut memo = self
+            .rendered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, sql)) = memo.iter().find(|(k, _)| *k == key) {
+            return sql.clone();
+        }
+        let sql = crate::limits::with_stack(self.depth, || {
             let mut query = self.query.clone();
             let mut walker = Walker {
                 render: Some((local_names, answered)),
@@ -201,7 +219,12 @@ impl QueryStatement {
             };
             walker.query(&mut query);
             query.to_string()
-        })
+        });
+        if memo.len() >= RENDERINGS_KEPT {
+            memo.remove(0);
+        }
+        memo.push((key, sql.clone()));
+        sql
     }
 
     /// Where a name that SQLite reports (`nmae`, `a.stauts`) first appears in the statement, as
@@ -281,6 +304,12 @@ impl QueryStatement {
 }
 
 type RenderPlan<'a> = (&'a HashMap<usize, String>, &'a HashSet<usize>);
+
+/// The arguments of a rendering, sorted: local names and answered conjuncts.
+type RenderKey = (Vec<(usize, String)>, Vec<usize>);
+
+/// Renderings of one statement kept (a statement is usually planned the same way each time).
+const RENDERINGS_KEPT: usize = 4;
 
 struct Walker<'a> {
     render: Option<RenderPlan<'a>>,

@@ -2,7 +2,7 @@
 //! does not split.
 
 use sqlparser::dialect::SQLiteDialect;
-use sqlparser::tokenizer::{Token, Tokenizer};
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use crate::error::SqlError;
 
@@ -18,6 +18,9 @@ pub struct StatementText {
     pub column: u64,
     /// An upper bound of how deep its syntax tree is (`limits::check`).
     pub depth: usize,
+    /// Its tokens (comments and whitespace included), positioned in the script: the statement
+    /// is tokenized once, when the script is split.
+    pub(crate) tokens: Vec<TokenWithSpan>,
 }
 
 impl StatementText {
@@ -54,7 +57,7 @@ pub fn split_statements(script: &str) -> Result<Vec<StatementText>, SqlError> {
     let mut from_token = 0usize;
     let push = |first: &mut Option<(u64, u64, usize)>,
                 end: usize,
-                own: &[sqlparser::tokenizer::TokenWithSpan],
+                own: &[TokenWithSpan],
                 out: &mut Vec<StatementText>|
      -> Result<(), SqlError> {
         if let Some((line, column, start)) = first.take() {
@@ -72,6 +75,7 @@ pub fn split_statements(script: &str) -> Result<Vec<StatementText>, SqlError> {
                 line,
                 column,
                 depth,
+                tokens: own.to_vec(),
             });
         }
         Ok(())

@@ -29,6 +29,9 @@ pub use iql_sql::{ParsedStatement, Statement};
 use iql_engine::Runtime;
 use iql_provider::Registry;
 
+/// Scripts whose parse is kept (by text).
+const STATEMENTS_CACHED: usize = 256;
+
 /// The token the sandbox accepts; it is not a secret.
 const SANDBOX_TOKEN: &str = "iql-sandbox";
 
@@ -37,6 +40,8 @@ const SANDBOX_TOKEN: &str = "iql-sandbox";
 pub struct Engine {
     runtime: Runtime,
     sandbox: Option<Sandbox>,
+    /// Scripts parsed before, by their text.
+    statements: iql_sql::StatementCache,
 }
 
 /// Configures an [`Engine`].
@@ -172,7 +177,11 @@ impl EngineBuilder {
             None => None,
         };
         let runtime = Runtime::new(Arc::new(registry), self.config)?;
-        Ok(Engine { runtime, sandbox })
+        Ok(Engine {
+            runtime,
+            sandbox,
+            statements: iql_sql::StatementCache::new(STATEMENTS_CACHED),
+        })
     }
 }
 
@@ -276,7 +285,13 @@ impl Engine {
 
     /// Splits and parses a script without running it.
     pub fn parse(&self, sql: &str) -> Result<Vec<ParsedStatement>, Error> {
-        match std::panic::catch_unwind(|| iql_sql::parse_script(sql)) {
+        Ok(self.parse_cached(sql)?.to_vec())
+    }
+
+    /// The statements of `sql`, parsed now or (the same text) before.
+    fn parse_cached(&self, sql: &str) -> Result<Arc<[ParsedStatement]>, Error> {
+        let parsing = std::panic::AssertUnwindSafe(|| self.statements.parse(sql));
+        match std::panic::catch_unwind(parsing) {
             Ok(parsed) => Ok(parsed?),
             Err(payload) => Err(internal(sql, payload.as_ref())),
         }
@@ -296,8 +311,8 @@ impl Engine {
     /// Parses and runs every statement of `sql` in order, stopping at the first error.
     pub async fn execute(&self, sql: &str) -> Result<Vec<QueryResult>, Error> {
         let mut out = Vec::new();
-        for s in self.parse(sql)? {
-            out.push(self.run(&s).await?);
+        for s in self.parse_cached(sql)?.iter() {
+            out.push(self.run(s).await?);
         }
         Ok(out)
     }
@@ -320,5 +335,25 @@ impl Engine {
     /// HTTP requests sent so far, and how many of them were retries.
     pub fn http_counts(&self) -> (u64, u64) {
         self.runtime.http_counts()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A server or an embedder spawns statements on a multi-threaded runtime: the futures must be
+    /// `Send` (a connection held by reference across an await once made them not).
+    #[test]
+    fn statement_futures_can_move_between_threads() {
+        fn send<T: Send>(_: &T) {}
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let engine = rt
+            .block_on(super::Engine::builder().dry_run(true).build())
+            .unwrap();
+        let running = engine.execute("SELECT 1");
+        send(&running);
+        drop(running);
     }
 }

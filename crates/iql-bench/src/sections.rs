@@ -1,0 +1,302 @@
+//! The measurements, one function per section of docs/performance.md.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use iql::{Cell, Engine};
+use iql_mock::{MockConfig, MockServer};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+const LATENCY: Duration = Duration::from_millis(20);
+const RUNS: usize = 9;
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
+async fn mock(images: usize, latency: Duration) -> Result<MockServer> {
+    Ok(MockServer::start(MockConfig {
+        images,
+        latency,
+        ..MockConfig::default()
+    })
+    .await?)
+}
+
+async fn engine_at(mock: &MockServer, concurrency: usize) -> Result<Engine> {
+    Ok(Engine::builder()
+        .endpoint("digitalocean", &mock.url())
+        .credential("digitalocean", "bench")
+        .concurrency(concurrency)
+        .build()
+        .await?)
+}
+
+struct Case {
+    name: &'static str,
+    images: usize,
+    sql: &'static str,
+    concurrency: usize,
+    /// The single integer the query returns, or its number of rows.
+    expect_rows: i64,
+}
+
+/// The single integer of a one-row result, or the number of rows.
+fn result_size(rows: &[Vec<Cell>]) -> Option<Cell> {
+    match rows {
+        [row] => row.first().cloned(),
+        _ => Some(Cell::Integer(rows.len() as i64)),
+    }
+}
+
+pub async fn concurrency() -> Result<String> {
+    let cases = [
+        Case {
+            name: "list 10,000 images (50 pages of 200)",
+            images: 10_000,
+            sql: "SELECT count(*) FROM digitalocean.compute.images",
+            concurrency: 8,
+            expect_rows: 10_000,
+        },
+        Case {
+            name: "same, one request at a time (StackQL's default)",
+            images: 10_000,
+            sql: "SELECT count(*) FROM digitalocean.compute.images",
+            concurrency: 1,
+            expect_rows: 10_000,
+        },
+        Case {
+            name: "dependent join over 200 private images",
+            images: 220,
+            sql: "SELECT count(*) FROM (SELECT i.name, a.type, a.status FROM digitalocean.compute.images i JOIN digitalocean.compute.image_actions a ON a.image_id = i.id WHERE i.private = true)",
+            concurrency: 8,
+            expect_rows: 148,
+        },
+        Case {
+            name: "LIMIT 10 on 10,000 images (stops after one page)",
+            images: 10_000,
+            sql: "SELECT id FROM digitalocean.compute.images LIMIT 10",
+            concurrency: 8,
+            expect_rows: 10,
+        },
+    ];
+    let mut table = String::new();
+    writeln!(table, "| workload | C | requests | bound L×(1+⌈(n−1)/C⌉) ms | median ms | min ms | max ms | median / bound |")?;
+    writeln!(table, "|---|---|---|---|---|---|---|---|")?;
+    for case in &cases {
+        let mock = mock(case.images, LATENCY).await?;
+        let engine = engine_at(&mock, case.concurrency).await?;
+        let mut times = Vec::new();
+        let mut requests = 0;
+        for _ in 0..RUNS {
+            mock.clear_requests();
+            let start = Instant::now();
+            let r = engine.execute(case.sql).await?;
+            times.push(start.elapsed());
+            requests = mock.request_count();
+            if result_size(&r[0].rows) != Some(Cell::Integer(case.expect_rows)) {
+                return Err(format!("{}: wrong result {:?}", case.name, r[0].rows).into());
+            }
+        }
+        times.sort();
+        let rounds = 1 + requests.saturating_sub(1).div_ceil(case.concurrency as u64);
+        let bound = LATENCY * rounds as u32;
+        let median = times[times.len() / 2];
+        writeln!(
+            table,
+            "| {} | {} | {} | {} | {} | {} | {} | {:.2}× |",
+            case.name,
+            case.concurrency,
+            requests,
+            ms(bound),
+            ms(median),
+            ms(times[0]),
+            ms(times[times.len() - 1]),
+            median.as_secs_f64() / bound.as_secs_f64()
+        )?;
+    }
+    Ok(table)
+}
+
+/// Queries (or GETs) per round, and rounds (the median round is reported).
+const OVERHEAD_QUERIES: usize = 1_000;
+const OVERHEAD_ROUNDS: usize = 5;
+
+pub async fn overhead() -> Result<String> {
+    let mock = mock(100, Duration::ZERO).await?;
+    let engine = engine_at(&mock, 8).await?;
+    let url = format!("{}/v2/images/100003", mock.url());
+    let sql = "SELECT id, name FROM digitalocean.compute.images WHERE image_id = 100003";
+    let client = reqwest::Client::new();
+    // Warm both up: connections, the provider document, allocator.
+    for _ in 0..50 {
+        engine.execute(sql).await?;
+        raw_get(&client, &url).await?;
+    }
+    let mut library = Vec::new();
+    let mut distinct = Vec::new();
+    let mut raw = Vec::new();
+    // A statement text never seen before, each time (image ids the mock has are 100,003 + 7k).
+    let fresh = |round: usize| -> Vec<String> {
+        (0..OVERHEAD_QUERIES)
+            .map(|i| {
+                format!(
+                    "SELECT id, name FROM digitalocean.compute.images WHERE image_id = {} -- {round}.{i}",
+                    100_003 + 7 * (i % 100)
+                )
+            })
+            .collect()
+    };
+    for round in 0..OVERHEAD_ROUNDS {
+        let texts = fresh(round);
+        let start = Instant::now();
+        for _ in 0..OVERHEAD_QUERIES {
+            let r = engine.execute(sql).await?;
+            if r[0].rows.len() != 1 {
+                return Err("the single-image query gave no row".into());
+            }
+        }
+        library.push(start.elapsed() / OVERHEAD_QUERIES as u32);
+        let start = Instant::now();
+        for sql in &texts {
+            engine.execute(sql).await?;
+        }
+        distinct.push(start.elapsed() / OVERHEAD_QUERIES as u32);
+        let start = Instant::now();
+        for _ in 0..OVERHEAD_QUERIES {
+            raw_get(&client, &url).await?;
+        }
+        raw.push(start.elapsed() / OVERHEAD_QUERIES as u32);
+    }
+    library.sort();
+    distinct.sort();
+    raw.sort();
+    let median = |v: &[Duration]| v[v.len() / 2];
+    let (lib, raw, distinct) = (median(&library), median(&raw), median(&distinct));
+    let us = |d: Duration| format!("{:.0}", d.as_secs_f64() * 1e6);
+    let mut table = String::new();
+    writeln!(
+        table,
+        "| per query, median of {OVERHEAD_ROUNDS} rounds of {OVERHEAD_QUERIES} | µs |"
+    )?;
+    writeln!(table, "|---|---|")?;
+    writeln!(
+        table,
+        "| raw reqwest GET of `/v2/images/100003`, body parsed as JSON | {} |",
+        us(raw)
+    )?;
+    writeln!(
+        table,
+        "| iql library: `{sql}` (parse, plan, GET, SQLite, rows) | {} |",
+        us(lib)
+    )?;
+    writeln!(
+        table,
+        "| **ratio** (target ≤ 2×) | **{:.2}×** |",
+        lib.as_secs_f64() / raw.as_secs_f64()
+    )?;
+    writeln!(table, "| iql library, a different image (and statement text) each time: nothing parsed before | {} |", us(distinct))?;
+    writeln!(
+        table,
+        "| ratio for that | {:.2}× |",
+        distinct.as_secs_f64() / raw.as_secs_f64()
+    )?;
+    Ok(table)
+}
+
+/// One GET as a client program would make it: bearer token, body read and parsed as JSON.
+async fn raw_get(client: &reqwest::Client, url: &str) -> Result<serde_json::Value> {
+    let resp = client.get(url).bearer_auth("bench").send().await?;
+    if !resp.status().is_success() {
+        return Err(format!("GET {url}: {}", resp.status()).into());
+    }
+    Ok(resp.json().await?)
+}
+
+/// What a `--child-list` run reports on its one line of stdout.
+struct ChildReport {
+    millis: f64,
+    rows: i64,
+    peak_kb: u64,
+}
+
+pub async fn scale() -> Result<String> {
+    let mut table = String::new();
+    writeln!(
+        table,
+        "| images | latency | requests | time ms | rows out | peak RSS of the iql process |"
+    )?;
+    writeln!(table, "|---|---|---|---|---|---|")?;
+    for images in [1_000usize, 10_000, 100_000] {
+        for latency in [Duration::ZERO, LATENCY] {
+            let mock = mock(images, latency).await?;
+            let report = child_list(&mock.url()).await?;
+            if report.rows != images as i64 {
+                return Err(format!("{images} images: the child listed {}", report.rows).into());
+            }
+            writeln!(
+                table,
+                "| {images} | {} ms | {} | {:.1} | {} | {:.1} MB |",
+                latency.as_millis(),
+                mock.request_count(),
+                report.millis,
+                report.rows,
+                report.peak_kb as f64 / 1024.0
+            )?;
+        }
+    }
+    Ok(table)
+}
+
+/// Runs this program as `--child-list URL`, where the mock stays in this process.
+async fn child_list(url: &str) -> Result<ChildReport> {
+    let exe = std::env::current_exe()?;
+    let out = tokio::process::Command::new(exe)
+        .args(["--child-list", url])
+        .output()
+        .await?;
+    if !out.status.success() {
+        return Err(format!("child failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    let line = String::from_utf8_lossy(&out.stdout);
+    let mut parts = line.split_whitespace();
+    let mut next = || parts.next().ok_or("short child report");
+    Ok(ChildReport {
+        millis: next()?.parse()?,
+        rows: next()?.parse()?,
+        peak_kb: next()?.parse()?,
+    })
+}
+
+/// The child: every image's columns as rows, as `iql exec -o jsonl` would get them, then the
+/// process's peak resident memory (VmHWM).
+pub fn scale_child(args: &[String]) -> Result<()> {
+    let url = args.first().ok_or("--child-list needs the mock's URL")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let (millis, rows) = rt.block_on(async {
+        let engine = Engine::builder()
+            .endpoint("digitalocean", url)
+            .credential("digitalocean", "bench")
+            .build()
+            .await?;
+        let start = Instant::now();
+        let r = engine
+            .execute("SELECT * FROM digitalocean.compute.images")
+            .await?;
+        Ok::<_, Box<dyn std::error::Error>>((
+            start.elapsed().as_secs_f64() * 1000.0,
+            r[0].rows.len() as i64,
+        ))
+    })?;
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let peak_kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .ok_or("no VmHWM in /proc/self/status")?;
+    println!("{millis:.1} {rows} {peak_kb}");
+    Ok(())
+}
