@@ -48,7 +48,9 @@ pub(crate) struct Batch {
     pub field_branch: bool,
 }
 
-pub(crate) type BatchSink = tokio::sync::mpsc::UnboundedSender<Batch>;
+/// Bounded: when SQLite takes rows in more slowly than pages arrive, the fetchers wait, so memory
+/// holds a few pages, not every page in flight.
+pub(crate) type BatchSink = tokio::sync::mpsc::Sender<Batch>;
 
 /// Row id of the first row of a page: 23 bits of call, 20 of page, 20 of position in the page.
 fn rowid(call: usize, page: u64) -> i64 {
@@ -294,12 +296,15 @@ async fn fetch_call(
             .map(|(i, c)| (c.name.clone(), i))
             .collect(),
         width: plan.columns().len(),
-        whole: plan
-            .method
-            .value_rows
-            .then(|| plan.method.columns.first())
-            .flatten()
-            .and_then(|c| plan.columns().iter().position(|pc| pc.name == c.name)),
+        // Items that are whole values go to their column, or nowhere when the statement does not
+        // use it (`count(*)`), but are never read as objects.
+        whole: plan.method.value_rows.then(|| {
+            plan.method
+                .columns
+                .first()
+                .and_then(|c| plan.columns().iter().position(|pc| pc.name == c.name))
+                .unwrap_or(usize::MAX)
+        }),
         headers: header_args(&plan.method, &args),
         keep: pagination_keys(plan),
         args,
@@ -332,16 +337,21 @@ async fn fetch_call(
             .any(|(n, v)| *n == split.param && v.is_null())
     });
     let send = |page: u64, rows: Vec<Vec<Value>>| {
-        // The receiver lives until every fetch of the statement has ended.
-        let _ = sink.send(Batch {
-            table: plan.table,
-            first_rowid: rowid(call, page),
-            rows,
-            field_branch,
-        });
+        let sink = &sink;
+        async move {
+            // The receiver lives until every fetch of the statement has ended.
+            let _ = sink
+                .send(Batch {
+                    table: plan.table,
+                    first_rowid: rowid(call, page),
+                    rows,
+                    field_branch,
+                })
+                .await;
+        }
     };
     let mut rows = first.rows.len();
-    send(0, std::mem::take(&mut first.rows));
+    send(0, std::mem::take(&mut first.rows)).await;
     let enough = |n: usize| plan.row_limit.is_some_and(|l| n as u64 >= l);
     let cap = runtime.max_pages();
     let known_range = match (&first.next, &first.last) {
@@ -369,7 +379,7 @@ async fn fetch_call(
             async move {
                 let page = get(url, true).await?;
                 let n = page.rows.len();
-                send(i as u64 + 1, page.rows);
+                send(i as u64 + 1, page.rows).await;
                 Ok::<usize, EngineError>(n)
             }
         }))
@@ -401,7 +411,7 @@ async fn fetch_call(
             out.requests += 1;
             next = page.next;
             rows += page.rows.len();
-            send(pages, page.rows);
+            send(pages, page.rows).await;
             pages += 1;
         }
     }

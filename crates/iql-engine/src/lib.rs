@@ -314,7 +314,7 @@ impl Runtime {
             .collect();
         let candidates = tables
             .iter()
-            .flat_map(|p| p.columns().iter().map(|c| c.name.as_str()));
+            .flat_map(|p| p.resource.select_columns().iter().map(|c| c.name.as_str()));
         match (
             iql_provider::did_you_mean(column, candidates),
             tables.as_slice(),
@@ -428,7 +428,8 @@ impl Runtime {
                 ));
             }
             let mut jobs = Vec::new();
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<fetch::Batch>();
+            let (tx, mut rx) =
+                tokio::sync::mpsc::channel::<fetch::Batch>(2 * self.config.http.concurrency.max(1));
             for p in &ready {
                 let mut bound: Vec<(String, Vec<Value>)> = p.literals.clone();
                 for link in &p.links {

@@ -86,14 +86,38 @@ pub(crate) struct TablePlan {
     pub row_limit: Option<u64>,
     /// A name used in both of its meanings; its rows are loaded into two tables behind a view.
     pub split: Option<Split>,
+    /// The columns kept (see [`TablePlan::columns`]); `None` keeps them all.
+    pub projection: Option<Vec<Column>>,
     pub notices: Vec<String>,
 }
 
 impl TablePlan {
-    /// The columns of the table's rows: every select method's item fields and parameters.
+    /// The columns of the table's rows that the statement can need: every select method's item
+    /// fields and parameters, less those it never names (`SELECT count(*)` keeps one).
     pub fn columns(&self) -> &[Column] {
-        self.resource.select_columns()
+        self.projection
+            .as_deref()
+            .unwrap_or(self.resource.select_columns())
     }
+}
+
+/// The columns of `resource` that `q` may need, or `None` for all of them.
+fn projection(q: &QueryStatement, resource: &Resource) -> Option<Vec<Column>> {
+    let all = resource.select_columns();
+    let kept: Vec<Column> = all
+        .iter()
+        .filter(|c| q.may_need_column(&c.name))
+        .cloned()
+        .collect();
+    if kept.len() == all.len() {
+        return None;
+    }
+    // A table needs a column; the first is as good as any (`count(*)` reads none).
+    Some(if kept.is_empty() {
+        all.iter().take(1).cloned().collect()
+    } else {
+        kept
+    })
 }
 
 #[derive(Clone)]
@@ -243,6 +267,10 @@ pub(crate) fn plan_query(
         let notices = two_meaning_notices(&plan, conjuncts, &is_mine);
         plan.notices.extend(notices);
         plan.base_url = runtime.base_url(provider, &t.name[1])?;
+        // A split's view tells rows apart by their columns (by `id`): it keeps them all.
+        if plan.split.is_none() {
+            plan.projection = projection(q, resource);
+        }
         plans.push(plan);
     }
     break_link_cycles(&mut plans);
@@ -541,6 +569,7 @@ fn choose_method(
             sql_filters: Vec::new(),
             row_limit: None,
             split,
+            projection: None,
             notices,
             resource,
         });

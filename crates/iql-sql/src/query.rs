@@ -13,7 +13,7 @@ use sqlparser::ast::{
     Query, Select, SelectItem, SetExpr, TableAlias, TableFactor, Value,
 };
 use sqlparser::dialect::SQLiteDialect;
-use sqlparser::tokenizer::{Token, Tokenizer};
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use crate::error::SqlError;
 use crate::split::StatementText;
@@ -132,6 +132,10 @@ pub struct QueryStatement {
     padded: String,
     /// How deep the statement's tree may be: walks of it get stack for that (`limits`).
     depth: usize,
+    /// The names the statement's text holds (lowercased), and whether it selects every column
+    /// somewhere (`*`, `t.*`, a `NATURAL` join): which columns of a provider table it can need.
+    words: std::collections::HashSet<String>,
+    every_column: bool,
     /// What [`QueryStatement::render`] gave, by its arguments: a statement run again (from a
     /// `StatementCache`) is usually rendered the same way.
     rendered: Arc<Mutex<Vec<(RenderKey, String)>>>,
@@ -178,7 +182,10 @@ pub(crate) fn from_query(
         ));
     }
     let limit_hint = limit_hint(&query, &walker);
+    let (words, every_column) = mentions(&source.tokens);
     Ok(QueryStatement {
+        words,
+        every_column,
         query,
         tables: walker.tables,
         scopes: walker.scopes,
@@ -190,7 +197,49 @@ pub(crate) fn from_query(
     })
 }
 
+/// Every word of the statement (lowercased), and whether it asks for every column: a `*` that is
+/// a projection (after `SELECT`, `DISTINCT`, `ALL`, a comma or a `.`; not `count(*)` nor a
+/// product), or a `NATURAL` join, which joins on columns it does not name.
+fn mentions(tokens: &[TokenWithSpan]) -> (std::collections::HashSet<String>, bool) {
+    use sqlparser::keywords::Keyword;
+    let mut words = std::collections::HashSet::new();
+    let mut every = false;
+    let mut previous: Option<&Token> = None;
+    for t in tokens {
+        match &t.token {
+            Token::Whitespace(_) => continue,
+            Token::Word(w) => {
+                if w.keyword == Keyword::NATURAL {
+                    every = true;
+                }
+                words.insert(w.value.to_lowercase());
+            }
+            Token::Mul => {
+                let projection = match previous {
+                    None | Some(Token::Comma) | Some(Token::Period) => true,
+                    Some(Token::Word(w)) => matches!(
+                        w.keyword,
+                        Keyword::SELECT | Keyword::DISTINCT | Keyword::ALL
+                    ),
+                    _ => false,
+                };
+                every |= projection;
+            }
+            _ => {}
+        }
+        previous = Some(&t.token);
+    }
+    (words, every)
+}
+
 impl QueryStatement {
+    /// Whether the statement may need the column `name` of a table it reads: it names it, or asks
+    /// for every column. A table keeps only such columns, which saves the memory and the time to
+    /// hold the others.
+    pub fn may_need_column(&self, name: &str) -> bool {
+        self.every_column || self.words.contains(&name.to_lowercase())
+    }
+
     /// The SQL for SQLite: provider tables renamed to `local_names[table id]` (keeping the user's alias,
     /// or the resource name as alias), and the conjuncts in `answered` replaced by `true`.
     pub fn render(
@@ -1018,6 +1067,24 @@ mod tests {
         ] {
             let err = parse_script(sql).unwrap_err();
             assert_eq!(err.line, 1, "{sql}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_columns_a_statement_may_need() {
+        let q = query("SELECT count(*), 2 * 3, a.x * b FROM p.s.r a WHERE json_extract(\"Regions\", '$.name') > 1");
+        assert!(q.may_need_column("x") && q.may_need_column("b") && q.may_need_column("regions"));
+        assert!(!q.may_need_column("name"), "a name inside a string is no column");
+        assert!(!q.may_need_column("id"));
+        for every in [
+            "SELECT * FROM p.s.r",
+            "SELECT DISTINCT * FROM p.s.r",
+            "SELECT a.id, b.* FROM p.s.r a, p.s.t b",
+            "SELECT 1, * FROM p.s.r",
+            "SELECT id FROM (SELECT * FROM p.s.r)",
+            "SELECT id FROM p.s.r NATURAL JOIN p.s.t",
+        ] {
+            assert!(query(every).may_need_column("anything"), "{every}");
         }
     }
 }
