@@ -229,7 +229,10 @@ const SCALE_QUERIES: [(&str, &str); 2] = [
 
 pub async fn scale() -> Result<String> {
     let mut table = String::new();
-    writeln!(table, "| images | latency | query | requests | time ms | peak RSS of the iql process |")?;
+    writeln!(
+        table,
+        "| images | latency | query | requests | time ms | peak RSS of the iql process |"
+    )?;
     writeln!(table, "|---|---|---|---|---|---|")?;
     for images in [1_000usize, 10_000, 100_000] {
         for latency in [Duration::ZERO, LATENCY] {

@@ -1074,7 +1074,10 @@ mod tests {
     fn the_columns_a_statement_may_need() {
         let q = query("SELECT count(*), 2 * 3, a.x * b FROM p.s.r a WHERE json_extract(\"Regions\", '$.name') > 1");
         assert!(q.may_need_column("x") && q.may_need_column("b") && q.may_need_column("regions"));
-        assert!(!q.may_need_column("name"), "a name inside a string is no column");
+        assert!(
+            !q.may_need_column("name"),
+            "a name inside a string is no column"
+        );
         assert!(!q.may_need_column("id"));
         for every in [
             "SELECT * FROM p.s.r",
