@@ -59,6 +59,39 @@ Examples:
 In the shell: statements end with ';'; .help lists the shell commands; Ctrl-C cancels a running
 statement; Ctrl-D leaves.")]
     Shell(ShellArgs),
+    /// Provider documents: generate them from an OpenAPI specification.
+    #[command(subcommand)]
+    Provider(ProviderCommand),
+}
+
+#[derive(Subcommand)]
+enum ProviderCommand {
+    /// Generate provider documents in StackQL's format from an OpenAPI 3 specification
+    /// (following $refs across its files): provider.yaml and services/<service>.yaml.
+    #[command(after_help = "\
+Example (DigitalOcean's whole API, as bundled with iql):
+  iql provider generate --spec ../shared/do-openapi/full/DigitalOcean-public.v2.yaml \\
+    --provider digitalocean --config providers/generate/digitalocean.yaml --out providers
+
+The rules are in docs/writing-providers.md.")]
+    Generate(GenerateArgs),
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// The OpenAPI document (YAML or JSON); files it references are read too.
+    #[arg(long, value_name = "FILE")]
+    spec: PathBuf,
+    /// The provider's name, as in SQL: provider.service.resource.
+    #[arg(long)]
+    provider: String,
+    /// Where to write: OUT/PROVIDER/VERSION/provider.yaml and services/*.yaml.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Names the rules cannot know (tag → service, operationId → resource); see
+    /// providers/generate/digitalocean.yaml.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -223,6 +256,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Exec(args) => exec(&rt, args),
         Command::Shell(args) => shell(&rt, args),
+        Command::Provider(ProviderCommand::Generate(args)) => generate(args),
     };
     match outcome {
         Ok(code) => code,
@@ -377,6 +411,33 @@ fn exec(rt: &tokio::runtime::Runtime, args: ExecArgs) -> anyhow::Result<ExitCode
         Outcome::Done => ExitCode::SUCCESS,
         Outcome::Failed | Outcome::Cancelled => ExitCode::from(1),
     })
+}
+
+fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
+    let config = match &args.config {
+        Some(file) => iql_generate::GenerateConfig::load(file)?,
+        None => iql_generate::GenerateConfig::default(),
+    };
+    let started = std::time::Instant::now();
+    let generated = iql_generate::generate(&args.spec, &args.provider, &config)?;
+    generated.write(&args.out)?;
+    let resources: usize = generated.outline.values().map(|r| r.len()).sum();
+    let methods: usize = generated
+        .outline
+        .values()
+        .flat_map(|r| r.values())
+        .map(Vec::len)
+        .sum();
+    eprintln!(
+        "wrote {}/{}/{}: {} services, {resources} resources, {methods} methods, from {} files in {:.1} s",
+        args.out.display(),
+        generated.provider,
+        generated.version,
+        generated.services.len(),
+        generated.files_read,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn shell(rt: &tokio::runtime::Runtime, args: ShellArgs) -> anyhow::Result<ExitCode> {

@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use iql_provider::Registry;
 use rustyline::completion::{Completer, Pair};
@@ -84,19 +85,18 @@ Shell commands:
   .help                             this text              (\\?)
   .quit                             leave                  (\\q, Ctrl-D)";
 
-/// Completion candidates, read from the provider documents.
+/// Completion candidates, read from the provider documents as they are needed: the names of
+/// providers, services and resources from the services' indexes at start; a resource's methods,
+/// columns and parameters once the statement names it (nothing else is parsed).
 struct IqlHelper {
-    /// Every `provider.service.resource` and `provider.service.resource.method`, with services and
-    /// providers as prefixes.
+    registry: Arc<Registry>,
+    /// Every provider, `provider.service` and `provider.service.resource`.
     names: Vec<String>,
-    /// Column and parameter names of every resource.
-    words: Vec<String>,
 }
 
 impl IqlHelper {
-    fn new(registry: &Registry) -> Self {
+    fn new(registry: Arc<Registry>) -> Self {
         let mut names = Vec::new();
-        let mut words: Vec<String> = KEYWORDS.iter().map(|s| s.to_string()).collect();
         for p in registry.provider_names() {
             names.push(p.to_string());
             let Ok(provider) = registry.provider(p) else {
@@ -105,40 +105,85 @@ impl IqlHelper {
             for s in provider.services.keys() {
                 names.push(format!("{p}.{s}"));
                 // Only services whose documents can be read: a registry may list more than it ships.
-                let Ok(service) = provider.service(s) else {
+                let Ok(index) = provider.index(s) else {
                     continue;
                 };
-                for (r, resource) in &service.resources {
-                    names.push(format!("{p}.{s}.{r}"));
-                    for m in &resource.methods {
-                        names.push(format!("{p}.{s}.{r}.{}", m.name));
-                        words.extend(m.params.iter().map(|x| x.name.clone()));
-                        words.extend(m.body_fields.iter().map(|x| x.name.clone()));
-                    }
-                    words.extend(resource.select_columns().iter().map(|c| c.name.clone()));
+                for r in &index.resources {
+                    names.push(format!("{p}.{s}.{}", r.name));
                 }
             }
         }
         names.sort();
         names.dedup();
-        words.sort();
-        words.dedup();
-        IqlHelper { names, words }
+        IqlHelper { registry, names }
     }
 
-    fn candidates(&self, word: &str) -> Vec<String> {
+    /// The resource `provider.service.resource`, if it exists.
+    fn resource(&self, name: &str) -> Option<Arc<iql_provider::Resource>> {
+        let mut parts = name.split('.');
+        let (p, s, r) = (parts.next()?, parts.next()?, parts.next()?);
+        self.registry.provider(p).ok()?.resource(s, r).ok()
+    }
+
+    /// Resources the text names (`digitalocean.compute.images`), loaded.
+    fn named_resources(&self, text: &str) -> Vec<Arc<iql_provider::Resource>> {
+        let mut out: Vec<Arc<iql_provider::Resource>> = Vec::new();
+        for word in text.split(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '.'))) {
+            if word.matches('.').count() < 2 {
+                continue;
+            }
+            let three: Vec<&str> = word.splitn(4, '.').take(3).collect();
+            let name = three.join(".");
+            if let Some(r) = self.resource(&name) {
+                if !out.iter().any(|o| o.id == r.id) {
+                    out.push(r);
+                }
+            }
+        }
+        out
+    }
+
+    /// Candidates for `word`, the text being typed at the end of `before`.
+    fn candidates(&self, before: &str, word: &str) -> Vec<String> {
+        let named = self.named_resources(before);
         if let Some(param) = word.strip_prefix('@') {
-            return self
-                .words
-                .iter()
-                .filter(|w| {
-                    w.starts_with(param) && !w.chars().next().is_some_and(char::is_uppercase)
-                })
+            // EXEC p.s.r.method @…: that method's parameters and body fields.
+            let mut words: Vec<String> = Vec::new();
+            for w in before.split_whitespace() {
+                let Some((resource, method)) = w.rsplit_once('.') else {
+                    continue;
+                };
+                if let Some(m) = self
+                    .resource(resource)
+                    .and_then(|r| r.method(method).cloned())
+                {
+                    words.extend(m.params.iter().map(|x| x.name.clone()));
+                    words.extend(m.body_fields.iter().map(|x| x.name.clone()));
+                }
+            }
+            words.sort();
+            words.dedup();
+            return words
+                .into_iter()
+                .filter(|w| w.starts_with(param))
                 .map(|w| format!("@{w}"))
                 .collect();
         }
         if word.contains('.') {
             let depth = word.matches('.').count();
+            if depth == 3 {
+                let (resource, _) = word.rsplit_once('.').unwrap_or((word, ""));
+                return self
+                    .resource(resource)
+                    .map(|r| {
+                        r.methods
+                            .iter()
+                            .map(|m| format!("{resource}.{}", m.name))
+                            .filter(|n| n.starts_with(word))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+            }
             return self
                 .names
                 .iter()
@@ -154,20 +199,26 @@ impl IqlHelper {
             .cloned()
             .collect();
         out.extend(
-            self.words
+            KEYWORDS
                 .iter()
                 .filter(|w| w.to_ascii_lowercase().starts_with(&lower))
                 .map(|w| {
                     // Keywords follow the case the user started typing in.
-                    if KEYWORDS.contains(&w.as_str())
-                        && word.chars().next().is_some_and(char::is_lowercase)
-                    {
+                    if word.chars().next().is_some_and(char::is_lowercase) {
                         w.to_ascii_lowercase()
                     } else {
-                        w.clone()
+                        w.to_string()
                     }
                 }),
         );
+        let mut columns: Vec<String> = named
+            .iter()
+            .flat_map(|r| r.select_columns().iter().map(|c| c.name.clone()))
+            .filter(|c| c.to_ascii_lowercase().starts_with(&lower))
+            .collect();
+        columns.sort();
+        columns.dedup();
+        out.extend(columns);
         out.dedup();
         out
     }
@@ -192,7 +243,7 @@ impl Completer for IqlHelper {
             return Ok((pos, Vec::new()));
         }
         let pairs = self
-            .candidates(word)
+            .candidates(before, word)
             .into_iter()
             .map(|c| Pair {
                 display: c.clone(),
@@ -341,7 +392,7 @@ fn command(line: &str, session: &mut Session, vars: &Vars) -> Next {
 }
 
 pub fn run(rt: &tokio::runtime::Runtime, mut session: Session, vars: &Vars) -> anyhow::Result<()> {
-    let helper = IqlHelper::new(session.engine.registry());
+    let helper = IqlHelper::new(session.engine.registry_handle());
     let config = rustyline::Config::builder()
         .auto_add_history(false)
         .completion_type(rustyline::CompletionType::List)
@@ -486,26 +537,31 @@ mod tests {
 
     #[test]
     fn completes_names_columns_and_parameters() {
-        let helper = IqlHelper::new(&Registry::bundled());
+        let helper = IqlHelper::new(Arc::new(Registry::bundled()));
+        let c = |before: &str| {
+            let word = before.rsplit(' ').next().unwrap_or(before);
+            helper.candidates(before, word)
+        };
+        assert_eq!(c("digitalocean.comp"), ["digitalocean.compute"]);
         assert_eq!(
-            helper.candidates("digitalocean.comp"),
-            ["digitalocean.compute"]
-        );
-        assert_eq!(
-            helper.candidates("digitalocean.compute.im"),
+            c("SELECT * FROM digitalocean.compute.image_"),
             [
-                "digitalocean.compute.image_actions",
-                "digitalocean.compute.images"
+                "digitalocean.compute.image_account_transfers",
+                "digitalocean.compute.image_actions"
             ]
         );
-        assert!(helper
-            .candidates("digitalocean.compute.images.")
+        assert!(c("EXEC digitalocean.compute.images.")
             .contains(&"digitalocean.compute.images.convert".to_string()));
-        assert!(helper
-            .candidates("size_g")
+        // Columns of the tables the statement names.
+        assert!(!c("SELECT size_g").contains(&"size_gigabytes".to_string()));
+        assert!(c("SELECT * FROM digitalocean.compute.images WHERE size_g")
             .contains(&"size_gigabytes".to_string()));
-        assert_eq!(helper.candidates("@image_"), ["@image_id"]);
-        assert!(helper.candidates("sel").contains(&"select".to_string()));
-        assert!(helper.candidates("SEL").contains(&"SELECT".to_string()));
+        // After @ in EXEC: the method's parameters.
+        assert_eq!(
+            c("EXEC digitalocean.compute.images.transfer @image_"),
+            ["@image_id"]
+        );
+        assert!(c("sel").contains(&"select".to_string()));
+        assert!(c("SEL").contains(&"SELECT".to_string()));
     }
 }

@@ -88,6 +88,11 @@ impl Runtime {
         &self.registry
     }
 
+    /// The registry, shared: for tools that outlive a borrow of the engine (completion).
+    pub fn registry_handle(&self) -> Arc<Registry> {
+        self.registry.clone()
+    }
+
     pub(crate) fn http(&self) -> &HttpClient {
         &self.http
     }
@@ -147,13 +152,39 @@ impl Runtime {
         if let Some(url) = self.config.endpoints.get(&provider.name) {
             return Ok(url.clone());
         }
-        let svc = provider.service(service)?;
-        svc.servers.first().cloned().ok_or_else(|| {
+        let index = provider.index(service)?;
+        index.servers.first().cloned().ok_or_else(|| {
             EngineError::Unsupported(format!(
                 "{}.{service} names no server; pass --endpoint {}=URL",
                 provider.name, provider.name
             ))
         })
+    }
+
+    /// The resources of a service with a select method that reads `path` or a path under it
+    /// (`/v2/images/{image_id}/actions` → `image_actions`, which reads
+    /// `…/actions/{action_id}`), loaded: found through the service's index, so nothing else of
+    /// the service is parsed.
+    pub(crate) fn readers_of(
+        &self,
+        provider: &Provider,
+        service: &str,
+        path: &str,
+    ) -> Vec<Arc<Resource>> {
+        let Ok(index) = provider.index(service) else {
+            return Vec::new();
+        };
+        let under = format!("{path}/");
+        index
+            .resources
+            .iter()
+            .filter(|r| {
+                r.select_paths
+                    .iter()
+                    .any(|p| p == path || p.starts_with(&under))
+            })
+            .filter_map(|r| provider.resource(service, &r.name).ok())
+            .collect()
     }
 
     /// The credential for a provider, or an error naming the variable to set. Checked before any
@@ -347,13 +378,13 @@ impl Runtime {
                 continue;
             };
             for s in provider.services.keys() {
-                if let Ok(service) = provider.service(s) {
+                if let Ok(index) = provider.index(s) {
                     found.extend(
-                        service
+                        index
                             .resources
-                            .values()
+                            .iter()
                             .filter(|r| r.name.eq_ignore_ascii_case(&wanted))
-                            .map(|r| r.id.clone()),
+                            .map(|r| format!("{}.{s}.{}", provider.name, r.name)),
                     );
                 }
             }

@@ -91,12 +91,14 @@ pub(crate) fn show(runtime: &Runtime, s: &Show) -> Result<QueryResult, EngineErr
                 ));
             };
             result.columns = text_columns(&["name", "id", "title"]);
-            let service = registry.provider(p)?.service(svc)?;
-            for (name, r) in &service.resources {
-                if keep(name) {
-                    result
-                        .rows
-                        .push(vec![text(name), text(&r.id), opt(&r.title)]);
+            let provider = registry.provider(p)?;
+            for r in &provider.index(svc)?.resources {
+                if keep(&r.name) {
+                    result.rows.push(vec![
+                        text(&r.name),
+                        text(format!("{}.{svc}.{}", provider.name, r.name)),
+                        opt(&r.title),
+                    ]);
                 }
             }
         }

@@ -840,10 +840,15 @@ impl Runtime {
             parts.get(1).cloned().unwrap_or_default(),
         );
         let provider = self.registry().provider(&provider)?;
-        let svc = provider.service(&service)?;
         let base = self.base_url(&provider, &service)?;
         let is_action = m.object_key.as_deref() == Some("$.action");
-        for r in svc.resources.values() {
+        // Actions are read back under the path they were posted to (`…/actions/{action_id}`);
+        // an import through the resource's own single-object GET.
+        let mut candidates = self.readers_of(&provider, &service, &m.path);
+        if let Ok(own) = provider.resource(&service, &resource.name) {
+            candidates.push(own);
+        }
+        for r in &candidates {
             for sm in r.methods_for(SqlVerb::Select) {
                 let required: Vec<&str> = sm.required_params().map(|p| p.name.as_str()).collect();
                 if is_action && required.len() == 2 && required.contains(&"action_id") {
@@ -917,19 +922,18 @@ impl Runtime {
     fn check_query(&self, resource: &Resource, m: &Method, call: &Call) -> String {
         let service = resource.id.split('.').nth(1).unwrap_or_default();
         let provider = resource.id.split('.').next().unwrap_or_default();
-        let reader = self
-            .registry()
-            .provider(provider)
-            .ok()
-            .and_then(|p| p.service(service).ok())
-            .and_then(|svc| {
-                svc.resources.values().find_map(|r| {
-                    r.methods_for(SqlVerb::Select)
+        let reader = self.registry().provider(provider).ok().and_then(|p| {
+            self.readers_of(&p, service, &m.path)
+                .into_iter()
+                .find_map(|r| {
+                    let sm = r
+                        .methods_for(SqlVerb::Select)
                         .into_iter()
                         .find(|sm| sm.path == m.path)
-                        .map(|sm| (r.clone(), sm.clone()))
+                        .cloned();
+                    sm.map(|sm| (r.clone(), sm))
                 })
-            });
+        });
         let Some((r, sm)) = reader else {
             return format!(
                 "SHOW METHODS IN {} (no SELECT reads {} back)",

@@ -21,7 +21,16 @@ pub use model::{
     AuthConfig, BodyField, BodyVariants, Column, HttpMethod, Method, Pagination, Param,
     ParamLocation, Resource, SchemaInfo, Service, SqlVerb, ValueKind,
 };
-pub use registry::{Provider, Registry, ServiceEntry};
+pub use registry::{Provider, Registry, ResourceSummary, ServiceEntry, ServiceIndex};
+
+/// Parses a provider or OpenAPI document (YAML, or JSON, which is YAML too) into JSON values, with
+/// the line and column of a syntax error. Numbers of any size load.
+pub fn parse_document(
+    text: &str,
+    file: &std::path::Path,
+) -> Result<serde_json::Value, ProviderError> {
+    registry::parse_yaml(text, file)
+}
 
 /// Reads one service document from its text (YAML or JSON), as a registry would: every `$ref`
 /// resolved, every method flattened. `file` names it in errors. For tools and tests that hold a

@@ -301,8 +301,13 @@ impl Method {
             .collect()
     }
 
+    /// Body fields a caller must give: required by the schema and not set by `request.base`
+    /// (a variant's `type`).
     pub fn required_body_fields(&self) -> impl Iterator<Item = &BodyField> {
-        self.body_fields.iter().filter(|f| f.required)
+        let base = self.base_fields();
+        self.body_fields
+            .iter()
+            .filter(move |f| f.required && !base.contains(&f.name))
     }
 }
 

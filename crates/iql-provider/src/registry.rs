@@ -11,17 +11,30 @@ use crate::error::ProviderError;
 use crate::model::{AuthConfig, Resource, Service};
 use crate::resolve::build_service;
 
-/// The provider documents that ship inside iql, so it works from any folder.
-const BUNDLED: &[(&str, &str)] = &[
-    (
-        "digitalocean/v00.00.00000/provider.yaml",
-        include_str!("../../../providers/digitalocean/v00.00.00000/provider.yaml"),
-    ),
-    (
-        "digitalocean/v00.00.00000/services/compute.yaml",
-        include_str!("../../../providers/digitalocean/v00.00.00000/services/compute.yaml"),
-    ),
-];
+/// The provider documents that ship inside iql, so it works from any folder: each provider's
+/// `provider.yaml`, and each service cut into one document per resource with an index (see
+/// `build.rs`), so a statement parses only the resources it names.
+pub(crate) enum Bundled {
+    Provider {
+        path: &'static str,
+        text: &'static str,
+    },
+    Service {
+        path: &'static str,
+        /// `{"title", "servers", "resources": {name: {"title", "select_paths"}}}`
+        index: &'static str,
+        /// Resource name → its own document (JSON).
+        resources: &'static [(&'static str, &'static str)],
+    },
+}
+
+include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
+
+fn bundled_service(path: &str) -> Option<&'static Bundled> {
+    BUNDLED
+        .iter()
+        .find(|b| matches!(b, Bundled::Service { path: p, .. } if *p == path))
+}
 
 #[derive(Debug, Clone)]
 enum Source {
@@ -44,8 +57,12 @@ impl Source {
                 let shown = PathBuf::from("<bundled>/").join(relative);
                 BUNDLED
                     .iter()
-                    .find(|(p, _)| *p == relative)
-                    .map(|(_, text)| ((*text).to_string(), shown.clone()))
+                    .find_map(|b| match b {
+                        Bundled::Provider { path, text } if *path == relative => {
+                            Some(((*text).to_string(), shown.clone()))
+                        }
+                        _ => None,
+                    })
                     .ok_or_else(|| ProviderError::Read {
                         file: shown,
                         error: std::io::Error::new(std::io::ErrorKind::NotFound, "not bundled"),
@@ -73,7 +90,10 @@ impl Source {
         };
         match self {
             Source::Bundled => {
-                for (path, _) in BUNDLED {
+                for b in BUNDLED {
+                    let Bundled::Provider { path, .. } = b else {
+                        continue;
+                    };
                     let mut parts = path.split('/');
                     if let (Some(p), Some(v), Some("provider.yaml")) =
                         (parts.next(), parts.next(), parts.next())
@@ -115,7 +135,8 @@ pub(crate) fn parse_yaml(text: &str, file: &Path) -> Result<Value, ProviderError
     })
 }
 
-/// A service named in `provider.yaml`; its document is read and resolved on first use.
+/// A service named in `provider.yaml`; its document is read and resolved on first use (a bundled
+/// one, a resource at a time).
 #[derive(Debug)]
 pub struct ServiceEntry {
     pub name: String,
@@ -124,6 +145,26 @@ pub struct ServiceEntry {
     /// The document's path relative to the registry root.
     pub document: String,
     loaded: OnceLock<Arc<Service>>,
+    /// Bundled services: resources loaded one by one.
+    resources: std::sync::Mutex<BTreeMap<String, Arc<Resource>>>,
+    index: OnceLock<ServiceIndex>,
+}
+
+/// What a service offers, known without resolving its resources.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceIndex {
+    pub title: Option<String>,
+    pub servers: Vec<String>,
+    /// Each resource's name, title and the paths its select methods read.
+    pub resources: Vec<ResourceSummary>,
+}
+
+/// A resource as an index lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceSummary {
+    pub name: String,
+    pub title: Option<String>,
+    pub select_paths: Vec<String>,
 }
 
 /// One provider: its services and how to authenticate to it.
@@ -137,37 +178,185 @@ pub struct Provider {
 }
 
 impl Provider {
-    /// The service, parsed and resolved (once).
-    pub fn service(&self, name: &str) -> Result<Arc<Service>, ProviderError> {
-        let entry = self
-            .services
+    fn entry(&self, name: &str) -> Result<&ServiceEntry, ProviderError> {
+        self.services
             .get(name)
             .ok_or_else(|| ProviderError::UnknownService {
                 provider: self.name.clone(),
                 name: name.to_string(),
                 suggestion: crate::did_you_mean(name, self.services.keys().map(String::as_str))
                     .map(str::to_string),
-            })?;
+            })
+    }
+
+    /// The bundled copy of a service, if this provider is bundled and ships it.
+    fn bundled(&self, entry: &ServiceEntry) -> Option<&'static Bundled> {
+        match self.source {
+            Source::Bundled => bundled_service(&entry.document),
+            Source::Dir(_) => None,
+        }
+    }
+
+    /// The whole service, every resource parsed and resolved (once).
+    pub fn service(&self, name: &str) -> Result<Arc<Service>, ProviderError> {
+        let entry = self.entry(name)?;
         if let Some(s) = entry.loaded.get() {
             return Ok(s.clone());
         }
-        let (text, file) = self.source.read(&entry.document)?;
-        let root = parse_yaml(&text, &file)?;
-        let service = Arc::new(build_service(name, &root, &file, &self.name)?);
-        Ok(entry.loaded.get_or_init(|| service).clone())
+        let service = match self.bundled(entry) {
+            Some(_) => {
+                let index = self.index(name)?;
+                let mut resources = BTreeMap::new();
+                for r in &index.resources {
+                    resources.insert(r.name.clone(), self.resource(name, &r.name)?);
+                }
+                Service {
+                    name: name.to_string(),
+                    title: index.title.clone(),
+                    servers: index.servers.clone(),
+                    resources,
+                }
+            }
+            None => {
+                let (text, file) = self.source.read(&entry.document)?;
+                let root = parse_yaml(&text, &file)?;
+                build_service(name, &root, &file, &self.name)?
+            }
+        };
+        Ok(entry.loaded.get_or_init(|| Arc::new(service)).clone())
     }
 
+    /// What a service offers (names, titles, servers), without resolving its resources where the
+    /// provider is bundled.
+    pub fn index(&self, name: &str) -> Result<&ServiceIndex, ProviderError> {
+        let entry = self.entry(name)?;
+        if let Some(i) = entry.index.get() {
+            return Ok(i);
+        }
+        let index = match self.bundled(entry) {
+            Some(Bundled::Service { index, .. }) => {
+                let file = PathBuf::from("<bundled>/").join(&entry.document);
+                let v: Value = serde_json::from_str(index).map_err(|e| ProviderError::Invalid {
+                    file,
+                    at: "index".to_string(),
+                    message: e.to_string(),
+                })?;
+                index_from_json(&v)
+            }
+            _ => {
+                let service = self.service(name)?;
+                ServiceIndex {
+                    title: service.title.clone(),
+                    servers: service.servers.clone(),
+                    resources: service
+                        .resources
+                        .values()
+                        .map(|r| ResourceSummary {
+                            name: r.name.clone(),
+                            title: r.title.clone(),
+                            select_paths: r
+                                .methods_for(crate::SqlVerb::Select)
+                                .iter()
+                                .map(|m| m.path.clone())
+                                .collect(),
+                        })
+                        .collect(),
+                }
+            }
+        };
+        Ok(entry.index.get_or_init(|| index))
+    }
+
+    /// One resource, parsed and resolved on first use: for a bundled provider, from its own small
+    /// document, so a statement pays only for what it names.
     pub fn resource(&self, service: &str, resource: &str) -> Result<Arc<Resource>, ProviderError> {
-        let svc = self.service(service)?;
-        svc.resources
+        let entry = self.entry(service)?;
+        let unknown = |names: Vec<&str>| ProviderError::UnknownResource {
+            service: format!("{}.{}", self.name, service),
+            name: resource.to_string(),
+            suggestion: crate::did_you_mean(resource, names).map(str::to_string),
+        };
+        let Some(Bundled::Service { resources, .. }) = self.bundled(entry) else {
+            let svc = self.service(service)?;
+            return svc
+                .resources
+                .get(resource)
+                .cloned()
+                .ok_or_else(|| unknown(svc.resources.keys().map(String::as_str).collect()));
+        };
+        let cached = |entry: &ServiceEntry| {
+            entry
+                .resources
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(resource)
+                .cloned()
+        };
+        if let Some(r) = cached(entry) {
+            return Ok(r);
+        }
+        let Some((_, text)) = resources.iter().find(|(n, _)| *n == resource) else {
+            return Err(unknown(resources.iter().map(|(n, _)| *n).collect()));
+        };
+        let file = PathBuf::from("<bundled>/").join(&entry.document);
+        let root: Value = serde_json::from_str(text).map_err(|e| ProviderError::Invalid {
+            file: file.clone(),
+            at: resource.to_string(),
+            message: e.to_string(),
+        })?;
+        let built = build_service(service, &root, &file, &self.name)?;
+        let loaded = built
+            .resources
             .get(resource)
             .cloned()
-            .ok_or_else(|| ProviderError::UnknownResource {
-                service: format!("{}.{}", self.name, service),
-                name: resource.to_string(),
-                suggestion: crate::did_you_mean(resource, svc.resources.keys().map(String::as_str))
-                    .map(str::to_string),
+            .ok_or_else(|| unknown(Vec::new()))?;
+        Ok(entry
+            .resources
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(resource.to_string())
+            .or_insert(loaded)
+            .clone())
+    }
+}
+
+/// A bundled service's index, as `build.rs` writes it.
+fn index_from_json(v: &Value) -> ServiceIndex {
+    let strings = |x: Option<&Value>| -> Vec<String> {
+        x.and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
             })
+            .unwrap_or_default()
+    };
+    ServiceIndex {
+        title: v.get("title").and_then(Value::as_str).map(str::to_string),
+        servers: v
+            .get("servers")
+            .and_then(Value::as_array)
+            .map(|s| {
+                s.iter()
+                    .filter_map(|x| x.get("url").and_then(Value::as_str))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        resources: v
+            .get("resources")
+            .and_then(Value::as_object)
+            .map(|r| {
+                r.iter()
+                    .map(|(name, x)| ResourceSummary {
+                        name: name.clone(),
+                        title: x.get("title").and_then(Value::as_str).map(str::to_string),
+                        select_paths: strings(x.get("select_paths")),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -264,6 +453,8 @@ impl Registry {
                         .map(str::to_string),
                     document,
                     loaded: OnceLock::new(),
+                    resources: Default::default(),
+                    index: OnceLock::new(),
                 },
             );
         }

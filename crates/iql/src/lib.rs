@@ -322,6 +322,11 @@ impl Engine {
         self.runtime.registry()
     }
 
+    /// The provider documents, shared (for completion that outlives a borrow of the engine).
+    pub fn registry_handle(&self) -> Arc<iql_provider::Registry> {
+        self.runtime.registry_handle()
+    }
+
     /// The sandbox this engine started, if any.
     pub fn sandbox(&self) -> Option<&Sandbox> {
         self.sandbox.as_ref()
