@@ -999,3 +999,32 @@ async fn an_object_found_under_both_meanings_is_one_row() {
     let ids: Vec<String> = r[0].rows.iter().map(|row| row[0].to_string()).collect();
     assert_eq!(ids, ["1", "2"]);
 }
+
+#[tokio::test]
+async fn an_operation_with_its_own_server_is_sent_there() {
+    // Dry runs only: nothing is sent to these hosts.
+    let providers = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("providers");
+    let e = Engine::builder()
+        .providers_root(&providers)
+        .credential("testing", "t")
+        .dry_run(true)
+        .build()
+        .await
+        .unwrap();
+    let url = |sql: &'static str| {
+        let e = &e;
+        async move {
+            let r = e.execute(sql).await.unwrap();
+            r[0].rows[0][1].to_string()
+        }
+    };
+    // The operation's own server, its variable at its default; the others use the service's.
+    assert_eq!(
+        url("SELECT id FROM testing.things.elsewhere").await,
+        "https://nyc.other.iql-test.invalid/api/v1/elsewhere"
+    );
+    assert_eq!(
+        url("SELECT * FROM testing.things.tags").await,
+        "https://things.iql-test.invalid/v1/tags"
+    );
+}

@@ -161,7 +161,9 @@ struct OutputArgs {
 
 #[derive(Args)]
 struct EngineArgs {
-    /// Run against the built-in DigitalOcean mock: no account, nothing leaves this machine.
+    /// Run against the built-in DigitalOcean mock: no account, nothing leaves this machine. It
+    /// answers images and image actions (digitalocean.compute.images, .image_actions); any other
+    /// table is an error that says so.
     #[arg(long)]
     sandbox: bool,
     /// Images in the sandbox account.

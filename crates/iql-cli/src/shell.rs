@@ -409,7 +409,7 @@ pub fn run(rt: &tokio::runtime::Runtime, mut session: Session, vars: &Vars) -> a
     if !session.quiet {
         eprintln!("iql {} — SQL for cloud APIs. End statements with ';'. .help for help, Ctrl-D to leave.", env!("CARGO_PKG_VERSION"));
         if session.engine.sandbox().is_some() {
-            eprintln!("sandbox: a mock DigitalOcean account on 127.0.0.1; try SELECT name FROM digitalocean.compute.images LIMIT 5;");
+            eprintln!("sandbox: a mock DigitalOcean account on 127.0.0.1 with images and image actions (other tables answer with an error); try SELECT name FROM digitalocean.compute.images LIMIT 5;");
         }
     }
     loop {

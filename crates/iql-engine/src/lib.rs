@@ -24,7 +24,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use iql_http::{HttpClient, HttpConfig, Secret};
-use iql_provider::{Provider, Registry, Resource};
+use iql_provider::{Method, Provider, Registry, Resource};
 use iql_sql::{QueryStatement, Statement};
 use serde_json::Value;
 
@@ -144,12 +144,24 @@ impl Runtime {
         Ok((provider, resource))
     }
 
+    /// Where a method's requests go: the endpoint the user gave for the provider, else the
+    /// method's own server (DigitalOcean's inference API is on another host), else the service's.
     pub(crate) fn base_url(
         &self,
         provider: &Provider,
         service: &str,
+        method: &Method,
     ) -> Result<String, EngineError> {
         if let Some(url) = self.config.endpoints.get(&provider.name) {
+            return Ok(url.clone());
+        }
+        if let Some(url) = method.servers.first() {
+            if url.contains('{') {
+                return Err(EngineError::Unsupported(format!(
+                    "{}.{service}: {} is sent to {url}, whose {{…}} part only you know; give the whole address with --endpoint {}=https://…",
+                    provider.name, method.name, provider.name
+                )));
+            }
             return Ok(url.clone());
         }
         let index = provider.index(service)?;

@@ -448,21 +448,32 @@ fn status_text(code: u16) -> &'static str {
     }
 }
 
-/// What a mutation needs of its table: provider, resource, base URL and credential.
-type WriteTarget = (
-    std::sync::Arc<iql_provider::Provider>,
-    std::sync::Arc<Resource>,
-    String,
-    Option<Secret>,
-);
+/// What a mutation needs of its table: provider, resource, service and credential.
+struct WriteTarget {
+    provider: std::sync::Arc<iql_provider::Provider>,
+    resource: std::sync::Arc<Resource>,
+    service: String,
+    token: Option<Secret>,
+}
+
+impl WriteTarget {
+    /// Where `m`'s requests go.
+    fn base(&self, runtime: &Runtime, m: &Method) -> Result<String, EngineError> {
+        runtime.base_url(&self.provider, &self.service, m)
+    }
+}
 
 impl Runtime {
     fn write_target(&self, name: &[String]) -> Result<WriteTarget, EngineError> {
         let (provider, resource) = self.resolve(name)?;
         let service = name.get(1).cloned().unwrap_or_default();
-        let base = self.base_url(&provider, &service)?;
         let token = self.credential(&provider)?;
-        Ok((provider, resource, base, token))
+        Ok(WriteTarget {
+            provider,
+            resource,
+            service,
+            token,
+        })
     }
 
     /// Sends the calls one after another, stopping at the first failure, and waits for each result
@@ -553,9 +564,11 @@ impl Runtime {
     }
 
     pub(crate) async fn insert(&self, s: &InsertStatement) -> Result<QueryResult, EngineError> {
-        let (_, resource, base, token) = self.write_target(&s.table)?;
+        let target = self.write_target(&s.table)?;
+        let (resource, token) = (target.resource.clone(), target.token.clone());
         let names: Vec<String> = s.columns.iter().map(|c| field_name(c)).collect();
         let m = choose(&resource, &[SqlVerb::Insert], &names, "insert")?;
+        let base = target.base(self, m)?;
         if self.dry_run() && !s.source.tables.is_empty() {
             // Reading the rows would send requests: show those, and what would follow.
             return self.dry_run_query(&s.source).map(|mut r| {
@@ -595,7 +608,8 @@ impl Runtime {
     }
 
     pub(crate) async fn update(&self, s: &UpdateStatement) -> Result<QueryResult, EngineError> {
-        let (_, resource, base, token) = self.write_target(&s.table)?;
+        let target = self.write_target(&s.table)?;
+        let (resource, token) = (target.resource.clone(), target.token.clone());
         let mut names: Vec<String> = s.set.iter().map(|(n, _)| field_name(n)).collect();
         names.extend(s.filter.iter().map(|b| field_name(&b.name)));
         let verbs = if s.replace {
@@ -605,6 +619,7 @@ impl Runtime {
         };
         let verb = if s.replace { "REPLACE" } else { "UPDATE" };
         let m = choose(&resource, &verbs, &names, &verb.to_ascii_lowercase())?;
+        let base = target.base(self, m)?;
         let set: Vec<(String, Value)> = s
             .set
             .iter()
@@ -641,9 +656,11 @@ impl Runtime {
     }
 
     pub(crate) async fn delete(&self, s: &DeleteStatement) -> Result<QueryResult, EngineError> {
-        let (_, resource, base, token) = self.write_target(&s.table)?;
+        let write = self.write_target(&s.table)?;
+        let (resource, token) = (write.resource.clone(), write.token.clone());
         let names: Vec<String> = s.filter.iter().map(|b| field_name(&b.name)).collect();
         let m = choose(&resource, &[SqlVerb::Delete], &names, "delete")?;
+        let base = write.base(self, m)?;
         if self.dry_run() {
             if let Some(r) = self.dry_run_subquery("DELETE", m, &s.filter) {
                 return r;
@@ -667,6 +684,7 @@ impl Runtime {
         // DigitalOcean answers a delete with 204 and no body. RETURNING gives the rows as they were,
         // as in PostgreSQL: each object is read first, and nothing is deleted if a read fails.
         let read = reader_for(&resource, &names)?;
+        let read_base = write.base(self, read)?;
         returning_picks(read, &resource, returning)?;
         let reads = keys
             .iter()
@@ -680,13 +698,17 @@ impl Runtime {
             })
             .collect::<Result<Vec<_>, _>>()?;
         if self.dry_run() {
-            let mut result = dry_run_result(&base, read, &reads)?;
+            let mut result = dry_run_result(&read_base, read, &reads)?;
             result.rows.extend(dry_run_result(&base, m, &calls)?.rows);
             return Ok(result);
         }
         let mut before = Vec::new();
         for call in &reads {
-            before.extend(send(self, &base, read, call, token.clone()).await?.items);
+            before.extend(
+                send(self, &read_base, read, call, token.clone())
+                    .await?
+                    .items,
+            );
         }
         let mut result = self.run_calls(target, calls, None, false).await?;
         let (columns, rows) = returning_rows(read, &resource, &before, returning)?;
@@ -699,10 +721,12 @@ impl Runtime {
     }
 
     pub(crate) async fn exec(&self, s: &ExecStatement) -> Result<QueryResult, EngineError> {
-        let (_, resource, base, token) = self.write_target(&s.resource)?;
+        let target = self.write_target(&s.resource)?;
+        let (resource, token) = (target.resource.clone(), target.token.clone());
         let Some(m) = resource.method(&s.method) else {
             return Err(EngineError::Unsupported(resource.no_such_method(&s.method)));
         };
+        let base = target.base(self, m)?;
         let json: Option<Map<String, Value>> = match &s.json {
             Some(text) => match serde_json::from_str::<Value>(text) {
                 Ok(Value::Object(o)) => Some(o),
@@ -840,7 +864,6 @@ impl Runtime {
             parts.get(1).cloned().unwrap_or_default(),
         );
         let provider = self.registry().provider(&provider)?;
-        let base = self.base_url(&provider, &service)?;
         let is_action = m.object_key.as_deref() == Some("$.action");
         // Actions are read back under the path they were posted to (`…/actions/{action_id}`);
         // an import through the resource's own single-object GET.
@@ -862,6 +885,7 @@ impl Runtime {
                             (parent.to_string(), v.clone()),
                             ("action_id".to_string(), id.clone()),
                         ];
+                        let base = self.base_url(&provider, &service, sm)?;
                         return Ok((
                             (r.id.clone(), (**sm).clone(), base),
                             params,
@@ -871,6 +895,7 @@ impl Runtime {
                 }
                 if !is_action && r.id == resource.id && required.len() == 1 {
                     let params = vec![(required[0].to_string(), id.clone())];
+                    let base = self.base_url(&provider, &service, sm)?;
                     return Ok((
                         (r.id.clone(), (**sm).clone(), base),
                         params,

@@ -266,7 +266,7 @@ pub(crate) fn plan_query(
         plan.notices.extend(notices);
         let notices = two_meaning_notices(&plan, conjuncts, &is_mine);
         plan.notices.extend(notices);
-        plan.base_url = runtime.base_url(provider, &t.name[1])?;
+        plan.base_url = runtime.base_url(provider, &t.name[1], &plan.method)?;
         // A split's view tells rows apart by their columns (by `id`): it keeps them all.
         if plan.split.is_none() {
             plan.projection = projection(q, resource);

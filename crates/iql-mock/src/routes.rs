@@ -316,8 +316,26 @@ fn route(
             }
             ok(200, json!({"action": action}))
         }
+        (verb, ["v2", "images", ..]) => error(
+            405,
+            "method_not_allowed",
+            &format!("{verb} is not supported on {}", uri.path()),
+        ),
+        (verb, ["v2", ..]) => not_in_sandbox(verb, uri.path()),
         _ => not_found(),
     }
+}
+
+/// DigitalOcean API paths outside images and image actions: a clear refusal, never an empty
+/// table. (A path outside the API altogether is a 404, as from DigitalOcean.)
+fn not_in_sandbox(verb: &str, path: &str) -> Reply {
+    error(
+        501,
+        "not_in_sandbox",
+        &format!(
+            "the sandbox answers only images and image actions (digitalocean.compute.images, digitalocean.compute.image_actions); {verb} {path} is not part of it: use a real account, or Prism serving DigitalOcean's spec (--endpoint)"
+        ),
+    )
 }
 
 fn integer_id(s: &str) -> Option<i64> {

@@ -234,6 +234,9 @@ pub struct Method {
     /// The path key as the document spells it, e.g. `/v2/images/{image_id}/actions?__type=convert`.
     pub document_path: String,
     pub params: Vec<Param>,
+    /// The operation's own servers (OpenAPI `servers` on the operation or its path), variables
+    /// filled with their defaults; empty to use the service's.
+    pub servers: Vec<String>,
     /// Top-level body fields, with `required` from the schema.
     pub body_fields: Vec<BodyField>,
     pub body_required: bool,

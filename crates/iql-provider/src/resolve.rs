@@ -493,7 +493,13 @@ fn build_method(
             .and_then(Value::as_str)
             .map(str::to_string)
     };
+    let servers = operation
+        .get("servers")
+        .or_else(|| path_item.get("servers"))
+        .map(server_urls)
+        .unwrap_or_default();
     Ok(Method {
+        servers,
         name: name.to_string(),
         operation_id: operation
             .get("operationId")
@@ -526,6 +532,28 @@ fn build_method(
             .and_then(Value::as_str)
             .map(|s| s.trim().to_string()),
     })
+}
+
+/// The URLs of an OpenAPI `servers` list, each `{variable}` replaced by its default.
+fn server_urls(servers: &Value) -> Vec<String> {
+    servers
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|s| {
+                    let mut url = s.get("url")?.as_str()?.to_string();
+                    if let Some(vars) = s.get("variables").and_then(Value::as_object) {
+                        for (name, v) in vars {
+                            if let Some(d) = v.get("default").and_then(Value::as_str) {
+                                url = url.replace(&format!("{{{name}}}"), d);
+                            }
+                        }
+                    }
+                    Some(url)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn path_pointer_of(op_ref: &str) -> &str {
