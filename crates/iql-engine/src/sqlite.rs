@@ -113,6 +113,9 @@ impl LocalDb {
             return Ok(());
         }
         if self.tables.remove(name).is_some() {
+            // Statements compiled against the old columns would read the new table by the old
+            // column count (`SELECT * FROM t0_regions` of another `regions`): forget them.
+            self.conn.flush_prepared_statement_cache();
             self.conn
                 .execute_batch(&format!("DROP TABLE {};", quote(name)))
                 .map_err(sql_error)?;
@@ -140,6 +143,7 @@ pub(crate) fn create_split_tables(
     db.table(&field, columns)?;
     // A plain table of the same name from an earlier statement gives way to the view.
     if db.tables.remove(name).is_some() {
+        db.conn.flush_prepared_statement_cache();
         db.conn
             .execute_batch(&format!("DROP TABLE {};", quote(name)))
             .map_err(sql_error)?;
