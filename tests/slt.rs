@@ -77,6 +77,29 @@ impl sqllogictest::AsyncDB for IqlDb {
     }
 }
 
+/// The spec a file names in `# generate: NAME` (`tests/generator/NAME/spec.yaml`): its provider
+/// documents are generated for the file (provider `gen`) and answered from `tests/fixtures/gen`.
+fn generated_provider(path: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let name = text
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .find_map(|l| l.strip_prefix("# generate:"))?
+        .trim()
+        .to_string();
+    let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("generator")
+        .join(&name)
+        .join("spec.yaml");
+    let out = std::env::temp_dir().join(format!("iql-slt-gen-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    iql_generate::generate(&spec, "gen", &iql_generate::GenerateConfig::default())
+        .unwrap()
+        .write(&out)
+        .unwrap();
+    Some(out)
+}
+
 /// The test provider a file names in `# provider: NAME`, if any.
 fn test_provider(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).unwrap();
@@ -86,15 +109,21 @@ fn test_provider(path: &Path) -> Option<String> {
         .map(|p| p.trim().to_string())
 }
 
-/// Serves `tests/fixtures/<provider>/<path>.json` for every GET of `<path>`; a missing file is
+/// Serves `tests/fixtures/<provider>/<path>.json` for a GET of `<path>`, and
+/// `<path>.<method>.json` (`actions.post.json`) for other methods; a missing file is
 /// DigitalOcean's 404. Returns the base URL.
 async fn fixture_server(provider: &str) -> String {
-    use axum::http::{StatusCode, Uri};
+    use axum::http::{Method, StatusCode, Uri};
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join(provider);
-    let app = axum::Router::new().fallback(move |uri: Uri| {
-        let file = root.join(format!("{}.json", uri.path().trim_start_matches('/')));
+    let app = axum::Router::new().fallback(move |method: Method, uri: Uri| {
+        let path = uri.path().trim_start_matches('/');
+        let file = if method == Method::GET {
+            root.join(format!("{path}.json"))
+        } else {
+            root.join(format!("{path}.{}.json", method.as_str().to_lowercase()))
+        };
         async move {
             match std::fs::read_to_string(&file) {
                 Ok(body) => (StatusCode::OK, body),
@@ -151,19 +180,27 @@ async fn run_file(name: &str) {
         .join("slt")
         .join(name);
     let (cfg, wait_timeout) = mock_config(&path);
-    let provider = test_provider(&path);
+    let generated = generated_provider(&path);
+    let provider = match &generated {
+        Some(_) => Some("gen".to_string()),
+        None => test_provider(&path),
+    };
     let fixtures = match &provider {
         Some(p) => Some(fixture_server(p).await),
         None => None,
     };
+    let providers_root = generated
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("providers"));
     let mut runner = sqllogictest::Runner::new(|| {
         let cfg = cfg.clone();
         let provider = provider.clone();
         let fixtures = fixtures.clone();
+        let providers_root = providers_root.clone();
         async move {
             let builder = match (provider, fixtures) {
                 (Some(p), Some(url)) => Engine::builder()
-                    .providers_root(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("providers"))
+                    .providers_root(providers_root)
                     .endpoint(&p, &url)
                     .credential(&p, "test-token"),
                 _ => Engine::builder().sandbox(cfg),
@@ -219,6 +256,7 @@ slt! {
     seed_mutations => "seed_mutations.slt",
     outcome_unknown => "outcome_unknown.slt",
     odd_names => "odd_names.slt",
+    generator_rules => "generator_rules.slt",
 }
 
 #[test]

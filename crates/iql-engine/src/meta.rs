@@ -106,7 +106,7 @@ pub(crate) fn show(runtime: &Runtime, s: &Show) -> Result<QueryResult, EngineErr
             let (_, resource) = runtime.resolve(&s.scope)?;
             let mut names = vec!["MethodName", "RequiredParams", "SQLVerb"];
             if s.extended {
-                names.extend(["HttpMethod", "Path", "description"]);
+                names.extend(["HttpMethod", "Path", "ObjectKey", "Paging", "description"]);
             }
             result.columns = text_columns(&names);
             for m in &resource.methods {
@@ -130,6 +130,19 @@ pub(crate) fn show(runtime: &Runtime, s: &Show) -> Result<QueryResult, EngineErr
                 if s.extended {
                     row.push(text(m.http_method.as_str()));
                     row.push(text(&m.path));
+                    row.push(opt(&m.object_key));
+                    let mut paging = Vec::new();
+                    if let Some(p) = &m.pagination {
+                        paging.push(format!("next page at {}", p.response_key));
+                    }
+                    if let Some((param, max)) = &m.top_param {
+                        paging.push(format!("LIMIT as {param} up to {max}"));
+                    }
+                    row.push(if paging.is_empty() {
+                        Cell::Null
+                    } else {
+                        text(paging.join("; "))
+                    });
                     row.push(opt(&m.summary));
                 }
                 result.rows.push(row);

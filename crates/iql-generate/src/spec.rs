@@ -43,6 +43,8 @@ impl Loc {
 pub struct Spec {
     pub root: PathBuf,
     files: BTreeMap<PathBuf, Value>,
+    /// Files a reference names that could not be read, and why.
+    missing: BTreeMap<PathBuf, String>,
 }
 
 /// How many `$ref`s in a row before a chain is called a cycle.
@@ -55,13 +57,23 @@ impl Spec {
         let mut spec = Spec {
             root: root.clone(),
             files: BTreeMap::new(),
+            missing: BTreeMap::new(),
         };
         let mut queue = VecDeque::from([root]);
         while let Some(file) = queue.pop_front() {
             if spec.files.contains_key(&file) {
                 continue;
             }
-            let value = read(&file)?;
+            let value = match read(&file) {
+                Ok(v) => v,
+                // The root must be there; another file is reported where it is referenced.
+                Err(e) if file == spec.root => return Err(e),
+                Err(e) => {
+                    spec.missing.insert(file.clone(), e.to_string());
+                    spec.files.insert(file, Value::Null);
+                    continue;
+                }
+            };
             let mut refs = Vec::new();
             collect_refs(&value, &mut refs);
             for r in refs {
@@ -157,9 +169,10 @@ impl Spec {
                         return Err(GenerateError::BrokenRef {
                             reference: r.clone(),
                             from: from.describe(),
-                            reason: match found {
-                                None => format!("{} cannot be read", target.file.display()),
-                                Some(_) => format!(
+                            reason: match (found, self.missing.get(&target.file)) {
+                                (_, Some(why)) => why.clone(),
+                                (None, None) => format!("{} cannot be read", target.file.display()),
+                                (Some(_), None) => format!(
                                     "{} has nothing at {}",
                                     target.file.display(),
                                     if target.pointer.is_empty() {
@@ -188,19 +201,12 @@ impl Spec {
     }
 }
 
-/// Reads one file; a file that cannot be read is left out, and reported where it is referenced.
+/// Reads one file.
 fn read(file: &Path) -> Result<Value, GenerateError> {
-    let text = match std::fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(_) if file.exists() => {
-            return Err(GenerateError::Read {
-                file: file.to_path_buf(),
-                reason: "not UTF-8 text".to_string(),
-            })
-        }
-        // Missing: stands as null; `check_refs` names the reference that wants it.
-        Err(_) => return Ok(Value::Null),
-    };
+    let text = std::fs::read_to_string(file).map_err(|e| GenerateError::Read {
+        file: file.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     iql_provider::parse_document(&text, file).map_err(|e| GenerateError::Read {
         file: file.to_path_buf(),
         reason: e.to_string(),
