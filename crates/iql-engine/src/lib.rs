@@ -202,6 +202,10 @@ impl Runtime {
     /// The credential for a provider, or an error naming the variable to set. Checked before any
     /// request of a statement is sent.
     pub(crate) fn credential(&self, provider: &Provider) -> Result<Option<Secret>, EngineError> {
+        // A dry run sends nothing, so it needs no token (and shows none).
+        if self.config.dry_run {
+            return Ok(None);
+        }
         if let Some(c) = self.config.credentials.get(&provider.name) {
             return Ok(Some(c.clone()));
         }

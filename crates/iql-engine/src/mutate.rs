@@ -88,7 +88,11 @@ fn known_names(m: &Method) -> Vec<String> {
         })
         .map(|p| p.name.clone())
         .collect();
-    names.extend(m.body_fields.iter().map(|f| f.name.clone()));
+    for f in &m.body_fields {
+        if !names.contains(&f.name) {
+            names.push(f.name.clone());
+        }
+    }
     names
 }
 

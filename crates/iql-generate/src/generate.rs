@@ -18,11 +18,12 @@
 //! - **SQL verbs**: `GET` is `select`, the method with more required parameters first (get before
 //!   list); `POST` to the collection is `insert`; `PUT` `replace`; `PATCH` `update`; `DELETE`
 //!   `delete`; anything else is reached with `EXEC` only.
-//! - **Object key**: from the first 2xx response: the one property that is not `links`/`meta`
-//!   (`{"droplet": {…}}` → `$.droplet`), or the one array among several (`{"droplets": […],
-//!   "links", "meta"}` → `$.droplets`). When the response's example wraps the object in a key its
-//!   schema lacks (`{"action": {…}}` for a schema that is the action itself), the example shows the
-//!   API's real shape: the key is used and the schema wrapped the same way.
+//! - **Object key**: from the first 2xx response: the one property besides `links`/`meta`
+//!   (`{"droplet": {…}}` → `$.droplet`; `{"droplets": […], "links", "meta"}` → `$.droplets`);
+//!   with several (`{"live_url", "historic_urls"}`) the whole body is one row. When the response's
+//!   example wraps the object in a key its schema lacks (`{"action": {…}}` for a schema that is the
+//!   action itself), the example shows the API's real shape: the key is used and the schema
+//!   wrapped the same way.
 //! - **Pagination**: a response with `links` pages by `$.links.pages.next` (the whole next URL);
 //!   a `per_page` parameter with a maximum takes SQL `LIMIT` up to it.
 //! - **Auth**: bearer, from `<PROVIDER>_TOKEN` unless the configuration names the variable.
@@ -743,15 +744,10 @@ fn response_shape(spec: &Spec, op: &Operation) -> Result<ResponseShape, Generate
         .filter(|(n, _)| n != "links" && n != "meta")
         .map(|(n, is_array)| (n.clone(), *is_array))
         .collect();
+    // A wrapper is the one property besides the paging ones; with several, the body is the row.
     let key = match kinds.as_slice() {
         [(one, _)] => Some(one.clone()),
-        many => {
-            let arrays: Vec<&String> = many.iter().filter(|(_, a)| *a).map(|(n, _)| n).collect();
-            match arrays.as_slice() {
-                [one] => Some((*one).clone()),
-                _ => None,
-            }
-        }
+        _ => None,
     };
     // The example's shape, where the schema's own properties do not name a wrapper.
     let wrap = if key.is_none() || kinds.len() > 1 {

@@ -122,6 +122,8 @@ pub struct SchemaInfo {
     pub maximum: Option<f64>,
     pub nullable: bool,
     pub description: Option<String>,
+    /// The schema's `example`, if it gives one (for documentation and tests).
+    pub example: Option<Value>,
 }
 
 impl SchemaInfo {

@@ -104,6 +104,14 @@ impl<'a> Doc<'a> {
         }
         required.sort();
         required.dedup();
+        // A name the schema requires without describing it (DigitalOcean's uptime check requires
+        // `method`, which it never defines) is still a field the body must have.
+        static UNDESCRIBED: Value = Value::Null;
+        for name in &required {
+            if depth == 0 && !props.iter().any(|(n, _)| n == name) {
+                props.push((name.clone(), &UNDESCRIBED));
+            }
+        }
         Ok((props, required))
     }
 
@@ -158,6 +166,9 @@ impl<'a> Doc<'a> {
         }
         if let Some(d) = schema.get("description").and_then(Value::as_str) {
             info.description.get_or_insert_with(|| d.trim().to_string());
+        }
+        if let Some(e) = schema.get("example") {
+            info.example.get_or_insert_with(|| e.clone());
         }
         for key in ["allOf", "anyOf", "oneOf"] {
             if let Some(parts) = schema.get(key).and_then(Value::as_array) {

@@ -513,7 +513,16 @@ pub(crate) fn parse_update(
                 format!("SET {col} takes a literal value, not '{}'", a.value),
             ));
         };
-        set.push((col.to_string(), v));
+        // The name as written, without its quotes: `SET "name" = …` sets `name`.
+        let name = col
+            .0
+            .last()
+            .map(|p| match p {
+                ast::ObjectNamePart::Identifier(i) => i.value.clone(),
+                other => other.to_string(),
+            })
+            .unwrap_or_default();
+        set.push((name, v));
     }
     let verb = if replace { "REPLACE" } else { "UPDATE" };
     Ok(UpdateStatement {
