@@ -197,6 +197,8 @@ fn unknown_field_text(resource: &str, method: &str, name: &str, known: &[String]
     let mut out = format!("{resource}.{method} has no parameter or field '{name}'");
     if let Some(s) = iql_provider::did_you_mean(name, known.iter().map(String::as_str)) {
         out.push_str(&format!("; did you mean '{s}'?"));
+    } else {
+        out.push('.');
     }
     out.push_str(&format!(" It takes: {}", known.join(", ")));
     out

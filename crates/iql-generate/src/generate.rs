@@ -12,9 +12,10 @@
 //! - **Methods**: the operationId in snake case (`sshKeys_list` → `ssh_keys_list`). A `POST` to
 //!   `…/actions` whose body is picked by a discriminator (`{"type": "reboot"}`) also gives one
 //!   method per value, on the parent resource (`droplets.reboot`), at a faux path
-//!   `…/actions?__type=reboot` with that body as `request.base`; on a collection that takes a
-//!   required query parameter instead of a key (`/v2/droplets/actions?tag_name=`) they are named
-//!   `reboot_by_tag`.
+//!   `…/actions?__type=reboot` with that body as `request.base`; on a collection, where the
+//!   targets are named otherwise than by key, they are named after how: a query parameter
+//!   (`/v2/droplets/actions?tag_name=` → `reboot_by_tag`) or a `…_name` body field
+//!   (`volume_name` → `attach_by_name`).
 //! - **SQL verbs**: `GET` is `select`, the method with more required parameters first (get before
 //!   list); `POST` to the collection is `insert`; `PUT` `replace`; `PATCH` `update`; `DELETE`
 //!   `delete`; anything else is reached with `EXEC` only.
@@ -240,7 +241,8 @@ fn collection_of(path: &str) -> &str {
 /// The rule-made resource name of a collection path: its last static segment, after its parent
 /// in the singular when it is nested under an item (`/v2/droplets/{id}/actions` →
 /// `droplet_actions`), unless the parent is the service itself (`/v2/apps/{app_id}/deployments`
-/// in service `apps` → `deployments`).
+/// in service `apps` → `deployments`); actions on a whole collection are named the same way
+/// (`/v2/droplets/actions` → `droplet_actions`).
 fn collection_name(collection: &str, service: &str) -> String {
     let segs: Vec<&str> = collection
         .split('/')
@@ -251,6 +253,14 @@ fn collection_name(collection: &str, service: &str) -> String {
         return "root".to_string();
     };
     let last = segment(last);
+    // Actions on a whole collection (`/v2/droplets/actions`) are that collection's, not the
+    // account's (`/v2/actions`).
+    if last == "actions" && segs.len() >= 2 {
+        let before = segs[segs.len() - 2];
+        if !before.starts_with('{') && segment(before) != service {
+            return format!("{}_actions", singular(&segment(before)));
+        }
+    }
     // The static segment before the nearest item key, if the collection hangs under one.
     let parent = segs
         .iter()
@@ -347,12 +357,30 @@ fn service_document(
                 .unwrap_or_else(|| collection_name(collection_of(parent), &op.service));
             let mut name = value.clone();
             if !op.path.contains('{') {
-                if let Some(q) = required_query_param(spec, op) {
-                    let by = q
-                        .trim_end_matches("_name")
-                        .trim_end_matches("_id")
-                        .to_string();
-                    name = format!("{value}_by_{by}");
+                // On the collection, the target is named another way than by key: by a query
+                // parameter (`tag_name` → `reboot_by_tag`), or by a `…_name` field of the body
+                // (`volume_name` → `attach_by_name`).
+                let by = match selecting_query_param(spec, op) {
+                    Some(q) => Some(q),
+                    None => properties(spec, schema.clone(), spec.at(&schema)?, 0)?
+                        .into_iter()
+                        .map(|(n, _)| n)
+                        .chain(
+                            example_only_fields(spec, op, &property, &value, &schema)?
+                                .into_iter()
+                                .map(|(n, _)| n),
+                        )
+                        .find(|n| n.ends_with("_name")),
+                };
+                if let Some(by) = by {
+                    let singular_owner = singular(&owner);
+                    let word = by.trim_end_matches("_name").trim_end_matches("_id");
+                    let word = if word == singular_owner {
+                        by.rsplit('_').next().unwrap_or(word)
+                    } else {
+                        word
+                    };
+                    name = format!("{value}_by_{word}");
                 }
             }
             push_method(
@@ -502,12 +530,14 @@ fn required_count(spec: &Spec, op: &Operation) -> usize {
         .count()
 }
 
-fn required_query_param(spec: &Spec, op: &Operation) -> Option<String> {
+/// The first query parameter that is not about paging: how a collection-level action names its
+/// targets (`tag_name`).
+fn selecting_query_param(spec: &Spec, op: &Operation) -> Option<String> {
     parameters(spec, op).into_iter().find_map(|(_, p)| {
+        let name = p.get("name").and_then(Value::as_str)?;
         (p.get("in").and_then(Value::as_str) == Some("query")
-            && p.get("required").and_then(Value::as_bool) == Some(true))
-        .then(|| p.get("name").and_then(Value::as_str).map(str::to_string))
-        .flatten()
+            && !matches!(name, "per_page" | "page"))
+        .then(|| name.to_string())
     })
 }
 
@@ -570,6 +600,65 @@ fn action_variants(
         .collect())
 }
 
+/// Fields that the operation's request examples for this variant send but its schema does not
+/// describe, each with a schema guessed from the example's value. Sorted by name.
+fn example_only_fields(
+    spec: &Spec,
+    op: &Operation,
+    property: &str,
+    value: &str,
+    schema: &Loc,
+) -> Result<Vec<(String, Value)>, GenerateError> {
+    let Some(body) = op.value.get("requestBody") else {
+        return Ok(Vec::new());
+    };
+    let (body_loc, body) = spec.deref(op.loc.join("requestBody"), body)?;
+    let Some(examples) = body
+        .pointer("/content/application~1json/examples")
+        .and_then(Value::as_object)
+    else {
+        return Ok(Vec::new());
+    };
+    let described: Vec<String> = properties(spec, schema.clone(), spec.at(schema)?, 0)?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let mut extra: BTreeMap<String, Value> = BTreeMap::new();
+    for (name, example) in examples {
+        let loc = body_loc
+            .join("content")
+            .join("application/json")
+            .join("examples")
+            .join(name);
+        let (_, example) = spec.deref(loc, example)?;
+        let Some(fields) = example.get("value").and_then(Value::as_object) else {
+            continue;
+        };
+        if fields.get(property).and_then(Value::as_str) != Some(value) {
+            continue;
+        }
+        for (field, sample) in fields {
+            if described.iter().any(|d| d == field) || extra.contains_key(field) {
+                continue;
+            }
+            let kind = match sample {
+                Value::Bool(_) => "boolean",
+                Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+                Value::Number(_) => "number",
+                Value::Array(_) => "array",
+                Value::Object(_) => "object",
+                _ => "string",
+            };
+            let mut field_schema = json!({ "type": kind, "example": sample });
+            if kind == "array" {
+                field_schema["items"] = json!({});
+            }
+            extra.insert(field.clone(), field_schema);
+        }
+    }
+    Ok(extra.into_iter().collect())
+}
+
 /// Writes a method's operation into `paths` and gives its `x-stackQL-resources` entry.
 fn method_entry(
     spec: &Spec,
@@ -590,15 +679,26 @@ fn method_entry(
                 "operationId".to_string(),
                 Value::String(format!("{}_{value}", snake_case(&op.op_id))),
             );
+            let reference = json!({ "$ref": format!("#/components/schemas/{name}") });
+            let extra = example_only_fields(spec, op, property, value, schema)?;
+            let body_schema = if extra.is_empty() {
+                reference
+            } else {
+                // Fields the official examples send but the schema forgot (DigitalOcean's
+                // `volume_name` for volume actions by name): described, so they can be set.
+                json!({ "allOf": [reference, {
+                    "type": "object",
+                    "properties": Value::Object(extra.into_iter().collect()),
+                }] })
+            };
             o.insert(
                 "requestBody".to_string(),
                 json!({
                     "required": true,
-                    "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{name}") } } }
+                    "content": { "application/json": { "schema": body_schema } }
                 }),
             );
         }
-        let _ = property;
     }
     let ResponseShape {
         code,
