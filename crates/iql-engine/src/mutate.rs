@@ -868,7 +868,7 @@ impl Runtime {
             parts.get(1).cloned().unwrap_or_default(),
         );
         let provider = self.registry().provider(&provider)?;
-        let is_action = m.object_key.as_deref() == Some("$.action");
+        let is_action = matches!(m.object_key.as_deref(), Some("$.action" | "$.actions"));
         // Actions are read back under the path they were posted to (`…/actions/{action_id}`);
         // an import through the resource's own single-object GET.
         let mut candidates = self.readers_of(&provider, &service, &m.path);
@@ -908,6 +908,18 @@ impl Runtime {
                 }
             }
         }
+        // An action on a whole collection (by tag, by name) has no parent key to read it back
+        // under: the account's actions read any action by its id (`GET /v2/actions/{action_id}`).
+        if is_action {
+            if let Some((r, sm, svc)) = self.account_action_reader(&provider, &service) {
+                let base = self.base_url(&provider, &svc, &sm)?;
+                return Ok((
+                    (r.id.clone(), sm, base),
+                    vec![("action_id".to_string(), id.clone())],
+                    format!("action {id}"),
+                ));
+            }
+        }
         Err(EngineError::Unsupported(format!(
             "cannot wait for {}.{}: no SELECT method reads its result back",
             resource.id, m.name
@@ -916,6 +928,51 @@ impl Runtime {
 }
 
 impl Runtime {
+    /// The provider's SELECT method that reads any action by its id alone, looked for in
+    /// `service` first (DigitalOcean's is `digitalocean.account.actions`, at
+    /// `/v2/actions/{action_id}`): the resource, the method and its service.
+    fn account_action_reader(
+        &self,
+        provider: &iql_provider::Provider,
+        service: &str,
+    ) -> Option<(std::sync::Arc<Resource>, Method, String)> {
+        let services = std::iter::once(service).chain(
+            provider
+                .services
+                .keys()
+                .map(String::as_str)
+                .filter(|s| *s != service),
+        );
+        for svc in services {
+            let Ok(index) = provider.index(svc) else {
+                continue;
+            };
+            let found = index
+                .resources
+                .iter()
+                .filter(|r| {
+                    r.select_paths.iter().any(|p| {
+                        p.trim_end_matches('/').ends_with("/actions/{action_id}")
+                            && p.matches('{').count() == 1
+                    })
+                })
+                .filter_map(|r| provider.resource(svc, &r.name).ok())
+                .find_map(|r| {
+                    let sm = r.methods_for(SqlVerb::Select).into_iter().find(|sm| {
+                        let required: Vec<&str> =
+                            sm.required_params().map(|p| p.name.as_str()).collect();
+                        required == ["action_id"]
+                    })?;
+                    let sm = (**sm).clone();
+                    Some((r, sm, svc.to_string()))
+                });
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+
     /// A failure of a request that changes something, where the server may have acted anyway (a
     /// 5xx, a timeout, a connection lost after sending): say that the outcome is unknown and give
     /// the SELECT that tells. Other failures pass through.
