@@ -59,7 +59,7 @@ Examples:
 In the shell: statements end with ';'; .help lists the shell commands; Ctrl-C cancels a running
 statement; Ctrl-D leaves.")]
     Shell(ShellArgs),
-    /// Provider documents: generate them from an OpenAPI specification.
+    /// Provider documents: generate them from an OpenAPI specification, or write their reference.
     #[command(subcommand)]
     Provider(ProviderCommand),
 }
@@ -75,6 +75,25 @@ Example (DigitalOcean's whole API, as bundled with iql):
 
 The rules are in docs/writing-providers.md.")]
     Generate(GenerateArgs),
+    /// Write a Markdown reference of a provider: per service, each resource's columns, its
+    /// methods, what they need, and a first SELECT.
+    #[command(after_help = "\
+Example (the reference in docs/, from the bundled provider):
+  iql provider reference --provider digitalocean --out docs/reference")]
+    Reference(ReferenceArgs),
+}
+
+#[derive(Args)]
+struct ReferenceArgs {
+    /// The provider to describe.
+    #[arg(long)]
+    provider: String,
+    /// Read provider documents from DIR (DIR/<provider>/<version>/) instead of the bundled ones.
+    #[arg(long, value_name = "DIR")]
+    registry: Option<PathBuf>,
+    /// Where to write: OUT/PROVIDER/README.md and OUT/PROVIDER/<service>.md.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -259,6 +278,7 @@ fn main() -> ExitCode {
         Command::Exec(args) => exec(&rt, args),
         Command::Shell(args) => shell(&rt, args),
         Command::Provider(ProviderCommand::Generate(args)) => generate(args),
+        Command::Provider(ProviderCommand::Reference(args)) => reference(args),
     };
     match outcome {
         Ok(code) => code,
@@ -439,6 +459,25 @@ fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         generated.files_read,
         started.elapsed().as_secs_f64()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn reference(args: ReferenceArgs) -> anyhow::Result<ExitCode> {
+    let registry = match &args.registry {
+        Some(dir) => iql_provider::Registry::from_dir(dir)?,
+        None => iql_provider::Registry::bundled(),
+    };
+    let provider = registry.provider(&args.provider)?;
+    let pages = iql_provider::provider_reference(&provider)?;
+    let dir = args.out.join(&provider.name);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    for page in &pages {
+        let file = dir.join(&page.file);
+        std::fs::write(&file, &page.text)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
+    }
+    eprintln!("wrote {} pages to {}", pages.len(), dir.display());
     Ok(ExitCode::SUCCESS)
 }
 

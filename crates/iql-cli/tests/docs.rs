@@ -134,3 +134,112 @@ fn the_sql_reference_names_every_column_and_parameter() {
         }
     }
 }
+
+/// The generated reference (`docs/reference/digitalocean/`, and the table of it in
+/// docs/sql-reference.md) matches the bundled provider. `IQL_UPDATE_DOCS=1` rewrites both.
+#[test]
+fn the_generated_reference_is_current() {
+    let provider = Registry::bundled().provider("digitalocean").unwrap();
+    let update = std::env::var_os("IQL_UPDATE_DOCS").is_some();
+    let dir = root().join("docs/reference/digitalocean");
+    let pages = iql_provider::provider_reference(&provider).unwrap();
+    let how = "run IQL_UPDATE_DOCS=1 cargo test -p iql-cli --test docs";
+    let mut expected_files: Vec<String> = Vec::new();
+    for page in &pages {
+        let file = dir.join(&page.file);
+        expected_files.push(page.file.clone());
+        if update {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&file, &page.text).unwrap();
+            continue;
+        }
+        let on_disk = std::fs::read_to_string(&file).unwrap_or_default();
+        assert!(
+            on_disk == page.text,
+            "{} is out of date: {how}",
+            file.display()
+        );
+    }
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    files.sort();
+    expected_files.sort();
+    assert_eq!(
+        files,
+        expected_files,
+        "stale pages in {}: {how}",
+        dir.display()
+    );
+
+    let reference = root().join("docs/sql-reference.md");
+    let text = std::fs::read_to_string(&reference).unwrap();
+    let (start, end) = ("<!-- reference:start -->\n", "<!-- reference:end -->");
+    let (before, rest) = text.split_once(start).unwrap();
+    let (_, after) = rest.split_once(end).unwrap();
+    let table = iql_provider::services_table(&provider, "reference/digitalocean/").unwrap();
+    let current = format!("{before}{start}{table}{end}{after}");
+    if update {
+        std::fs::write(&reference, &current).unwrap();
+    } else {
+        assert!(
+            text == current,
+            "the table in {} is out of date: {how}",
+            reference.display()
+        );
+    }
+    // Every resource of every service is linked from docs/sql-reference.md.
+    for name in provider.services.keys() {
+        for r in &provider.index(name).unwrap().resources {
+            assert!(
+                current.contains(&format!("[{}](reference/digitalocean/{name}.md#", r.name)),
+                "{name}.{} is not in the reference",
+                r.name
+            );
+        }
+    }
+}
+
+/// Every first query the reference shows parses and finds its method (a dry run, which sends
+/// nothing): one per resource that has a SELECT.
+#[test]
+fn every_reference_example_plans() {
+    let dir = root().join("docs/reference/digitalocean");
+    let mut examples = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let mut rest = text.as_str();
+        while let Some((_, after)) = rest.split_once("```sql\n") {
+            let (sql, tail) = after.split_once("\n```").unwrap();
+            examples.push(sql.to_string());
+            rest = tail;
+        }
+    }
+    let provider = Registry::bundled().provider("digitalocean").unwrap();
+    let with_select = provider
+        .services
+        .keys()
+        .flat_map(|s| provider.index(s).unwrap().resources.clone())
+        .filter(|r| !r.select_paths.is_empty())
+        .count();
+    assert_eq!(examples.len(), with_select);
+    let script = std::env::temp_dir().join(format!("iql-reference-{}.sql", std::process::id()));
+    std::fs::write(&script, examples.join("\n")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_iql"))
+        .args(["exec", "--dry-run", "-i"])
+        .arg(&script)
+        .env_remove("DIGITALOCEAN_TOKEN")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&script);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let planned = String::from_utf8_lossy(&out.stdout)
+        .matches("| GET ")
+        .count();
+    assert!(planned >= with_select, "{planned} requests planned");
+}

@@ -12,6 +12,7 @@
 
 mod error;
 mod model;
+mod reference;
 mod registry;
 mod resolve;
 mod yaml;
@@ -21,6 +22,7 @@ pub use model::{
     AuthConfig, BodyField, BodyVariants, Column, HttpMethod, Method, Pagination, Param,
     ParamLocation, Resource, SchemaInfo, Service, SqlVerb, ValueKind,
 };
+pub use reference::{provider_reference, services_table, ReferencePage};
 pub use registry::{Provider, Registry, ResourceSummary, ServiceEntry, ServiceIndex};
 
 /// Parses a provider or OpenAPI document (YAML, or JSON, which is YAML too) into JSON values, with
