@@ -11,12 +11,15 @@
 //!   reqwest GETs of the same URL from the same mock.
 //! - `scale`: listing 1k, 10k and 100k images at 0 and 20 ms latency: time, requests and the peak
 //!   resident memory of a process that does only that (a child of this one; the mock stays here).
+//! - `providers`: generating the bundled provider from DigitalOcean's specification
+//!   (`../shared/do-openapi/full`), loading its pieces, and the cold start of `target/release/iql`
+//!   (build it first) against `curl`.
 
 mod sections;
 
 use std::fmt::Write as _;
 
-const SECTIONS: &[&str] = &["concurrency", "overhead", "scale"];
+const SECTIONS: &[&str] = &["concurrency", "overhead", "scale", "providers"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -50,6 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "concurrency" => rt.block_on(sections::concurrency())?,
             "overhead" => rt.block_on(sections::overhead())?,
             "scale" => rt.block_on(sections::scale())?,
+            "providers" => rt.block_on(sections::providers())?,
             _ => unreachable_section(name)?,
         };
         print!("{table}");

@@ -312,3 +312,203 @@ pub fn scale_child(args: &[String]) -> Result<()> {
     println!("{millis:.1} {rows} {peak_kb}");
     Ok(())
 }
+
+/// Where the workspace is: the bench runs from it, or from anywhere under it.
+fn workspace_root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+const PROVIDER_RUNS: usize = 15;
+const COLD_RUNS: usize = 40;
+
+/// Generating the bundled provider from DigitalOcean's whole specification; loading the bundled
+/// provider's pieces in a fresh registry; and the cold start of the `iql` binary.
+pub async fn providers() -> Result<String> {
+    let root = workspace_root();
+    let spec = root.join("../shared/do-openapi/full/DigitalOcean-public.v2.yaml");
+    let config =
+        iql_generate::GenerateConfig::load(&root.join("providers/generate/digitalocean.yaml"))?;
+    let mut table = String::new();
+    writeln!(table, "| step | median ms | min ms | max ms |")?;
+    writeln!(table, "|---|---|---|---|")?;
+    let row = |table: &mut String, name: &str, times: Vec<Duration>| -> Result<()> {
+        let (min, max) = (
+            times.iter().min().copied().unwrap_or_default(),
+            times.iter().max().copied().unwrap_or_default(),
+        );
+        writeln!(
+            table,
+            "| {name} | {} | {} | {} |",
+            ms2(median(times)),
+            ms2(min),
+            ms2(max)
+        )?;
+        Ok(())
+    };
+
+    let mut times = Vec::new();
+    let mut files = 0;
+    let mut resources = 0;
+    for _ in 0..5 {
+        let start = Instant::now();
+        let generated = iql_generate::generate(&spec, "digitalocean", &config)?;
+        times.push(start.elapsed());
+        files = generated.files_read;
+        resources = generated.outline.values().map(|r| r.len()).sum();
+    }
+    row(
+        &mut table,
+        &format!(
+            "generate the provider from DigitalOcean's specification ({files} files → {resources} resources), in memory"
+        ),
+        times,
+    )?;
+
+    // Each measurement in a registry of its own: nothing cached from the one before.
+    let timed = |f: &dyn Fn() -> Result<()>| -> Result<Vec<Duration>> {
+        (0..PROVIDER_RUNS)
+            .map(|_| {
+                let start = Instant::now();
+                f()?;
+                Ok(start.elapsed())
+            })
+            .collect()
+    };
+    let t = timed(&|| {
+        iql_provider::Registry::bundled().provider("digitalocean")?;
+        Ok(())
+    })?;
+    row(&mut table, "bundled: open the provider (provider.yaml)", t)?;
+    let t = timed(&|| {
+        let p = iql_provider::Registry::bundled().provider("digitalocean")?;
+        p.index("compute")?;
+        Ok(())
+    })?;
+    row(
+        &mut table,
+        "bundled: … and the index of `compute` (what SHOW RESOURCES reads)",
+        t,
+    )?;
+    let t = timed(&|| {
+        let p = iql_provider::Registry::bundled().provider("digitalocean")?;
+        p.resource("compute", "images")?;
+        Ok(())
+    })?;
+    row(
+        &mut table,
+        "bundled: … and one resource, `compute.images` (what a query of it parses)",
+        t,
+    )?;
+    let t = timed(&|| {
+        let p = iql_provider::Registry::bundled().provider("digitalocean")?;
+        p.service("compute")?;
+        Ok(())
+    })?;
+    row(
+        &mut table,
+        "bundled: … and all 37 resources of `compute`",
+        t,
+    )?;
+    let compute = root.join("providers/digitalocean/v00.00.00000/services/compute.yaml");
+    let text = std::fs::read_to_string(&compute)?;
+    let t = timed(&|| {
+        iql_provider::service_from_text("digitalocean", "compute", &text, &compute)?;
+        Ok(())
+    })?;
+    row(
+        &mut table,
+        &format!(
+            "`--registry`: parse and resolve the whole `compute.yaml` ({:.1} MB)",
+            text.len() as f64 / 1e6
+        ),
+        t,
+    )?;
+
+    // Cold start: the binary, run anew for each query, against the mock.
+    let bin = root.join("target/release/iql");
+    if !bin.exists() {
+        return Err(format!(
+            "{} is missing: run cargo build --release -p iql-cli first",
+            bin.display()
+        )
+        .into());
+    }
+    let mock = mock(100, Duration::ZERO).await?;
+    let url = mock.url();
+    let image_url = format!("{url}/v2/images/100003");
+    let sql = "SELECT id, name FROM digitalocean.compute.images WHERE image_id = 100003";
+    // IQL_BENCH_BASELINE=/path/to/another/iql adds its cold start (an older build, to compare).
+    let baseline = std::env::var_os("IQL_BENCH_BASELINE").map(std::path::PathBuf::from);
+    let run = move |bin: &std::path::Path| -> Result<Duration> {
+        let start = Instant::now();
+        let out = std::process::Command::new(bin)
+            .args(["exec", "--endpoint", &format!("digitalocean={url}"), sql])
+            .env("DIGITALOCEAN_TOKEN", "bench")
+            .output()?;
+        let took = start.elapsed();
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).to_string().into());
+        }
+        Ok(took)
+    };
+    let run_curl = move || -> Result<Duration> {
+        let start = Instant::now();
+        let out = std::process::Command::new("curl")
+            .args(["-sf", "-H", "Authorization: Bearer bench", &image_url])
+            .output()?;
+        let took = start.elapsed();
+        if !out.status.success() {
+            return Err("curl failed".into());
+        }
+        Ok(took)
+    };
+    // Processes are waited for on a blocking thread, so the mock (on this runtime) answers.
+    let (iql_times, baseline_times, curl_times) =
+        tokio::task::spawn_blocking(move || -> std::result::Result<_, String> {
+            let runs = |bin: &std::path::Path| -> std::result::Result<Vec<Duration>, String> {
+                for _ in 0..5 {
+                    run(bin).map_err(|e| e.to_string())?;
+                }
+                (0..COLD_RUNS)
+                    .map(|_| run(bin))
+                    .collect::<Result<Vec<_>>>()
+                    .map_err(|e| e.to_string())
+            };
+            let iql_times = runs(&bin)?;
+            let baseline_times = match &baseline {
+                Some(b) => Some((b.clone(), runs(b)?)),
+                None => None,
+            };
+            let curl_times = (0..COLD_RUNS)
+                .map(|_| run_curl())
+                .collect::<Result<Vec<_>>>()
+                .ok();
+            Ok((iql_times, baseline_times, curl_times))
+        })
+        .await??;
+    row(
+        &mut table,
+        &format!("cold start: `iql exec` of one image, a new process each time ({COLD_RUNS} runs)"),
+        iql_times,
+    )?;
+    if let Some((b, t)) = baseline_times {
+        row(
+            &mut table,
+            &format!("the same with `{}` (IQL_BENCH_BASELINE)", b.display()),
+            t,
+        )?;
+    }
+    if let Some(t) = curl_times {
+        row(&mut table, "`curl` of the same URL, for comparison", t)?;
+    }
+    Ok(table)
+}
+
+fn ms2(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
+}

@@ -7,15 +7,18 @@
 //!   `POST /v2/droplets`, `GET|PUT|DELETE /v2/droplets/{droplet_id}` are `droplets`. A
 //!   sub-collection (`/v2/droplets/{droplet_id}/actions`) is a resource of its own, named after
 //!   its parent in the singular (`droplet_actions`). A `POST` to a verb under an item
-//!   (`/v2/apps/{app_id}/restart`) is a method of the item's resource. The configuration's
-//!   operationId → resource table names what these rules name otherwise.
+//!   (`/v2/apps/{app_id}/restart`) is a method of the item's resource; actions on a whole
+//!   collection (`/v2/droplets/actions`) are the collection's (`droplet_actions`), not the
+//!   account's (`/v2/actions`). The configuration's operationId → resource table names what these
+//!   rules name otherwise.
 //! - **Methods**: the operationId in snake case (`sshKeys_list` → `ssh_keys_list`). A `POST` to
 //!   `…/actions` whose body is picked by a discriminator (`{"type": "reboot"}`) also gives one
 //!   method per value, on the parent resource (`droplets.reboot`), at a faux path
 //!   `…/actions?__type=reboot` with that body as `request.base`; on a collection, where the
 //!   targets are named otherwise than by key, they are named after how: a query parameter
 //!   (`/v2/droplets/actions?tag_name=` → `reboot_by_tag`) or a `…_name` body field
-//!   (`volume_name` → `attach_by_name`).
+//!   (`volume_name` → `attach_by_name`). A field the request's examples for a variant send but
+//!   its schema lacks (`volume_name`) is added to the variant's body, typed from the example.
 //! - **SQL verbs**: `GET` is `select`, the method with more required parameters first (get before
 //!   list); `POST` to the collection is `insert`; `PUT` `replace`; `PATCH` `update`; `DELETE`
 //!   `delete`; anything else is reached with `EXEC` only.
