@@ -3,8 +3,8 @@
 //! Exit codes: 0 every statement succeeded; 1 a statement failed (its error is on stderr, later
 //! statements were not run); 2 the command line or a template was wrong (nothing was run).
 
+mod console;
 mod output;
-mod session;
 mod shell;
 
 use std::collections::BTreeMap;
@@ -18,8 +18,8 @@ use clap::{Args, Parser, Subcommand};
 use iql::{Engine, SandboxConfig};
 use serde_json::Value;
 
+use console::{Console, Outcome};
 use output::Format;
-use session::{Outcome, Session};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -366,7 +366,7 @@ async fn build_engine(args: &EngineArgs) -> anyhow::Result<Engine> {
     })
 }
 
-fn session(engine: Engine, args: &OutputArgs) -> anyhow::Result<Session> {
+fn console(engine: Engine, args: &OutputArgs) -> anyhow::Result<Console> {
     let out: Box<dyn Write + Send> = match &args.outfile {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path)
@@ -374,7 +374,8 @@ fn session(engine: Engine, args: &OutputArgs) -> anyhow::Result<Session> {
         )),
         None => Box::new(std::io::stdout()),
     };
-    Ok(Session {
+    Ok(Console {
+        session: engine.session(),
         engine,
         format: args.output,
         headers: !args.no_headers,
@@ -421,14 +422,14 @@ fn exec(rt: &tokio::runtime::Runtime, args: ExecArgs) -> anyhow::Result<ExitCode
         source.clone()
     };
     let engine = rt.block_on(build_engine(&args.engine))?;
-    let mut session = session(engine, &args.output)?;
+    let mut console = console(engine, &args.output)?;
     if args.engine.dry_run {
         // Diagnostics on stderr, so stdout stays the results alone (a JSON document parses).
         let label = if templated { "rendered SQL" } else { "SQL" };
         eprintln!("-- {label}:\n{}\n", sql.trim_end());
     }
-    let outcome = rt.block_on(session.run_script(&sql, std::future::pending::<()>));
-    session.out.flush()?;
+    let outcome = rt.block_on(console.run_script(&sql, std::future::pending::<()>));
+    console.out.flush()?;
     Ok(match outcome {
         Outcome::Done => ExitCode::SUCCESS,
         Outcome::Failed | Outcome::Cancelled => ExitCode::from(1),
@@ -485,7 +486,7 @@ fn shell(rt: &tokio::runtime::Runtime, args: ShellArgs) -> anyhow::Result<ExitCo
     init_logging(&args.engine);
     let vars = args.template.load()?;
     let engine = rt.block_on(build_engine(&args.engine))?;
-    let session = session(engine, &args.output)?;
-    shell::run(rt, session, &vars)?;
+    let console = console(engine, &args.output)?;
+    shell::run(rt, console, &vars)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,4 +1,4 @@
-//! `iql shell`: a SQL REPL over the same [`Session`] as `iql exec`.
+//! `iql shell`: a SQL REPL over the same [`Console`] as `iql exec`.
 //!
 //! A statement runs once a `;` ends it outside strings and comments (checked by
 //! `iql_sql::is_complete`), so queries can span lines. Ctrl-C at the prompt clears the line; while a
@@ -19,8 +19,8 @@ use rustyline::history::DefaultHistory;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Editor, Helper};
 
+use crate::console::{Console, Outcome};
 use crate::output::Format;
-use crate::session::{Outcome, Session};
 
 const KEYWORDS: &[&str] = &[
     "SELECT",
@@ -326,7 +326,7 @@ fn rest_of(line: &str) -> Option<String> {
 type Vars = std::collections::BTreeMap<String, serde_json::Value>;
 
 /// Handles a shell command.
-fn command(line: &str, session: &mut Session, vars: &Vars) -> Next {
+fn command(line: &str, console: &mut Console, vars: &Vars) -> Next {
     let mut parts = line.split_whitespace();
     let cmd = parts.next().unwrap_or_default();
     let arg = parts.next();
@@ -355,13 +355,13 @@ fn command(line: &str, session: &mut Session, vars: &Vars) -> Next {
         }
         ".output" | "\\o" => match rest_of(line) {
             None => {
-                let _ = session.out.flush();
-                session.out = Box::new(std::io::stdout());
+                let _ = console.out.flush();
+                console.out = Box::new(std::io::stdout());
             }
             Some(path) => match std::fs::File::create(&path) {
                 Ok(file) => {
-                    let _ = session.out.flush();
-                    session.out = Box::new(std::io::BufWriter::new(file));
+                    let _ = console.out.flush();
+                    console.out = Box::new(std::io::BufWriter::new(file));
                     eprintln!("results go to {path}; .output alone brings them back");
                 }
                 Err(e) => eprintln!("error: cannot write {path}: {e}"),
@@ -371,17 +371,17 @@ fn command(line: &str, session: &mut Session, vars: &Vars) -> Next {
         ".mode" | "\\pset" => {
             let name = if cmd == "\\pset" { parts.next() } else { arg };
             match name.and_then(Format::parse) {
-                Some(f) => session.format = f,
+                Some(f) => console.format = f,
                 None => eprintln!("usage: .mode table|json|jsonl|csv|text"),
             }
         }
-        ".headers" => match on_off(arg, session.headers) {
-            Some(v) => session.headers = v,
+        ".headers" => match on_off(arg, console.headers) {
+            Some(v) => console.headers = v,
             None => eprintln!("usage: .headers on|off"),
         },
-        ".timer" | "\\timing" => match on_off(arg, session.timer) {
+        ".timer" | "\\timing" => match on_off(arg, console.timer) {
             Some(v) => {
-                session.timer = v;
+                console.timer = v;
                 eprintln!("timing is {}", if v { "on" } else { "off" });
             }
             None => eprintln!("usage: .timer on|off"),
@@ -391,8 +391,8 @@ fn command(line: &str, session: &mut Session, vars: &Vars) -> Next {
     Next::Prompt
 }
 
-pub fn run(rt: &tokio::runtime::Runtime, mut session: Session, vars: &Vars) -> anyhow::Result<()> {
-    let helper = IqlHelper::new(session.engine.registry_handle());
+pub fn run(rt: &tokio::runtime::Runtime, mut console: Console, vars: &Vars) -> anyhow::Result<()> {
+    let helper = IqlHelper::new(console.engine.registry_handle());
     let config = rustyline::Config::builder()
         .auto_add_history(false)
         .completion_type(rustyline::CompletionType::List)
@@ -406,9 +406,9 @@ pub fn run(rt: &tokio::runtime::Runtime, mut session: Session, vars: &Vars) -> a
         }
         let _ = editor.load_history(h);
     }
-    if !session.quiet {
+    if !console.quiet {
         eprintln!("iql {} — SQL for cloud APIs. End statements with ';'. .help for help, Ctrl-D to leave.", env!("CARGO_PKG_VERSION"));
-        if session.engine.sandbox().is_some() {
+        if console.engine.sandbox().is_some() {
             eprintln!("sandbox: a mock DigitalOcean account on 127.0.0.1 with images and image actions (other tables answer with an error); try SELECT name FROM digitalocean.compute.images LIMIT 5;");
         }
     }
@@ -427,7 +427,7 @@ pub fn run(rt: &tokio::runtime::Runtime, mut session: Session, vars: &Vars) -> a
                     || text.starts_with('\\')
                     || ["help", "exit", "quit"].contains(&text.to_ascii_lowercase().as_str())
                 {
-                    match command(text, &mut session, vars) {
+                    match command(text, &mut console, vars) {
                         Next::Prompt => continue,
                         Next::Leave => break,
                         Next::Run(script) => script,
@@ -435,7 +435,7 @@ pub fn run(rt: &tokio::runtime::Runtime, mut session: Session, vars: &Vars) -> a
                 } else {
                     text.to_string()
                 };
-                let outcome = rt.block_on(session.run_script(&script, || async {
+                let outcome = rt.block_on(console.run_script(&script, || async {
                     if tokio::signal::ctrl_c().await.is_err() {
                         std::future::pending::<()>().await;
                     }
@@ -493,7 +493,8 @@ mod tests {
             )
             .unwrap();
         let screen = Captured::default();
-        let mut session = Session {
+        let mut session = Console {
+            session: engine.session(),
             engine,
             format: Format::Csv,
             headers: true,

@@ -19,7 +19,7 @@ use crate::error::EngineError;
 use crate::page;
 use crate::params::url_text;
 use crate::plan::TablePlan;
-use crate::Runtime;
+use crate::session::Session;
 
 /// Characters left as they are in a path segment; everything else is percent-encoded.
 const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -199,7 +199,7 @@ fn with_page(url: &str, page: u64) -> Option<String> {
 }
 
 pub(crate) async fn fetch_table(
-    runtime: &Runtime,
+    runtime: &Session,
     plan: &TablePlan,
     bound: Vec<(String, Vec<Value>)>,
     token: Option<Secret>,
@@ -260,7 +260,7 @@ fn missing_key(plan: &TablePlan, args: &[(String, Value)], e: &EngineError) -> O
 }
 
 async fn fetch_call(
-    runtime: &Runtime,
+    runtime: &Session,
     plan: &TablePlan,
     call: usize,
     args: Vec<(String, Value)>,

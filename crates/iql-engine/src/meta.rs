@@ -4,8 +4,8 @@ use iql_provider::SqlVerb;
 use iql_sql::{Describe, Show, ShowKind};
 
 use crate::error::EngineError;
+use crate::session::Session;
 use crate::value::{Cell, ColumnType, QueryResult, ResultColumn};
-use crate::Runtime;
 
 fn text_columns(names: &[&str]) -> Vec<ResultColumn> {
     names
@@ -44,7 +44,7 @@ pub(crate) fn like(pattern: &str, value: &str) -> bool {
     go(&p, &v)
 }
 
-pub(crate) fn show(runtime: &Runtime, s: &Show) -> Result<QueryResult, EngineError> {
+pub(crate) fn show(runtime: &Session, s: &Show) -> Result<QueryResult, EngineError> {
     let keep = |name: &str| s.like.as_deref().is_none_or(|p| like(p, name));
     let registry = runtime.registry();
     let mut result = QueryResult::default();
@@ -152,7 +152,7 @@ pub(crate) fn show(runtime: &Runtime, s: &Show) -> Result<QueryResult, EngineErr
     Ok(result)
 }
 
-pub(crate) fn describe(runtime: &Runtime, d: &Describe) -> Result<QueryResult, EngineError> {
+pub(crate) fn describe(runtime: &Session, d: &Describe) -> Result<QueryResult, EngineError> {
     if d.method {
         return describe_method(runtime, d);
     }
@@ -177,7 +177,7 @@ pub(crate) fn describe(runtime: &Runtime, d: &Describe) -> Result<QueryResult, E
 
 /// `DESCRIBE METHOD p.s.r.m`: what a method takes (path, query and header parameters, body fields)
 /// and whether each is required, with its type and allowed values.
-fn describe_method(runtime: &Runtime, d: &Describe) -> Result<QueryResult, EngineError> {
+fn describe_method(runtime: &Session, d: &Describe) -> Result<QueryResult, EngineError> {
     let (_, resource) = runtime.resolve(&d.name[..3])?;
     let name = &d.name[3];
     let Some(m) = resource.method(name) else {

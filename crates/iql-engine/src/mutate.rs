@@ -21,8 +21,9 @@ use serde_json::{Map, Value};
 
 use crate::error::EngineError;
 use crate::fetch::{build_url, http_verb};
+use crate::params;
+use crate::session::Session;
 use crate::value::{Cell, ColumnType, QueryResult, ResultColumn};
-use crate::{params, Runtime};
 
 /// How long and how often to poll an action or import that is still running.
 #[derive(Debug, Clone, Copy)]
@@ -336,7 +337,7 @@ struct Answer {
 }
 
 async fn send(
-    runtime: &Runtime,
+    runtime: &Session,
     base: &str,
     m: &Method,
     call: &Call,
@@ -462,12 +463,12 @@ struct WriteTarget {
 
 impl WriteTarget {
     /// Where `m`'s requests go.
-    fn base(&self, runtime: &Runtime, m: &Method) -> Result<String, EngineError> {
+    fn base(&self, runtime: &Session, m: &Method) -> Result<String, EngineError> {
         runtime.base_url(&self.provider, &self.service, m)
     }
 }
 
-impl Runtime {
+impl Session {
     fn write_target(&self, name: &[String]) -> Result<WriteTarget, EngineError> {
         let (provider, resource) = self.resolve(name)?;
         let service = name.get(1).cloned().unwrap_or_default();
@@ -595,7 +596,7 @@ impl Runtime {
                 .collect();
             calls.push(build_call(&resource, m, &values, None)?);
         }
-        let wait = s.wait || self.config.wait_always;
+        let wait = s.wait || self.settings.wait_always;
         self.run_calls(
             Target {
                 verb: "INSERT",
@@ -654,7 +655,7 @@ impl Runtime {
             },
             calls,
             s.returning.as_ref(),
-            s.wait || self.config.wait_always,
+            s.wait || self.settings.wait_always,
         )
         .await
     }
@@ -777,7 +778,7 @@ impl Runtime {
             },
             vec![call],
             Some(&Returning::All),
-            s.wait || self.config.wait_always,
+            s.wait || self.settings.wait_always,
         )
         .await
     }
@@ -804,7 +805,7 @@ impl Runtime {
         }
         let id = item.get("id").cloned().unwrap_or(Value::Null);
         let (poller, poll_params, what) = self.poller(resource, m, call, &id)?;
-        let policy = self.config.wait;
+        let policy = self.settings.wait;
         let started = Instant::now();
         let mut current = item;
         loop {
@@ -927,7 +928,7 @@ impl Runtime {
     }
 }
 
-impl Runtime {
+impl Session {
     /// The provider's SELECT method that reads any action by its id alone, looked for in
     /// `service` first (DigitalOcean's is `digitalocean.account.actions`, at
     /// `/v2/actions/{action_id}`): the resource, the method and its service.
@@ -1095,7 +1096,7 @@ fn settle(item: Value, resource: &Resource, m: &Method) -> Result<Value, EngineE
     Ok(item)
 }
 
-impl Runtime {
+impl Session {
     /// Every combination of the WHERE bindings (`IN` gives several values); a subquery's values
     /// are the first column of its rows, computed first.
     /// `--dry-run` of a mutation whose keys come from a subquery: the subquery's own requests, and

@@ -28,7 +28,7 @@ use iql_sql::{ColumnRef, Conjunct, ConjunctKind, Literal, QueryStatement, TableR
 use serde_json::Value;
 
 use crate::error::EngineError;
-use crate::Runtime;
+use crate::session::Session;
 
 /// A parameter whose values come from other tables once they are loaded.
 #[derive(Debug, Clone)]
@@ -128,7 +128,7 @@ struct Candidate {
 }
 
 pub(crate) fn plan_query(
-    runtime: &Runtime,
+    runtime: &Session,
     q: &QueryStatement,
 ) -> Result<Vec<TablePlan>, EngineError> {
     // Resolve every table first, so an unknown name fails before anything is planned or fetched.

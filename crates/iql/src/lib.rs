@@ -20,13 +20,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use iql_engine::{
-    Cell, ColumnType, Credential, EngineError as Error, ErrorKind, FetchStats, QueryResult,
-    ResultColumn, RuntimeConfig, WaitPolicy,
+    Cell, ColumnType, Credential, EngineConfig, EngineError as Error, ErrorKind, FetchStats,
+    QueryResult, ResultColumn, SessionSettings, WaitPolicy,
 };
 pub use iql_mock::{ActionOutcome, MockConfig as SandboxConfig, MockServer as Sandbox};
 pub use iql_sql::{ParsedStatement, Statement};
 
-use iql_engine::Runtime;
 use iql_provider::Registry;
 
 /// Scripts whose parse is kept (by text).
@@ -35,20 +34,39 @@ const STATEMENTS_CACHED: usize = 256;
 /// The token the sandbox accepts; it is not a secret.
 const SANDBOX_TOKEN: &str = "iql-sandbox";
 
-/// Runs SQL against providers.
-#[derive(Debug)]
+/// Runs SQL against providers. Cheap to clone: clones share everything (the HTTP client and its
+/// concurrency bound, the provider documents, the sandbox).
+///
+/// [`Engine::execute`] runs statements in the engine's own session; [`Engine::session`] makes
+/// more, each with settings of its own (a server makes one per connection).
+#[derive(Debug, Clone)]
 pub struct Engine {
-    runtime: Runtime,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    engine: Arc<iql_engine::Engine>,
     sandbox: Option<Sandbox>,
-    /// Scripts parsed before, by their text.
-    statements: iql_sql::StatementCache,
+    /// Scripts parsed before, by their text (shared by every session).
+    statements: Arc<iql_sql::StatementCache>,
+    /// The session [`Engine::execute`] and [`Engine::run`] use.
+    default: Session,
+}
+
+/// One user's side of an [`Engine`]: settings of its own ([`Session::settings_mut`]), and the
+/// SQLite databases its statements run in. Making one is cheap; many may run at once.
+#[derive(Debug)]
+pub struct Session {
+    inner: iql_engine::Session,
+    statements: Arc<iql_sql::StatementCache>,
 }
 
 /// Configures an [`Engine`].
 #[derive(Debug, Default)]
 pub struct EngineBuilder {
     providers_root: Option<PathBuf>,
-    config: RuntimeConfig,
+    config: EngineConfig,
     sandbox: Option<SandboxConfig>,
 }
 
@@ -110,26 +128,26 @@ impl EngineBuilder {
 
     /// Read at most this many pages per call; reaching the cap is reported in the result's notices.
     pub fn max_pages(mut self, pages: Option<u64>) -> Self {
-        self.config.max_pages = pages;
+        self.config.session.max_pages = pages;
         self
     }
 
     /// Most requests one table of a SELECT may fan out to (`IN` values, join and subquery values);
     /// more is an error before any is sent. Default 1000; 0 for no limit.
     pub fn max_fanout(mut self, requests: usize) -> Self {
-        self.config.max_fanout = Some(requests);
+        self.config.session.max_fanout = Some(requests);
         self
     }
 
     /// How `/*+ AWAIT */` polls: every `poll`, giving up after `timeout` (defaults 5 s and 300 s).
     pub fn wait_policy(mut self, poll: Duration, timeout: Duration) -> Self {
-        self.config.wait = WaitPolicy { poll, timeout };
+        self.config.session.wait = WaitPolicy { poll, timeout };
         self
     }
 
     /// Wait for every action and import to finish, as if each statement had `/*+ AWAIT */`.
     pub fn wait_always(mut self, wait: bool) -> Self {
-        self.config.wait_always = wait;
+        self.config.session.wait_always = wait;
         self
     }
 
@@ -144,7 +162,7 @@ impl EngineBuilder {
     /// Send nothing: each statement returns the requests it would send (method, URL, body),
     /// without the token.
     pub fn dry_run(mut self, dry_run: bool) -> Self {
-        self.config.dry_run = dry_run;
+        self.config.session.dry_run = dry_run;
         self
     }
 
@@ -176,11 +194,19 @@ impl EngineBuilder {
             }
             None => None,
         };
-        let runtime = Runtime::new(Arc::new(registry), self.config)?;
+        let engine = iql_engine::Engine::new(Arc::new(registry), self.config)?;
+        let statements = Arc::new(iql_sql::StatementCache::new(STATEMENTS_CACHED));
+        let default = Session {
+            inner: engine.session(),
+            statements: statements.clone(),
+        };
         Ok(Engine {
-            runtime,
-            sandbox,
-            statements: iql_sql::StatementCache::new(STATEMENTS_CACHED),
+            inner: Arc::new(Inner {
+                engine,
+                sandbox,
+                statements,
+                default,
+            }),
         })
     }
 }
@@ -283,12 +309,64 @@ impl Engine {
         EngineBuilder::default()
     }
 
+    /// A new session, with the settings the engine was built with.
+    pub fn session(&self) -> Session {
+        Session {
+            inner: self.inner.engine.session(),
+            statements: self.inner.statements.clone(),
+        }
+    }
+
+    /// Splits and parses a script without running it.
+    pub fn parse(&self, sql: &str) -> Result<Vec<ParsedStatement>, Error> {
+        self.inner.default.parse(sql)
+    }
+
+    /// Runs one parsed statement in the engine's own session. A panic inside it (a bug) is caught
+    /// here and reported as [`ErrorKind::Internal`], so the caller (a shell, a server) goes on.
+    pub async fn run(&self, statement: &ParsedStatement) -> Result<QueryResult, Error> {
+        self.inner.default.run(statement).await
+    }
+
+    /// Parses and runs every statement of `sql` in order in the engine's own session, stopping at
+    /// the first error.
+    pub async fn execute(&self, sql: &str) -> Result<Vec<QueryResult>, Error> {
+        self.inner.default.execute(sql).await
+    }
+
+    /// The provider documents this engine reads (for completion and documentation tools).
+    pub fn registry(&self) -> &iql_provider::Registry {
+        self.inner.engine.registry()
+    }
+
+    /// The provider documents, shared (for completion that outlives a borrow of the engine).
+    pub fn registry_handle(&self) -> Arc<iql_provider::Registry> {
+        self.inner.engine.registry_handle()
+    }
+
+    /// The sandbox this engine started, if any.
+    pub fn sandbox(&self) -> Option<&Sandbox> {
+        self.inner.sandbox.as_ref()
+    }
+
+    /// A function giving (HTTP requests sent, rows received) so far, for progress displays.
+    pub fn progress_counter(&self) -> impl Fn() -> (u64, u64) + Send + Sync + 'static {
+        self.inner.engine.progress_counter()
+    }
+
+    /// HTTP requests sent so far, and how many of them were retries.
+    pub fn http_counts(&self) -> (u64, u64) {
+        self.inner.engine.http_counts()
+    }
+}
+
+impl Session {
     /// Splits and parses a script without running it.
     pub fn parse(&self, sql: &str) -> Result<Vec<ParsedStatement>, Error> {
         Ok(self.parse_cached(sql)?.to_vec())
     }
 
-    /// The statements of `sql`, parsed now or (the same text) before.
+    /// The statements of `sql`, parsed now or (the same text, by any session) before.
     fn parse_cached(&self, sql: &str) -> Result<Arc<[ParsedStatement]>, Error> {
         let parsing = std::panic::AssertUnwindSafe(|| self.statements.parse(sql));
         match std::panic::catch_unwind(parsing) {
@@ -301,7 +379,7 @@ impl Engine {
     /// [`ErrorKind::Internal`], so the caller (a shell, a server) goes on.
     pub async fn run(&self, statement: &ParsedStatement) -> Result<QueryResult, Error> {
         use futures::FutureExt;
-        let running = std::panic::AssertUnwindSafe(self.runtime.execute(&statement.statement));
+        let running = std::panic::AssertUnwindSafe(self.inner.execute(&statement.statement));
         match running.catch_unwind().await {
             Ok(result) => result,
             Err(payload) => Err(internal(&statement.source.text, payload.as_ref())),
@@ -317,29 +395,14 @@ impl Engine {
         Ok(out)
     }
 
-    /// The provider documents this engine reads (for completion and documentation tools).
-    pub fn registry(&self) -> &iql_provider::Registry {
-        self.runtime.registry()
+    /// This session's settings.
+    pub fn settings(&self) -> &SessionSettings {
+        self.inner.settings()
     }
 
-    /// The provider documents, shared (for completion that outlives a borrow of the engine).
-    pub fn registry_handle(&self) -> Arc<iql_provider::Registry> {
-        self.runtime.registry_handle()
-    }
-
-    /// The sandbox this engine started, if any.
-    pub fn sandbox(&self) -> Option<&Sandbox> {
-        self.sandbox.as_ref()
-    }
-
-    /// A function giving (HTTP requests sent, rows received) so far, for progress displays.
-    pub fn progress_counter(&self) -> impl Fn() -> (u64, u64) + Send + Sync + 'static {
-        self.runtime.progress_counter()
-    }
-
-    /// HTTP requests sent so far, and how many of them were retries.
-    pub fn http_counts(&self) -> (u64, u64) {
-        self.runtime.http_counts()
+    /// This session's settings, to change: the engine and its other sessions keep theirs.
+    pub fn settings_mut(&mut self) -> &mut SessionSettings {
+        self.inner.settings_mut()
     }
 }
 

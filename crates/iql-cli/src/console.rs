@@ -3,13 +3,15 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use iql::{Engine, ParsedStatement};
+use iql::{Engine, ParsedStatement, Session};
 
 use crate::output::{self, Format};
 
-/// Where results go and how they look.
-pub struct Session {
+/// A session, where its results go and how they look.
+pub struct Console {
     pub engine: Engine,
+    /// Where statements run: settings of its own (`.cache`, `--dry-run`).
+    pub session: Session,
     pub format: Format,
     pub headers: bool,
     pub timer: bool,
@@ -24,14 +26,14 @@ pub enum Outcome {
     Cancelled,
 }
 
-impl Session {
+impl Console {
     /// Runs every statement of `sql` in order; stops at the first failure. `cancel`, when it
     /// resolves, drops the running statement (and its requests).
     pub async fn run_script<C>(&mut self, sql: &str, mut cancel: impl FnMut() -> C) -> Outcome
     where
         C: std::future::Future<Output = ()>,
     {
-        let statements = match self.engine.parse(sql) {
+        let statements = match self.session.parse(sql) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("error: {}", output::visible(&e.to_string(), true));
@@ -55,7 +57,7 @@ impl Session {
         let started = Instant::now();
         let progress = self.progress_ticker();
         let result = tokio::select! {
-            r = self.engine.run(statement) => Some(r),
+            r = self.session.run(statement) => Some(r),
             _ = cancel => None,
         };
         progress.abort();

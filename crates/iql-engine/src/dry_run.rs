@@ -1,0 +1,42 @@
+//! `--dry-run` of a `SELECT`: the requests it would send first, built exactly as they would be
+//! (URL, page size), and nothing sent. Tables that take their values from another table or a
+//! subquery cannot be known without running it: a notice says so.
+
+use iql_sql::QueryStatement;
+
+use crate::error::EngineError;
+use crate::session::Session;
+use crate::value::QueryResult;
+use crate::{fetch, plan};
+
+impl Session {
+    /// `--dry-run` of a SELECT: the first request of each table that does not wait on another.
+    pub(crate) fn dry_run_query(&self, q: &QueryStatement) -> Result<QueryResult, EngineError> {
+        let plans = plan::plan_query(self, q)?;
+        let (db, _) = self.prepare_local(q, &plans)?;
+        self.local.give_back(db);
+        let mut requests = Vec::new();
+        let mut notices = Vec::new();
+        for p in &plans {
+            if !p.links.is_empty() {
+                notices.push(format!(
+                    "{} is requested once per value another table or a subquery gives it, which a dry run cannot know",
+                    p.resource.id
+                ));
+                continue;
+            }
+            for args in fetch::combinations(&p.literals) {
+                let size = p
+                    .method
+                    .top_param
+                    .as_ref()
+                    .map(|(_, max)| p.row_limit.unwrap_or(*max).min(*max));
+                let url = fetch::build_url(&p.base_url, &p.method, &args, size)?;
+                requests.push((p.method.http_method.as_str(), url.to_string(), None));
+            }
+        }
+        let mut result = QueryResult::dry_run(requests);
+        result.notices = notices;
+        Ok(result)
+    }
+}

@@ -1,0 +1,191 @@
+//! What every session shares: the provider documents, the HTTP client (with the one concurrency
+//! bound and the 429 pause that all requests observe, whichever session sends them), and where
+//! each provider's requests go and with which credential.
+//!
+//! An [`Engine`] is built once and shared (`Arc`); [`Session`]s are made from it, one per user,
+//! connection or script, cheaply.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use iql_http::{HttpClient, HttpConfig, Secret};
+use iql_provider::{Method, Provider, Registry, Resource};
+
+use crate::error::EngineError;
+use crate::session::{Session, SessionSettings};
+
+/// How the engine reaches providers, and the settings new sessions start with.
+#[derive(Debug, Clone, Default)]
+pub struct EngineConfig {
+    /// Provider name → base URL replacing the document's `servers` (e.g. the mock's address).
+    pub endpoints: HashMap<String, String>,
+    /// Provider name → credential, taking precedence over the provider's environment variable.
+    pub credentials: HashMap<String, Secret>,
+    /// Provider name → environment variable to read the credential from (StackQL's `--auth`).
+    pub credential_env_vars: HashMap<String, String>,
+    pub http: HttpConfig,
+    /// What a new session starts with; each session may change its own.
+    pub session: SessionSettings,
+}
+
+/// The shared half of iql: see the module documentation.
+#[derive(Debug)]
+pub struct Engine {
+    registry: Arc<Registry>,
+    http: HttpClient,
+    config: EngineConfig,
+    /// Rows received so far by every session, for progress displays.
+    rows: Arc<AtomicU64>,
+}
+
+impl Engine {
+    pub fn new(registry: Arc<Registry>, config: EngineConfig) -> Result<Arc<Self>, EngineError> {
+        let http = HttpClient::new(config.http.clone())?;
+        Ok(Arc::new(Engine {
+            registry,
+            http,
+            config,
+            rows: Arc::default(),
+        }))
+    }
+
+    /// A new session with the engine's default settings.
+    pub fn session(self: &Arc<Self>) -> Session {
+        Session::new(self.clone(), self.config.session.clone())
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The registry, shared: for tools that outlive a borrow of the engine (completion).
+    pub fn registry_handle(&self) -> Arc<Registry> {
+        self.registry.clone()
+    }
+
+    pub(crate) fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    /// A function giving (HTTP requests sent, rows received) so far; cheap, callable from any thread.
+    pub fn progress_counter(&self) -> impl Fn() -> (u64, u64) + Send + Sync + 'static {
+        let stats = self.http.stats_handle();
+        let rows = self.rows.clone();
+        move || {
+            (
+                stats.requests.load(Ordering::Relaxed),
+                rows.load(Ordering::Relaxed),
+            )
+        }
+    }
+
+    pub(crate) fn count_rows(&self, n: usize) {
+        self.rows.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// HTTP requests sent so far (retries included) and retries alone.
+    pub fn http_counts(&self) -> (u64, u64) {
+        let s = self.http.stats();
+        (
+            s.requests.load(Ordering::Relaxed),
+            s.retries.load(Ordering::Relaxed),
+        )
+    }
+
+    /// `["digitalocean", "compute", "images"]` → the provider and resource.
+    pub fn resolve(&self, name: &[String]) -> Result<(Arc<Provider>, Arc<Resource>), EngineError> {
+        let [p, s, r] = name else {
+            return Err(EngineError::Unsupported(format!(
+                "'{}' is not a provider table: name it as provider.service.resource",
+                name.join(".")
+            )));
+        };
+        let provider = self.registry.provider(p)?;
+        let resource = provider.resource(s, r)?;
+        Ok((provider, resource))
+    }
+
+    /// Where a method's requests go: the endpoint the user gave for the provider, else the
+    /// method's own server (DigitalOcean's inference API is on another host), else the service's.
+    pub(crate) fn base_url(
+        &self,
+        provider: &Provider,
+        service: &str,
+        method: &Method,
+    ) -> Result<String, EngineError> {
+        if let Some(url) = self.config.endpoints.get(&provider.name) {
+            return Ok(url.clone());
+        }
+        if let Some(url) = method.servers.first() {
+            if url.contains('{') {
+                return Err(EngineError::Unsupported(format!(
+                    "{}.{service}: {} is sent to {url}, whose {{…}} part only you know; give the whole address with --endpoint {}=https://…",
+                    provider.name, method.name, provider.name
+                )));
+            }
+            return Ok(url.clone());
+        }
+        let index = provider.index(service)?;
+        index.servers.first().cloned().ok_or_else(|| {
+            EngineError::Unsupported(format!(
+                "{}.{service} names no server; pass --endpoint {}=URL",
+                provider.name, provider.name
+            ))
+        })
+    }
+
+    /// The resources of a service with a select method that reads `path` or a path under it
+    /// (`/v2/images/{image_id}/actions` → `image_actions`, which reads
+    /// `…/actions/{action_id}`), loaded: found through the service's index, so nothing else of
+    /// the service is parsed.
+    pub(crate) fn readers_of(
+        &self,
+        provider: &Provider,
+        service: &str,
+        path: &str,
+    ) -> Vec<Arc<Resource>> {
+        let Ok(index) = provider.index(service) else {
+            return Vec::new();
+        };
+        let under = format!("{path}/");
+        index
+            .resources
+            .iter()
+            .filter(|r| {
+                r.select_paths
+                    .iter()
+                    .any(|p| p == path || p.starts_with(&under))
+            })
+            .filter_map(|r| provider.resource(service, &r.name).ok())
+            .collect()
+    }
+
+    /// The credential the engine has for a provider: given, or from its environment variable;
+    /// an error naming the variable to set when there is none.
+    pub(crate) fn credential(&self, provider: &Provider) -> Result<Option<Secret>, EngineError> {
+        if let Some(c) = self.config.credentials.get(&provider.name) {
+            return Ok(Some(c.clone()));
+        }
+        let Some(auth) = &provider.auth else {
+            return Ok(None);
+        };
+        let var = self
+            .config
+            .credential_env_vars
+            .get(&provider.name)
+            .cloned()
+            .or_else(|| auth.credentials_env_var.clone());
+        match var.as_deref().map(std::env::var) {
+            Some(Ok(v)) if !v.trim().is_empty() => Ok(Some(Secret::new(v.trim()))),
+            _ => Err(EngineError::MissingCredentials {
+                provider: provider.name.clone(),
+                env_var: var,
+            }),
+        }
+    }
+}

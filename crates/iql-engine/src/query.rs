@@ -1,0 +1,263 @@
+//! The path of a `SELECT`: plan every provider table, make the statement's SQLite tables and
+//! compile the query on them (so bad SQL fails before any request), fetch in waves (tables that
+//! take their parameters from others wait for them), pour pages into SQLite as they arrive, and
+//! run the query as written.
+
+use std::collections::{HashMap, HashSet};
+
+use iql_http::Secret;
+use iql_sql::QueryStatement;
+use serde_json::Value;
+
+use crate::error::EngineError;
+use crate::session::Session;
+use crate::value::QueryResult;
+use crate::{fetch, params, plan, sqlite, DEFAULT_MAX_FANOUT};
+
+impl Session {
+    /// One request per combination of bound values: over the limit is an error, before any is sent.
+    pub(crate) fn check_fanout(
+        &self,
+        p: &plan::TablePlan,
+        bound: &[(String, Vec<Value>)],
+    ) -> Result<(), EngineError> {
+        let limit = match self.settings.max_fanout {
+            None => DEFAULT_MAX_FANOUT,
+            Some(0) => return Ok(()),
+            Some(n) => n,
+        };
+        let requests = bound
+            .iter()
+            .fold(1usize, |n, (_, values)| n.saturating_mul(values.len()));
+        if requests <= limit {
+            return Ok(());
+        }
+        Err(EngineError::TooManyRequests {
+            resource: p.resource.id.clone(),
+            requests,
+            params: bound
+                .iter()
+                .filter(|(_, v)| v.len() > 1)
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(" × "),
+            limit,
+        })
+    }
+
+    /// The statement's SQLite database with an empty table per provider table, and the query as
+    /// SQLite will run it, already compiled once: SQL that SQLite rejects fails here, before any
+    /// request is sent.
+    pub(crate) fn prepare_local(
+        &self,
+        q: &QueryStatement,
+        plans: &[plan::TablePlan],
+    ) -> Result<(sqlite::LocalDb, String), EngineError> {
+        let mut db = self.local.take()?;
+        for p in plans {
+            match &p.split {
+                Some(split) => sqlite::create_split_tables(
+                    &mut db,
+                    &p.local_name,
+                    p.columns(),
+                    &split.column,
+                    &split.field_values,
+                )?,
+                None => db.table(&p.local_name, p.columns())?,
+            }
+        }
+        let (names, answered) = local_names(plans);
+        let sql = q.render(&names, &answered);
+        sqlite::check(&db.conn, &sql).map_err(|e| self.explain_sqlite(e, q, plans))?;
+        Ok((db, sql))
+    }
+
+    pub(crate) async fn query(&self, q: &QueryStatement) -> Result<QueryResult, EngineError> {
+        let plans = plan::plan_query(self, q)?;
+        let (mut db, sql) = self.prepare_local(q, &plans)?;
+        let mut tokens: HashMap<String, Option<Secret>> = HashMap::new();
+        for p in &plans {
+            if !tokens.contains_key(&p.provider.name) {
+                tokens.insert(p.provider.name.clone(), self.credential(&p.provider)?);
+            }
+        }
+        let mut result = QueryResult::default();
+        for p in &plans {
+            result.notices.extend(p.notices.iter().cloned());
+        }
+        let mut loaded: HashSet<usize> = HashSet::new();
+        while loaded.len() < plans.len() {
+            let ready: Vec<&plan::TablePlan> = plans
+                .iter()
+                .filter(|p| {
+                    !loaded.contains(&p.table)
+                        && p.links
+                            .iter()
+                            .all(|l| l.waits_on().iter().all(|t| loaded.contains(t)))
+                })
+                .collect();
+            if ready.is_empty() {
+                return Err(EngineError::Unsupported(
+                    "these tables take their parameters from each other; give one of them a literal parameter".to_string(),
+                ));
+            }
+            let mut jobs = Vec::new();
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<fetch::Batch>(
+                2 * self.engine().config().http.concurrency.max(1),
+            );
+            for p in &ready {
+                let mut bound: Vec<(String, Vec<Value>)> = p.literals.clone();
+                for link in &p.links {
+                    let values = link_values(&db.conn, q, &plans, p, link)?;
+                    bound.push((link.param.clone(), values));
+                }
+                self.check_fanout(p, &bound)?;
+                let token = tokens.get(&p.provider.name).cloned().flatten();
+                let sink = tx.clone();
+                jobs.push(async move {
+                    fetch::fetch_table(self, p, bound, token, sink)
+                        .await
+                        .map(|f| (*p, f))
+                });
+            }
+            drop(tx);
+            // Pages go into SQLite as they arrive, while the other requests are still in flight.
+            let started = std::time::Instant::now();
+            let fetching = futures::future::try_join_all(jobs);
+            // Moved in as `&mut` (a connection may move between threads, but is not to be shared
+            // by them, so the future must not hold a shared reference to it).
+            let local = &mut db;
+            let all = &plans;
+            let loading = async move {
+                let mut failure = None;
+                while let Some(batch) = rx.recv().await {
+                    if failure.is_some() {
+                        continue;
+                    }
+                    let Some(p) = all.iter().find(|p| p.table == batch.table) else {
+                        continue;
+                    };
+                    let table = match (&p.split, batch.field_branch) {
+                        (Some(_), false) => sqlite::split_names(&p.local_name).0,
+                        (Some(_), true) => sqlite::split_names(&p.local_name).1,
+                        (None, _) => p.local_name.clone(),
+                    };
+                    if let Err(e) = sqlite::insert_rows(
+                        &local.conn,
+                        &table,
+                        p.columns(),
+                        batch.first_rowid,
+                        &batch.rows,
+                    ) {
+                        failure = Some(e);
+                    }
+                }
+                failure
+            };
+            let (fetched, load_failure) = tokio::join!(fetching, loading);
+            let wave = fetched?;
+            if let Some(e) = load_failure {
+                return Err(e);
+            }
+            tracing::debug!(
+                tables = wave.len(),
+                ms = started.elapsed().as_secs_f64() * 1e3,
+                "fetched and loaded"
+            );
+            for (p, fetched) in wave {
+                result.stats.requests += fetched.requests;
+                result.stats.rows_fetched += fetched.rows;
+                result.notices.extend(fetched.notices);
+                loaded.insert(p.table);
+            }
+        }
+        tracing::debug!(%sql, "running in SQLite");
+        let started = std::time::Instant::now();
+        let (columns, rows) =
+            sqlite::run_query(&db.conn, &sql).map_err(|e| self.explain_sqlite(e, q, &plans))?;
+        self.local.give_back(db);
+        tracing::debug!(
+            rows = rows.len(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "queried"
+        );
+        result.columns = columns;
+        result.rows = rows;
+        Ok(result)
+    }
+}
+
+/// The name a provider table goes by in the query: its alias, or the resource name (`images`).
+pub(crate) fn alias_of(q: &QueryStatement, p: &plan::TablePlan) -> String {
+    q.tables
+        .iter()
+        .find(|t| t.id == p.table)
+        .and_then(|t| t.alias.clone())
+        .unwrap_or_else(|| p.resource.name.clone())
+}
+
+/// Each provider table's local SQLite name, and the conjuncts the API answers: what rendering a
+/// query (or one of its subqueries) for SQLite needs.
+pub(crate) fn local_names(plans: &[plan::TablePlan]) -> (HashMap<usize, String>, HashSet<usize>) {
+    let names = plans
+        .iter()
+        .map(|p| (p.table, p.local_name.clone()))
+        .collect();
+    let answered = plans
+        .iter()
+        .flat_map(|p| p.answered.iter().copied())
+        .collect();
+    (names, answered)
+}
+
+/// The values a link gives its parameter, typed for it: the distinct values of another table's
+/// column (after that table's own filters), or what a subquery returns.
+fn link_values(
+    conn: &rusqlite::Connection,
+    q: &QueryStatement,
+    plans: &[plan::TablePlan],
+    p: &plan::TablePlan,
+    link: &plan::LinkBinding,
+) -> Result<Vec<Value>, EngineError> {
+    let found = match &link.source {
+        plan::LinkSource::Column { table, column } => {
+            let Some(src) = plans.iter().find(|s| s.table == *table) else {
+                return Ok(Vec::new());
+            };
+            let column = src
+                .columns()
+                .iter()
+                .find(|c| c.name.eq_ignore_ascii_case(column))
+                .map(|c| c.name.clone())
+                .unwrap_or_else(|| column.clone());
+            sqlite::distinct_values(conn, &src.local_name, &column, &src.sql_filters)?
+        }
+        plan::LinkSource::Subquery { index, .. } => {
+            let (names, answered) = local_names(plans);
+            let Some(sql) = q.render_subquery(*index, &names, &answered) else {
+                return Ok(Vec::new());
+            };
+            sqlite::first_column_values(conn, &sql).map_err(|e| {
+                EngineError::Unsupported(format!(
+                    "the subquery that gives {} its values must stand on its own (it cannot use the outer query's tables): {e}",
+                    link.param
+                ))
+            })?
+        }
+    };
+    let schema = p
+        .method
+        .param(&link.param)
+        .map(|x| x.schema.clone())
+        .unwrap_or_default();
+    Ok(found
+        .iter()
+        .filter_map(|v| {
+            let lit = match v {
+                Value::String(s) => iql_sql::Literal::Text(s.clone()),
+                other => iql_sql::Literal::Number(other.to_string()),
+            };
+            params::normalize(&schema, &lit)
+        })
+        .collect())
+}

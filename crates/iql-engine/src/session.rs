@@ -1,0 +1,140 @@
+//! One user's side of iql: settings of their own, and the in-memory SQLite databases their
+//! statements run in. `exec`, the shell, the library and the server all run statements through a
+//! [`Session`]; many sessions share one [`Engine`], and making one costs almost nothing (its first
+//! statement opens its first database).
+//!
+//! A session runs statements one after another or at once (`execute` takes `&self`): each
+//! statement takes a database of its own from the session's pool.
+
+use std::sync::Arc;
+
+use iql_http::{HttpClient, Secret};
+use iql_provider::{Method, Provider, Registry, Resource};
+use iql_sql::Statement;
+
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::mutate::WaitPolicy;
+use crate::value::QueryResult;
+use crate::{meta, sqlite};
+
+/// Settings a session may change for itself; new sessions take the engine's.
+#[derive(Debug, Clone, Default)]
+pub struct SessionSettings {
+    /// Most pages read per call; `None` reads every page. Reaching it is always reported.
+    pub max_pages: Option<u64>,
+    /// Poll interval and timeout for `/*+ AWAIT */`.
+    pub wait: WaitPolicy,
+    /// Wait for every action and import, as if each statement had `/*+ AWAIT */`.
+    pub wait_always: bool,
+    /// Build requests but send none: mutations show what they would send.
+    pub dry_run: bool,
+    /// Most requests one table of a SELECT may fan out to (IN values, join and subquery values):
+    /// `None` is [`crate::DEFAULT_MAX_FANOUT`], `Some(0)` no limit. Going over is an error before
+    /// any of them is sent, so a careless join cannot spend an account's hourly rate limit.
+    pub max_fanout: Option<usize>,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct Session {
+    engine: Arc<Engine>,
+    pub(crate) settings: SessionSettings,
+    /// In-memory SQLite databases, reused from statement to statement.
+    pub(crate) local: sqlite::LocalDbs,
+}
+
+impl Session {
+    pub fn new(engine: Arc<Engine>, settings: SessionSettings) -> Self {
+        Session {
+            engine,
+            settings,
+            local: sqlite::LocalDbs::default(),
+        }
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub fn settings(&self) -> &SessionSettings {
+        &self.settings
+    }
+
+    /// This session's settings, to change (the engine and other sessions are not affected).
+    pub fn settings_mut(&mut self) -> &mut SessionSettings {
+        &mut self.settings
+    }
+
+    /// Runs one statement.
+    pub async fn execute(&self, statement: &Statement) -> Result<QueryResult, EngineError> {
+        match statement {
+            Statement::Show(s) => meta::show(self, s),
+            Statement::Describe(d) => meta::describe(self, d),
+            // A query that reads no provider table sends nothing: it runs even in a dry run.
+            Statement::Query(q) if self.settings.dry_run && !q.tables.is_empty() => {
+                self.dry_run_query(q)
+            }
+            Statement::Query(q) => self.query(q).await,
+            Statement::Insert(s) => self.insert(s).await,
+            Statement::Update(s) => self.update(s).await,
+            Statement::Delete(s) => self.delete(s).await,
+            Statement::Exec(s) => self.exec(s).await,
+        }
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        self.engine.registry()
+    }
+
+    pub(crate) fn http(&self) -> &HttpClient {
+        self.engine.http()
+    }
+
+    pub(crate) fn dry_run(&self) -> bool {
+        self.settings.dry_run
+    }
+
+    pub(crate) fn max_pages(&self) -> Option<u64> {
+        self.settings.max_pages
+    }
+
+    pub(crate) fn count_rows(&self, n: usize) {
+        self.engine.count_rows(n)
+    }
+
+    pub(crate) fn resolve(
+        &self,
+        name: &[String],
+    ) -> Result<(Arc<Provider>, Arc<Resource>), EngineError> {
+        self.engine.resolve(name)
+    }
+
+    pub(crate) fn base_url(
+        &self,
+        provider: &Provider,
+        service: &str,
+        method: &Method,
+    ) -> Result<String, EngineError> {
+        self.engine.base_url(provider, service, method)
+    }
+
+    pub(crate) fn readers_of(
+        &self,
+        provider: &Provider,
+        service: &str,
+        path: &str,
+    ) -> Vec<Arc<Resource>> {
+        self.engine.readers_of(provider, service, path)
+    }
+
+    /// The credential for a provider, or an error naming the variable to set. Checked before any
+    /// request of a statement is sent. A dry run sends nothing, so it needs no token (and shows
+    /// none).
+    pub(crate) fn credential(&self, provider: &Provider) -> Result<Option<Secret>, EngineError> {
+        if self.settings.dry_run {
+            return Ok(None);
+        }
+        self.engine.credential(provider)
+    }
+}
