@@ -8,8 +8,10 @@ use std::time::Duration;
 use iql::{Engine, ErrorKind, SandboxConfig};
 use iql_mock::{MockConfig, MockServer};
 
+/// These tests count what each statement sends, so the response cache (tested in cache.rs) is off.
 async fn engine_for(mock: &MockServer, concurrency: usize) -> Engine {
     Engine::builder()
+        .cache_ttl(Duration::ZERO)
         .endpoint("digitalocean", &mock.url())
         .credential("digitalocean", "test-token-123")
         .concurrency(concurrency)
@@ -22,6 +24,7 @@ async fn engine_for(mock: &MockServer, concurrency: usize) -> Engine {
 /// A builder aimed at `base` with a token, for the tests that need more settings.
 fn at(base: &str) -> iql::EngineBuilder {
     Engine::builder()
+        .cache_ttl(Duration::ZERO)
         .endpoint("digitalocean", base)
         .credential("digitalocean", "t")
 }

@@ -95,8 +95,12 @@ impl Console {
                     }
                 }
                 if self.timer {
+                    let cached = match result.stats.from_cache {
+                        0 => String::new(),
+                        n => format!(" ({n} answered from the cache)"),
+                    };
                     eprintln!(
-                        "time: {:.3} s, {} rows, {} requests",
+                        "time: {:.3} s, {} rows, {} requests{cached}",
                         started.elapsed().as_secs_f64(),
                         result.rows.len().max(result.affected.unwrap_or(0) as usize),
                         result.stats.requests

@@ -230,6 +230,13 @@ struct EngineArgs {
     /// Seconds before waiting gives up (the action goes on; its id is printed).
     #[arg(long, default_value_t = 300)]
     wait_timeout: u64,
+    /// Seconds a GET answer is kept and reused by later statements (0: no cache). Answers are
+    /// never shared between tokens; a change (INSERT, UPDATE, DELETE, EXEC) drops them.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    cache_ttl: u64,
+    /// No response cache: every statement asks the API (same as --cache-ttl 0).
+    #[arg(long)]
+    no_cache: bool,
     /// Show each HTTP request and its status on stderr (the token is never shown).
     #[arg(long)]
     http_log: bool,
@@ -315,6 +322,11 @@ async fn build_engine(args: &EngineArgs) -> anyhow::Result<Engine> {
         .max_fanout(args.max_fanout)
         .timeout(Duration::from_secs(args.timeout))
         .dry_run(args.dry_run)
+        .cache_ttl(if args.no_cache {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(args.cache_ttl)
+        })
         .wait_always(args.wait)
         .wait_policy(
             Duration::from_secs(args.poll_interval.max(1)),

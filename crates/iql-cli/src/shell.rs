@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use iql_provider::Registry;
 use rustyline::completion::{Completer, Pair};
@@ -80,6 +81,7 @@ Shell commands:
   .mode table|json|jsonl|csv|text   output format          (\\pset format …)
   .headers on|off                   column names           
   .timer on|off                     time each statement    (\\timing)
+  .cache on|off|clear|ttl N         the response cache: use it, not, empty it, keep N s
   .read FILE                        run the statements in FILE (\\i FILE)
   .output [FILE]                    results into FILE; alone: back to the screen (\\o)
   .help                             this text              (\\?)
@@ -386,9 +388,43 @@ fn command(line: &str, console: &mut Console, vars: &Vars) -> Next {
             }
             None => eprintln!("usage: .timer on|off"),
         },
+        ".cache" => cache_command(console, arg, parts.next()),
         other => eprintln!("unknown command {other}: .help lists the commands"),
     }
     Next::Prompt
+}
+
+/// `.cache`: show the response cache; `on`/`off` for this session; `clear` for everyone; `ttl N`.
+fn cache_command(console: &mut Console, arg: Option<&str>, value: Option<&str>) {
+    let engine_ttl = console.engine.cache_config().ttl;
+    let settings = console.session.settings_mut();
+    match (arg, value) {
+        (Some("on"), None) => settings.cache_ttl = None,
+        (Some("off"), None) => settings.cache_ttl = Some(Duration::ZERO),
+        (Some("clear"), None) => console.engine.clear_cache(),
+        (Some("ttl"), Some(n)) => match n.parse::<u64>() {
+            Ok(secs) => settings.cache_ttl = Some(Duration::from_secs(secs)),
+            Err(_) => {
+                eprintln!("usage: .cache ttl SECONDS (a whole number; 0 turns it off)");
+                return;
+            }
+        },
+        (None, None) => {}
+        _ => {
+            eprintln!("usage: .cache [on|off|clear|ttl SECONDS]");
+            return;
+        }
+    }
+    let ttl = console.session.settings().cache_ttl.unwrap_or(engine_ttl);
+    let (entries, bytes) = console.engine.cache_size();
+    if ttl.is_zero() || engine_ttl.is_zero() {
+        eprintln!("cache is off; it holds {entries} answers ({bytes} bytes)");
+    } else {
+        eprintln!(
+            "cache is on: answers kept {} s; it holds {entries} answers ({bytes} bytes)",
+            ttl.as_secs()
+        );
+    }
 }
 
 pub fn run(rt: &tokio::runtime::Runtime, mut console: Console, vars: &Vars) -> anyhow::Result<()> {
@@ -524,6 +560,22 @@ mod tests {
         let vars = Vars::from([("who".to_string(), serde_json::json!("o'brien"))]);
         let filled = Next::Run("SELECT 'o''brien';".to_string());
         assert_eq!(command(&quoted, &mut session, &vars), filled);
+
+        // .cache changes this session's use of the response cache.
+        assert_eq!(command(".cache off", &mut session, &none), Next::Prompt);
+        assert_eq!(session.session.settings().cache_ttl, Some(Duration::ZERO));
+        command(".cache ttl 5", &mut session, &none);
+        assert_eq!(
+            session.session.settings().cache_ttl,
+            Some(Duration::from_secs(5))
+        );
+        command(".cache ttl soon", &mut session, &none);
+        assert_eq!(
+            session.session.settings().cache_ttl,
+            Some(Duration::from_secs(5))
+        );
+        command(".cache on", &mut session, &none);
+        assert_eq!(session.session.settings().cache_ttl, None);
 
         // .output FILE sends results there; .output alone brings them back.
         let file = dir.join("out.csv");

@@ -432,3 +432,31 @@ fn a_panic_in_a_statement_is_reported_and_the_script_stops_there() {
     assert!(r.stderr.contains("iql: internal error at "), "{}", r.stderr);
     assert!(!r.stderr.contains("RUST_BACKTRACE"), "{}", r.stderr);
 }
+
+#[test]
+fn the_timer_says_what_the_cache_answered() {
+    let count = "SELECT count(*) FROM digitalocean.compute.images";
+    let script = format!("{count}; {count}");
+    let r = sandbox(&["--timer", &script]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("time:"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", r.stderr);
+    assert!(lines[0].ends_with(" 1 requests"), "{}", lines[0]);
+    assert!(
+        lines[1].ends_with(" 0 requests (1 answered from the cache)"),
+        "{}",
+        lines[1]
+    );
+    // --no-cache asks again.
+    let r = sandbox(&["--timer", "--no-cache", &script]);
+    let lines: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("time:"))
+        .collect();
+    assert!(lines[1].ends_with(" 1 requests"), "{}", r.stderr);
+}

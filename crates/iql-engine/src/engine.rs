@@ -12,6 +12,7 @@ use std::sync::Arc;
 use iql_http::{HttpClient, HttpConfig, Secret};
 use iql_provider::{Method, Provider, Registry, Resource};
 
+use crate::cache::{CacheConfig, ResponseCache};
 use crate::error::EngineError;
 use crate::session::{Session, SessionSettings};
 
@@ -25,6 +26,8 @@ pub struct EngineConfig {
     /// Provider name → environment variable to read the credential from (StackQL's `--auth`).
     pub credential_env_vars: HashMap<String, String>,
     pub http: HttpConfig,
+    /// The response cache: how long answers may be used, and how much is kept.
+    pub cache: CacheConfig,
     /// What a new session starts with; each session may change its own.
     pub session: SessionSettings,
 }
@@ -37,16 +40,19 @@ pub struct Engine {
     config: EngineConfig,
     /// Rows received so far by every session, for progress displays.
     rows: Arc<AtomicU64>,
+    cache: Arc<ResponseCache>,
 }
 
 impl Engine {
     pub fn new(registry: Arc<Registry>, config: EngineConfig) -> Result<Arc<Self>, EngineError> {
         let http = HttpClient::new(config.http.clone())?;
+        let cache = Arc::new(ResponseCache::new(config.cache, &random_key()?));
         Ok(Arc::new(Engine {
             registry,
             http,
             config,
             rows: Arc::default(),
+            cache,
         }))
     }
 
@@ -70,6 +76,20 @@ impl Engine {
 
     pub(crate) fn http(&self) -> &HttpClient {
         &self.http
+    }
+
+    pub(crate) fn cache(&self) -> &Arc<ResponseCache> {
+        &self.cache
+    }
+
+    /// Drops every answer the response cache holds, for every session.
+    pub fn clear_cache(&self) {
+        self.cache.clear();
+    }
+
+    /// Answers the response cache holds, and their bytes.
+    pub fn cache_size(&self) -> (usize, usize) {
+        self.cache.size()
     }
 
     /// A function giving (HTTP requests sent, rows received) so far; cheap, callable from any thread.
@@ -188,4 +208,14 @@ impl Engine {
             }),
         }
     }
+}
+
+/// A key for identity hashes that no other process shares.
+fn random_key() -> Result<[u8; 32], EngineError> {
+    use ring::rand::SecureRandom;
+    let mut key = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut key)
+        .map_err(|_| EngineError::Unsupported("no source of random numbers".to_string()))?;
+    Ok(key)
 }

@@ -10,11 +10,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::future::try_join_all;
-use iql_http::{HttpError, Method as HttpVerb, RawResponse, Request, Secret};
+use iql_http::{HttpError, Method as HttpVerb, Request, Secret};
 use iql_provider::{HttpMethod, ParamLocation};
 use serde_json::Value;
 use url::Url;
 
+use crate::cache::{CacheKey, CachedAnswer, Identity, ResponseCache, Source};
 use crate::error::EngineError;
 use crate::page;
 use crate::params::url_text;
@@ -35,6 +36,8 @@ pub(crate) struct Fetched {
     pub requests: u64,
     /// Keys the API answered 404 for (`image_id = 5`): they give no rows, as in SQL.
     pub missing: Vec<String>,
+    /// Pages answered by the response cache: requests saved.
+    pub from_cache: u64,
 }
 
 /// Rows of one page, on their way to SQLite while other pages are still being fetched.
@@ -198,19 +201,22 @@ fn with_page(url: &str, page: u64) -> Option<String> {
     Some(parsed.to_string())
 }
 
+/// Whether a statement may use answers the response cache kept: `fresh` ones (a refresh of a
+/// materialized view) fetch everything anew, and keep what they fetch for others.
 pub(crate) async fn fetch_table(
     runtime: &Session,
     plan: &TablePlan,
     bound: Vec<(String, Vec<Value>)>,
     token: Option<Secret>,
     sink: BatchSink,
+    fresh: bool,
 ) -> Result<Fetched, EngineError> {
     let calls = combinations(&bound);
     let only_call = calls.len() == 1;
     let results = try_join_all(calls.into_iter().enumerate().map(|(i, args)| {
         let token = token.clone();
         let sink = sink.clone();
-        async move { fetch_call(runtime, plan, i, args, token, sink, only_call).await }
+        async move { fetch_call(runtime, plan, i, args, token, sink, only_call, fresh).await }
     }))
     .await?;
     let mut out = Fetched::default();
@@ -218,6 +224,7 @@ pub(crate) async fn fetch_table(
         out.rows += r.rows;
         out.notices.extend(r.notices);
         out.requests += r.requests;
+        out.from_cache += r.from_cache;
         out.missing.extend(r.missing);
     }
     if !out.missing.is_empty() {
@@ -259,6 +266,7 @@ fn missing_key(plan: &TablePlan, args: &[(String, Value)], e: &EngineError) -> O
     (!keys.is_empty()).then(|| keys.join(" and "))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn fetch_call(
     runtime: &Session,
     plan: &TablePlan,
@@ -267,6 +275,7 @@ async fn fetch_call(
     token: Option<Secret>,
     sink: BatchSink,
     only_call: bool,
+    fresh: bool,
 ) -> Result<Fetched, EngineError> {
     let user_page = args.iter().any(|(n, _)| n == "page");
     let user_size = plan
@@ -311,21 +320,28 @@ async fn fetch_call(
         origin: first_url.clone(),
         token,
     });
+    let cache = runtime.cache_use(spec.token.as_ref(), fresh);
+    let from_cache = std::sync::atomic::AtomicU64::new(0);
     let get = |url: String, own_task: bool| {
         let spec = spec.clone();
+        let cache = cache.clone();
+        let from_cache = &from_cache;
         async move {
-            let page = fetch_page(runtime.http().clone(), spec, url, own_task).await?;
+            let page = fetch_page(runtime.http().clone(), cache, spec, url, own_task).await?;
             runtime.count_rows(page.rows.len());
+            if page.cached {
+                from_cache.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             Ok::<Page, EngineError>(page)
         }
     };
     let mut out = Fetched::default();
-    out.requests += 1;
     let mut first = match get(first_url.to_string(), !only_call).await {
         Ok(page) => page,
         Err(e) => match missing_key(plan, &spec.args, &e) {
             Some(key) => {
                 out.missing.push(key);
+                out.requests = 1;
                 return Ok(out);
             }
             None => return Err(e),
@@ -351,6 +367,7 @@ async fn fetch_call(
         }
     };
     let mut rows = first.rows.len();
+    let mut pages_read = 1u64;
     send(0, std::mem::take(&mut first.rows)).await;
     let enough = |n: usize| plan.row_limit.is_some_and(|l| n as u64 >= l);
     let cap = runtime.max_pages();
@@ -386,7 +403,7 @@ async fn fetch_call(
         .await?
         .into_iter()
         .for_each(|n| {
-            out.requests += 1;
+            pages_read += 1;
             rows += n;
         });
     } else {
@@ -408,7 +425,7 @@ async fn fetch_call(
                 return Err(EngineError::PaginationLoop { url: n });
             }
             let page = get(n, !only_call).await?;
-            out.requests += 1;
+            pages_read += 1;
             next = page.next;
             rows += page.rows.len();
             send(pages, page.rows).await;
@@ -424,6 +441,8 @@ async fn fetch_call(
         }
     }
     out.rows = rows as u64;
+    out.from_cache = from_cache.load(std::sync::atomic::Ordering::Relaxed);
+    out.requests = pages_read - out.from_cache;
     Ok(out)
 }
 
@@ -448,6 +467,8 @@ struct PageSpec {
 
 /// One page, already cut into rows.
 struct Page {
+    /// Answered by the response cache.
+    cached: bool,
     url: String,
     next: Option<String>,
     last: Option<String>,
@@ -455,11 +476,13 @@ struct Page {
     rows: Vec<Vec<Value>>,
 }
 
-/// Fetches one page. With `own_task`, in a task of its own, so that pages arriving together are
-/// parsed and cut into rows on every core; a table's only request is made in place instead, since
-/// handing it to another thread costs more than it saves.
+/// Fetches one page, through the response cache when the statement may use it. With `own_task`,
+/// in a task of its own, so that pages arriving together are parsed and cut into rows on every
+/// core; a table's only request is made in place instead, since handing it to another thread
+/// costs more than it saves.
 async fn fetch_page(
     client: iql_http::HttpClient,
+    cache: Option<CacheUse>,
     spec: Arc<PageSpec>,
     url: String,
     own_task: bool,
@@ -478,8 +501,29 @@ async fn fetch_page(
             headers: spec.headers.clone(),
             idempotent: true,
         };
-        let raw = client.send_raw(&req).await?;
-        read_page(&spec, req.url.to_string(), raw)
+        let send = || async {
+            let raw = client.send_raw(&req).await?;
+            Ok::<CachedAnswer, EngineError>(CachedAnswer {
+                status: raw.status,
+                body: raw.body,
+                received: std::time::SystemTime::now(),
+            })
+        };
+        let (answer, cached) = match (&cache, spec.method) {
+            (Some(c), HttpMethod::Get) => {
+                let key = CacheKey {
+                    identity: c.identity,
+                    url: req.url.to_string(),
+                    headers: req.headers.clone(),
+                };
+                let (answer, source) = c.cache.get_or_fetch(key, c.ttl, send).await?;
+                (answer, matches!(source, Source::Cache))
+            }
+            _ => (Arc::new(send().await?), false),
+        };
+        let mut page = read_page(&spec, req.url.to_string(), &answer)?;
+        page.cached = cached;
+        Ok(page)
     };
     if !own_task {
         return work.await;
@@ -487,6 +531,15 @@ async fn fetch_page(
     AbortOnDrop(tokio::spawn(work))
         .await
         .map_err(|e| EngineError::Unsupported(format!("request task failed: {e}")))?
+}
+
+/// How a statement uses the response cache: whose answers (`identity`), and how old they may be
+/// (`ttl`; zero: fetch anew, but keep what is fetched).
+#[derive(Clone)]
+pub(crate) struct CacheUse {
+    pub cache: Arc<ResponseCache>,
+    pub identity: Identity,
+    pub ttl: std::time::Duration,
 }
 
 /// A spawned task that is aborted when its handle is dropped: cancelling a statement (dropping its
@@ -525,13 +578,14 @@ fn pagination_keys(plan: &TablePlan) -> Vec<String> {
 
 /// A page's rows, next and last links and total. An object key one level deep (`$.images`) is read
 /// straight into rows (`page.rs`); a deeper one through a `Value` tree cut at the key.
-fn read_page(spec: &PageSpec, url: String, raw: RawResponse) -> Result<Page, EngineError> {
+fn read_page(spec: &PageSpec, url: String, raw: &CachedAnswer) -> Result<Page, EngineError> {
     let verb = http_verb(spec.method);
-    if raw.is_empty() {
+    if raw.body.iter().all(u8::is_ascii_whitespace) {
         // A 204 says "nothing"; a 200 with no body at all is a broken answer, not an empty list
         // (reading it as no rows would be a silent wrong result).
         if raw.status == 204 {
             return Ok(Page {
+                cached: false,
                 url,
                 next: None,
                 last: None,
@@ -577,7 +631,8 @@ fn read_page(spec: &PageSpec, url: String, raw: RawResponse) -> Result<Page, Eng
             }
         }
         None => {
-            let body = raw.json(verb, &url)?.body;
+            let body: Value = serde_json::from_slice(&raw.body)
+                .map_err(|e| HttpError::malformed(verb, &url, &e))?;
             let links = spec
                 .keep
                 .iter()
@@ -633,6 +688,7 @@ fn read_page(spec: &PageSpec, url: String, raw: RawResponse) -> Result<Page, Eng
         .and_then(|prefix| link(&format!("{prefix}.last")));
     let total = at_path(&links, "$.meta.total").and_then(Value::as_u64);
     Ok(Page {
+        cached: false,
         url,
         next,
         last,

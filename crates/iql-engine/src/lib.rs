@@ -9,6 +9,7 @@
 //! - `query.rs`: the `SELECT` path: tables and compiled query first, then fetch waves.
 //! - `fetch.rs` and `page.rs`: the calls of one table, every page, concurrently under one bound,
 //!   read straight into rows.
+//! - `cache.rs`: the response cache the pages go through.
 //! - `sqlite.rs`: the in-memory databases the rows go into, and the query as written.
 //! - `explain.rs`: SQLite's errors told in the user's terms.
 //! - `mutate.rs`: INSERT, REPLACE/UPDATE, DELETE and EXEC, and waiting for what they start.
@@ -16,6 +17,7 @@
 //! - `dry_run.rs`: what a statement would send.
 //! - `params.rs`, `value.rs`: parameter values, and cells of results.
 
+mod cache;
 mod dry_run;
 mod engine;
 mod error;
@@ -31,6 +33,7 @@ mod session;
 mod sqlite;
 mod value;
 
+pub use cache::{CacheConfig, DEFAULT_CACHE_BYTES, DEFAULT_CACHE_TTL};
 pub use engine::{Engine, EngineConfig};
 pub use error::{EngineError, ErrorKind};
 pub use iql_http::{check_url, HttpError, Secret as Credential};

@@ -483,7 +483,28 @@ impl Session {
 
     /// Sends the calls one after another, stopping at the first failure, and waits for each result
     /// to settle when asked.
+    /// Sends the calls, then drops the response cache's answers from that API, whatever the
+    /// outcome (a failed call may have changed something too): a SELECT after a change sees it.
     async fn run_calls(
+        &self,
+        target: Target<'_>,
+        calls: Vec<Call>,
+        returning: Option<&Returning>,
+        wait: bool,
+    ) -> Result<QueryResult, EngineError> {
+        let base = target.base.to_string();
+        let changes = target.method.http_method != iql_provider::HttpMethod::Get;
+        let result = self.send_calls(target, calls, returning, wait).await;
+        if changes && !self.dry_run() {
+            if let Ok(url) = url::Url::parse(&base) {
+                let origin = format!("{}/", url.origin().ascii_serialization());
+                self.engine().cache().invalidate(&origin);
+            }
+        }
+        result
+    }
+
+    async fn send_calls(
         &self,
         target: Target<'_>,
         calls: Vec<Call>,
@@ -586,7 +607,7 @@ impl Session {
             });
         }
         // The rows: VALUES or SELECT, computed by SQLite (and the API, if it reads provider tables).
-        let source = self.query(&s.source).await?;
+        let source = self.select(&s.source, true).await?;
         let mut calls = Vec::new();
         for row in &source.rows {
             let values: Vec<(String, Value)> = names
@@ -1126,7 +1147,7 @@ impl Session {
         for b in filter {
             let values = match &b.subquery {
                 Some(q) => self
-                    .query(q)
+                    .select(q, true)
                     .await?
                     .rows
                     .iter()

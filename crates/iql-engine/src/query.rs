@@ -73,6 +73,16 @@ impl Session {
     }
 
     pub(crate) async fn query(&self, q: &QueryStatement) -> Result<QueryResult, EngineError> {
+        self.select(q, false).await
+    }
+
+    /// A `SELECT`; `fresh` ones use no answer the response cache kept (the rows a mutation acts
+    /// on, a refresh of a materialized view), though what they fetch is kept for others.
+    pub(crate) async fn select(
+        &self,
+        q: &QueryStatement,
+        fresh: bool,
+    ) -> Result<QueryResult, EngineError> {
         let plans = plan::plan_query(self, q)?;
         let (mut db, sql) = self.prepare_local(q, &plans)?;
         let mut tokens: HashMap<String, Option<Secret>> = HashMap::new();
@@ -115,7 +125,7 @@ impl Session {
                 let token = tokens.get(&p.provider.name).cloned().flatten();
                 let sink = tx.clone();
                 jobs.push(async move {
-                    fetch::fetch_table(self, p, bound, token, sink)
+                    fetch::fetch_table(self, p, bound, token, sink, fresh)
                         .await
                         .map(|f| (*p, f))
                 });
@@ -166,6 +176,7 @@ impl Session {
             );
             for (p, fetched) in wave {
                 result.stats.requests += fetched.requests;
+                result.stats.from_cache += fetched.from_cache;
                 result.stats.rows_fetched += fetched.rows;
                 result.notices.extend(fetched.notices);
                 loaded.insert(p.table);

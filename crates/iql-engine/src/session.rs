@@ -14,6 +14,7 @@ use iql_sql::Statement;
 
 use crate::engine::Engine;
 use crate::error::EngineError;
+use crate::fetch::CacheUse;
 use crate::mutate::WaitPolicy;
 use crate::value::QueryResult;
 use crate::{meta, sqlite};
@@ -33,6 +34,12 @@ pub struct SessionSettings {
     /// `None` is [`crate::DEFAULT_MAX_FANOUT`], `Some(0)` no limit. Going over is an error before
     /// any of them is sent, so a careless join cannot spend an account's hourly rate limit.
     pub max_fanout: Option<usize>,
+    /// How old an answer of the response cache may be to be used: `None` is the engine's TTL,
+    /// zero turns the cache off for this session.
+    pub cache_ttl: Option<std::time::Duration>,
+    /// Provider name → credential for this session alone, before the engine's (a server's users
+    /// each bring their own). Answers cached for one credential are never given to another.
+    pub credentials: std::collections::HashMap<String, Secret>,
 }
 
 /// See the module documentation.
@@ -128,12 +135,33 @@ impl Session {
         self.engine.readers_of(provider, service, path)
     }
 
+    /// How this session's statement uses the response cache; `None` when it is off.
+    pub(crate) fn cache_use(&self, token: Option<&Secret>, fresh: bool) -> Option<CacheUse> {
+        let cache = self.engine.cache();
+        let ttl = self.settings.cache_ttl.unwrap_or(cache.config().ttl);
+        if ttl.is_zero() || cache.config().ttl.is_zero() {
+            return None;
+        }
+        Some(CacheUse {
+            cache: cache.clone(),
+            identity: cache.identity(token),
+            ttl: if fresh {
+                std::time::Duration::ZERO
+            } else {
+                ttl
+            },
+        })
+    }
+
     /// The credential for a provider, or an error naming the variable to set. Checked before any
     /// request of a statement is sent. A dry run sends nothing, so it needs no token (and shows
     /// none).
     pub(crate) fn credential(&self, provider: &Provider) -> Result<Option<Secret>, EngineError> {
         if self.settings.dry_run {
             return Ok(None);
+        }
+        if let Some(c) = self.settings.credentials.get(&provider.name) {
+            return Ok(Some(c.clone()));
         }
         self.engine.credential(provider)
     }

@@ -84,6 +84,8 @@ pub struct FetchStats {
     pub requests: u64,
     /// Rows the API returned before SQL filtered them.
     pub rows_fetched: u64,
+    /// Pages the response cache answered: requests saved.
+    pub from_cache: u64,
 }
 
 /// The outcome of one statement.

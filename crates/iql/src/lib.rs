@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use iql_engine::{
-    Cell, ColumnType, Credential, EngineConfig, EngineError as Error, ErrorKind, FetchStats,
-    QueryResult, ResultColumn, SessionSettings, WaitPolicy,
+    CacheConfig, Cell, ColumnType, Credential, EngineConfig, EngineError as Error, ErrorKind,
+    FetchStats, QueryResult, ResultColumn, SessionSettings, WaitPolicy,
 };
 pub use iql_mock::{ActionOutcome, MockConfig as SandboxConfig, MockServer as Sandbox};
 pub use iql_sql::{ParsedStatement, Statement};
@@ -156,6 +156,21 @@ impl EngineBuilder {
     /// an endpoint is refused when the engine is built, and such a request before it is sent.
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
         self.config.http.allow_insecure_http = allow;
+        self
+    }
+
+    /// How long GET answers are kept and reused (default 300 s); zero turns the response cache
+    /// off. Answers are never shared between credentials, and a mutation drops the answers of
+    /// the API it changed.
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.config.cache.ttl = ttl;
+        self
+    }
+
+    /// Most bytes of answers the response cache keeps (default 256 MiB); the least recently used
+    /// go first.
+    pub fn cache_max_bytes(mut self, bytes: usize) -> Self {
+        self.config.cache.max_bytes = bytes;
         self
     }
 
@@ -357,6 +372,21 @@ impl Engine {
     /// HTTP requests sent so far, and how many of them were retries.
     pub fn http_counts(&self) -> (u64, u64) {
         self.inner.engine.http_counts()
+    }
+
+    /// Drops every answer the response cache holds (for every session).
+    pub fn clear_cache(&self) {
+        self.inner.engine.clear_cache()
+    }
+
+    /// Answers the response cache holds, and their bytes.
+    pub fn cache_size(&self) -> (usize, usize) {
+        self.inner.engine.cache_size()
+    }
+
+    /// The response cache's settings, as built.
+    pub fn cache_config(&self) -> CacheConfig {
+        self.inner.engine.config().cache
     }
 }
 
