@@ -19,7 +19,7 @@ mod sections;
 
 use std::fmt::Write as _;
 
-const SECTIONS: &[&str] = &["concurrency", "overhead", "scale", "providers"];
+const SECTIONS: &[&str] = &["concurrency", "overhead", "scale", "providers", "reuse"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -54,6 +54,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "overhead" => rt.block_on(sections::overhead())?,
             "scale" => rt.block_on(sections::scale())?,
             "providers" => rt.block_on(sections::providers())?,
+            "reuse" => rt.block_on(sections::reuse())?,
             _ => unreachable_section(name)?,
         };
         print!("{table}");

@@ -64,9 +64,46 @@ pub(crate) struct CachedAnswer {
     pub body: Vec<u8>,
     /// When it was received (wall clock, so that a stored entry means the same in another process).
     pub received: SystemTime,
+    /// What the last reader made of the body (its rows), with a signature of how it read it: a
+    /// reader that reads it the same way takes a copy instead of parsing it again.
+    pub memo: Mutex<Option<(u64, Arc<dyn std::any::Any + Send + Sync>)>>,
 }
 
 impl CachedAnswer {
+    pub fn new(status: u16, body: Vec<u8>) -> Self {
+        CachedAnswer {
+            status,
+            body,
+            received: SystemTime::now(),
+            memo: Mutex::new(None),
+        }
+    }
+
+    /// What a reader with this `signature` made of the body before, if it was this reader's kind.
+    pub fn memo<T: Send + Sync + 'static>(&self, signature: u64) -> Option<Arc<T>> {
+        let memo = self
+            .memo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &*memo {
+            Some((s, m)) if *s == signature => m.clone().downcast::<T>().ok(),
+            _ => None,
+        }
+    }
+
+    pub fn set_memo<T: Send + Sync + 'static>(&self, signature: u64, value: Arc<T>) {
+        *self
+            .memo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((signature, value));
+    }
+
+    /// What it counts for against the cache's bound: the body, room for what a reader makes of
+    /// it (rows take about twice the text), and the key.
+    fn weight(&self, key: &CacheKey) -> usize {
+        3 * self.body.len() + key.url.len() + 64
+    }
+
     fn age(&self) -> Duration {
         SystemTime::now()
             .duration_since(self.received)
@@ -165,7 +202,7 @@ impl ResponseCache {
     /// Keeps an answer received under `generation` (from [`ResponseCache::generation`]), unless
     /// the cache was invalidated since or the answer alone is over the bound.
     pub fn put(&self, key: CacheKey, answer: Arc<CachedAnswer>, generation: u64) {
-        let size = answer.body.len() + key.url.len() + 64;
+        let size = answer.weight(&key);
         if size > self.config.max_bytes || self.config.ttl.is_zero() {
             return;
         }
@@ -176,14 +213,14 @@ impl ResponseCache {
         let state = &mut *state;
         if let Some(old) = state.entries.remove(&key) {
             state.order.remove(&old.used);
-            state.bytes -= old.answer.body.len() + key.url.len() + 64;
+            state.bytes -= old.answer.weight(&key);
         }
         while state.bytes + size > self.config.max_bytes {
             let Some((_, oldest)) = state.order.pop_first() else {
                 break;
             };
             if let Some(gone) = state.entries.remove(&oldest) {
-                state.bytes -= gone.answer.body.len() + oldest.url.len() + 64;
+                state.bytes -= gone.answer.weight(&oldest);
             }
         }
         state.tick += 1;
@@ -212,7 +249,7 @@ impl ResponseCache {
         for key in gone {
             if let Some(e) = state.entries.remove(&key) {
                 state.order.remove(&e.used);
-                state.bytes -= e.answer.body.len() + key.url.len() + 64;
+                state.bytes -= e.answer.weight(&key);
             }
         }
     }
@@ -292,11 +329,7 @@ mod tests {
     }
 
     fn answer(bytes: usize) -> Arc<CachedAnswer> {
-        Arc::new(CachedAnswer {
-            status: 200,
-            body: vec![b' '; bytes],
-            received: SystemTime::now(),
-        })
+        Arc::new(CachedAnswer::new(200, vec![b' '; bytes]))
     }
 
     #[test]
@@ -304,7 +337,7 @@ mod tests {
         let cache = ResponseCache::new(
             CacheConfig {
                 ttl: Duration::from_secs(60),
-                max_bytes: 3 * (100 + "http://a/1".len() + 64),
+                max_bytes: 3 * (3 * 100 + "http://a/1".len() + 64),
             },
             b"k",
         );

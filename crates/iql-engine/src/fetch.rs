@@ -289,7 +289,7 @@ async fn fetch_call(
         user_size.unwrap_or_else(|| plan.row_limit.map(|l| l.clamp(1, max)).unwrap_or(max))
     });
     let first_url = build_url(&plan.base_url, &plan.method, &args, page_size)?;
-    let spec = Arc::new(PageSpec {
+    let mut spec = PageSpec {
         method: plan.method.http_method,
         object_key: plan.method.object_key.clone(),
         next_key: plan
@@ -319,7 +319,10 @@ async fn fetch_call(
         args,
         origin: first_url.clone(),
         token,
-    });
+        signature: 0,
+    };
+    spec.signature = spec.reading_signature();
+    let spec = Arc::new(spec);
     let cache = runtime.cache_use(spec.token.as_ref(), fresh);
     let from_cache = std::sync::atomic::AtomicU64::new(0);
     let get = |url: String, own_task: bool| {
@@ -463,6 +466,43 @@ struct PageSpec {
     headers: Vec<(String, String)>,
     origin: Url,
     token: Option<Secret>,
+    /// A hash of how pages are read into rows (everything above but the request): a kept answer
+    /// read with the same signature gives the same rows.
+    signature: u64,
+}
+
+impl PageSpec {
+    fn reading_signature(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.method.as_str().hash(&mut h);
+        self.object_key.hash(&mut h);
+        self.next_key.hash(&mut h);
+        let mut index: Vec<(&String, &usize)> = self.index.iter().collect();
+        index.sort();
+        index.hash(&mut h);
+        self.width.hash(&mut h);
+        self.whole.hash(&mut h);
+        for (name, value) in &self.args {
+            name.hash(&mut h);
+            value.to_string().hash(&mut h);
+        }
+        self.keep.hash(&mut h);
+        h.finish()
+    }
+}
+
+impl Page {
+    fn copy(&self) -> Page {
+        Page {
+            cached: self.cached,
+            url: self.url.clone(),
+            next: self.next.clone(),
+            last: self.last.clone(),
+            total: self.total,
+            rows: self.rows.clone(),
+        }
+    }
 }
 
 /// One page, already cut into rows.
@@ -487,6 +527,21 @@ async fn fetch_page(
     url: String,
     own_task: bool,
 ) -> Result<Page, EngineError> {
+    // A kept answer already read this way is copied here, without a task or a parse.
+    if let (Some(c), HttpMethod::Get, Ok(parsed)) = (&cache, spec.method, Url::parse(&url)) {
+        let key = CacheKey {
+            identity: c.identity,
+            url: same_origin(parsed, &spec.origin).to_string(),
+            headers: spec.headers.clone(),
+        };
+        if let Some(memo) = c
+            .cache
+            .get(&key, c.ttl)
+            .and_then(|answer| answer.memo::<Page>(spec.signature))
+        {
+            return Ok(memo.copy());
+        }
+    }
     let work = async move {
         let url = Url::parse(&url).map_err(|e| EngineError::MalformedResponse {
             method: spec.method.as_str().to_string(),
@@ -503,11 +558,7 @@ async fn fetch_page(
         };
         let send = || async {
             let raw = client.send_raw(&req).await?;
-            Ok::<CachedAnswer, EngineError>(CachedAnswer {
-                status: raw.status,
-                body: raw.body,
-                received: std::time::SystemTime::now(),
-            })
+            Ok::<CachedAnswer, EngineError>(CachedAnswer::new(raw.status, raw.body))
         };
         let (answer, cached) = match (&cache, spec.method) {
             (Some(c), HttpMethod::Get) => {
@@ -521,8 +572,18 @@ async fn fetch_page(
             }
             _ => (Arc::new(send().await?), false),
         };
-        let mut page = read_page(&spec, req.url.to_string(), &answer)?;
-        page.cached = cached;
+        if !cached {
+            return read_page(&spec, req.url.to_string(), &answer);
+        }
+        // A kept answer read the same way before: its rows, copied, instead of a parse.
+        if let Some(memo) = answer.memo::<Page>(spec.signature) {
+            return Ok(memo.copy());
+        }
+        let page = Page {
+            cached: true,
+            ..read_page(&spec, req.url.to_string(), &answer)?
+        };
+        answer.set_memo(spec.signature, Arc::new(page.copy()));
         Ok(page)
     };
     if !own_task {
