@@ -253,6 +253,7 @@ slt! {
     await_never => "await_never.slt",
     delete_returning => "delete_returning.slt",
     subqueries => "subqueries.slt",
+    views => "views.slt",
     seed_mutations => "seed_mutations.slt",
     outcome_unknown => "outcome_unknown.slt",
     odd_names => "odd_names.slt",

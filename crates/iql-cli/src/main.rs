@@ -237,6 +237,11 @@ struct EngineArgs {
     /// No response cache: every statement asks the API (same as --cache-ttl 0).
     #[arg(long)]
     no_cache: bool,
+    /// The file that keeps views and materialized views from one run to the next ("temp": a
+    /// temporary one, gone at exit). Default: $XDG_DATA_HOME/iql/store.sqlite
+    /// (~/.local/share/iql/store.sqlite), and sandbox.sqlite beside it with --sandbox.
+    #[arg(long, value_name = "PATH")]
+    store: Option<String>,
     /// Show each HTTP request and its status on stderr (the token is never shown).
     #[arg(long)]
     http_log: bool,
@@ -314,6 +319,14 @@ fn init_logging(args: &EngineArgs) {
         .try_init();
 }
 
+/// `$XDG_DATA_HOME`, else `~/.local/share` (where the store lives unless --store says).
+fn data_dir() -> Option<std::path::PathBuf> {
+    let set = |v: &str| std::env::var_os(v).filter(|p| !p.is_empty());
+    set("XDG_DATA_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| set("HOME").map(|h| std::path::PathBuf::from(h).join(".local/share")))
+}
+
 async fn build_engine(args: &EngineArgs) -> anyhow::Result<Engine> {
     let mut b = Engine::builder()
         .concurrency(args.concurrency as usize)
@@ -334,6 +347,20 @@ async fn build_engine(args: &EngineArgs) -> anyhow::Result<Engine> {
         );
     if let Some(dir) = &args.registry {
         b = b.providers_root(dir);
+    }
+    match args.store.as_deref() {
+        Some("temp") | Some(":memory:") => {}
+        Some(path) => b = b.store(path),
+        None => {
+            if let Some(dir) = data_dir() {
+                let file = if args.sandbox {
+                    "sandbox.sqlite"
+                } else {
+                    "store.sqlite"
+                };
+                b = b.store(dir.join("iql").join(file));
+            }
+        }
     }
     for e in &args.endpoint {
         let Some((provider, url)) = e.split_once('=') else {

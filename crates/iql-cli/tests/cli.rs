@@ -31,6 +31,7 @@ fn normalize(s: &str) -> String {
 
 fn iql(args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_iql"))
+        .env("XDG_DATA_HOME", data_home())
         .args(args)
         .env_remove("DIGITALOCEAN_TOKEN")
         .env("NO_COLOR", "1")
@@ -329,6 +330,7 @@ fn sql_can_be_piped_in() {
         &["exec", "--sandbox", "-o", "csv", "-i", "-"],
     ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_iql"))
+            .env("XDG_DATA_HOME", data_home())
             .args(args)
             .args(["--var", "kind=distribution"])
             .stdin(std::process::Stdio::piped())
@@ -459,4 +461,51 @@ fn the_timer_says_what_the_cache_answered() {
         .filter(|l| l.starts_with("time:"))
         .collect();
     assert!(lines[1].ends_with(" 1 requests"), "{}", r.stderr);
+}
+
+/// Where the commands run here keep their store (views): a folder of this test run's own, never
+/// the user's.
+fn data_home() -> PathBuf {
+    std::env::temp_dir().join(format!("iql-test-data-{}", std::process::id()))
+}
+
+#[test]
+fn a_materialized_view_outlives_the_process_that_made_it() {
+    let store = data_home().join(format!("views-{}.sqlite", std::process::id()));
+    let store = store.display().to_string();
+    let made = sandbox(&[
+        "--store",
+        &store,
+        "CREATE MATERIALIZED VIEW snaps AS SELECT id, name FROM digitalocean.compute.images WHERE type = 'snapshot'",
+    ]);
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    assert!(
+        made.stderr
+            .contains("created materialized view snaps: 13 rows at "),
+        "{}",
+        made.stderr
+    );
+    // Another process (with a sandbox of its own, on another port) reads the rows and asks nothing.
+    let read = sandbox(&[
+        "--store",
+        &store,
+        "--timer",
+        "-o",
+        "csv",
+        "SELECT count(*) AS n FROM snaps",
+    ]);
+    assert_eq!(read.code, 0, "{}", read.stderr);
+    assert_eq!(read.stdout, "n\n13\n");
+    assert!(
+        read.stderr.contains("1 rows, 0 requests"),
+        "{}",
+        read.stderr
+    );
+    // A temporary store keeps nothing.
+    let temp = sandbox(&["--store", "temp", "SHOW VIEWS"]);
+    assert_eq!(temp.code, 0, "{}", temp.stderr);
+    assert!(!temp.stdout.contains("snaps"), "{}", temp.stdout);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{store}{suffix}"));
+    }
 }

@@ -85,6 +85,7 @@ fn every_documented_sandbox_command_runs() {
             };
             let args = shell_words(command);
             let out = Command::new(env!("CARGO_BIN_EXE_iql"))
+                .env("XDG_DATA_HOME", data_home())
                 .args(&args)
                 .current_dir(root())
                 .env_remove("DIGITALOCEAN_TOKEN")
@@ -227,6 +228,7 @@ fn every_reference_example_plans() {
     let script = std::env::temp_dir().join(format!("iql-reference-{}.sql", std::process::id()));
     std::fs::write(&script, examples.join("\n")).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_iql"))
+        .env("XDG_DATA_HOME", data_home())
         .args(["exec", "--dry-run", "-i"])
         .arg(&script)
         .env_remove("DIGITALOCEAN_TOKEN")
@@ -242,4 +244,10 @@ fn every_reference_example_plans() {
         .matches("| GET ")
         .count();
     assert!(planned >= with_select, "{planned} requests planned");
+}
+
+/// Where the commands run here keep their store (views): a folder of this test run's own, never
+/// the user's.
+fn data_home() -> PathBuf {
+    std::env::temp_dir().join(format!("iql-test-data-{}", std::process::id()))
 }

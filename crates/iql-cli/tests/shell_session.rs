@@ -13,6 +13,10 @@ use terminal::Terminal;
 fn a_scripted_session() {
     let history = std::env::temp_dir().join(format!("iql-history-{}", std::process::id()));
     let history_text = history.display().to_string();
+    let data_home = std::env::temp_dir()
+        .join(format!("iql-shell-data-{}", std::process::id()))
+        .display()
+        .to_string();
     let mut t = Terminal::start(
         env!("CARGO_BIN_EXE_iql"),
         &[
@@ -25,7 +29,11 @@ fn a_scripted_session() {
             "--concurrency",
             "1",
         ],
-        &[("IQL_HISTORY", &history_text), ("NO_COLOR", "1")],
+        &[
+            ("IQL_HISTORY", &history_text),
+            ("NO_COLOR", "1"),
+            ("XDG_DATA_HOME", &data_home),
+        ],
         150,
         50,
     );

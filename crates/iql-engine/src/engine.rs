@@ -15,6 +15,7 @@ use iql_provider::{Method, Provider, Registry, Resource};
 use crate::cache::{CacheConfig, ResponseCache};
 use crate::error::EngineError;
 use crate::session::{Session, SessionSettings};
+use crate::store::Store;
 
 /// How the engine reaches providers, and the settings new sessions start with.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +31,9 @@ pub struct EngineConfig {
     pub cache: CacheConfig,
     /// What a new session starts with; each session may change its own.
     pub session: SessionSettings,
+    /// The store's file (views, materialized rows); `None` is a temporary file, gone with the
+    /// engine. Opened when first needed.
+    pub store: Option<std::path::PathBuf>,
 }
 
 /// The shared half of iql: see the module documentation.
@@ -41,6 +45,7 @@ pub struct Engine {
     /// Rows received so far by every session, for progress displays.
     rows: Arc<AtomicU64>,
     cache: Arc<ResponseCache>,
+    store: std::sync::Mutex<Option<Arc<Store>>>,
 }
 
 impl Engine {
@@ -53,6 +58,7 @@ impl Engine {
             config,
             rows: Arc::default(),
             cache,
+            store: std::sync::Mutex::new(None),
         }))
     }
 
@@ -80,6 +86,31 @@ impl Engine {
 
     pub(crate) fn cache(&self) -> &Arc<ResponseCache> {
         &self.cache
+    }
+
+    /// The store, opened on first use (see `store.rs`).
+    pub fn store(&self) -> Result<Arc<Store>, EngineError> {
+        let mut slot = self
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(s) = slot.as_ref() {
+            return Ok(s.clone());
+        }
+        let store = Arc::new(match &self.config.store {
+            Some(path) => Store::open(path)?,
+            None => Store::temporary()?,
+        });
+        *slot = Some(store.clone());
+        Ok(store)
+    }
+
+    /// The store if a statement has opened it already.
+    pub(crate) fn opened_store(&self) -> Option<Arc<Store>> {
+        self.store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Drops every answer the response cache holds, for every session.

@@ -114,6 +114,20 @@ pub enum EngineError {
     },
     #[error("{0}")]
     Unsupported(String),
+    /// A view statement that cannot be done: a view that does not exist, or exists already.
+    #[error("{0}")]
+    View(String),
+    /// The store (views, materialized rows, kept answers) could not be read or written.
+    #[error("the store {path}: {message}")]
+    Store { path: String, message: String },
+    /// A refresh of a materialized view failed: its rows are those of the refresh before.
+    #[error("REFRESH MATERIALIZED VIEW {view} failed, so it keeps its rows {kept}: {source}")]
+    RefreshFailed {
+        view: String,
+        /// "from 2026-11-23 10:00:00 UTC (12 rows)", or "(none: it was never refreshed)".
+        kept: String,
+        source: Box<EngineError>,
+    },
     /// A bug in iql: a panic while running one statement, caught at the statement's boundary so
     /// that nothing else (a shell session, the statements before it, a server's other
     /// connections) is lost.
@@ -138,6 +152,8 @@ pub enum ErrorKind {
     /// A bug in iql (a caught panic).
     Internal,
     Unsupported,
+    /// The store could not be read or written.
+    Store,
 }
 
 impl EngineError {
@@ -162,6 +178,9 @@ impl EngineError {
             EngineError::Sqlite { .. } => ErrorKind::Sql,
             EngineError::Config { .. } => ErrorKind::Config,
             EngineError::Unsupported(_) => ErrorKind::Unsupported,
+            EngineError::View(_) => ErrorKind::Planning,
+            EngineError::Store { .. } => ErrorKind::Store,
+            EngineError::RefreshFailed { source, .. } => source.kind(),
             EngineError::Internal { .. } => ErrorKind::Internal,
         }
     }

@@ -115,7 +115,23 @@ impl Session {
                 }
             }
         }
+        let views: Vec<String> = self
+            .engine()
+            .opened_store()
+            .and_then(|s| s.views().ok())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        if let Some(close) = iql_provider::did_you_mean(&wanted, views.iter().map(String::as_str)) {
+            return EngineError::Sqlite {
+                message: format!(
+                    "{message}: did you mean the view {close}? (SHOW VIEWS lists them)"
+                ),
+            };
+        }
         let hint = match found.as_slice() {
+            [] if !views.is_empty() => "it is neither a view (SHOW VIEWS lists them) nor a provider table, which is named provider.service.resource".to_string(),
             [] => "provider tables are named provider.service.resource (SHOW RESOURCES IN digitalocean.compute lists them)".to_string(),
             [one] => format!("did you mean {one}? Provider tables are named provider.service.resource"),
             many => format!("did you mean one of {}?", many.join(", ")),

@@ -13,7 +13,9 @@
 //! - `sqlite.rs`: the in-memory databases the rows go into, and the query as written.
 //! - `explain.rs`: SQLite's errors told in the user's terms.
 //! - `mutate.rs`: INSERT, REPLACE/UPDATE, DELETE and EXEC, and waiting for what they start.
-//! - `meta.rs`: SHOW and DESCRIBE, from the documents alone.
+//! - `meta.rs`: SHOW and DESCRIBE, from the documents alone (and the store's views).
+//! - `views.rs`: CREATE/DROP/REFRESH of views, and a query's views replaced by their queries.
+//! - `store.rs`: the SQLite file that keeps views, materialized rows and, when asked, answers.
 //! - `dry_run.rs`: what a statement would send.
 //! - `params.rs`, `value.rs`: parameter values, and cells of results.
 
@@ -31,7 +33,9 @@ mod plan;
 mod query;
 mod session;
 mod sqlite;
+mod store;
 mod value;
+mod views;
 
 pub use cache::{CacheConfig, DEFAULT_CACHE_BYTES, DEFAULT_CACHE_TTL};
 pub use engine::{Engine, EngineConfig};
@@ -39,6 +43,7 @@ pub use error::{EngineError, ErrorKind};
 pub use iql_http::{check_url, HttpError, Secret as Credential};
 pub use mutate::WaitPolicy;
 pub use session::{Session, SessionSettings};
+pub use store::{Store, StoredAnswer, ViewRecord, BUSY_TIMEOUT, STORE_SCHEMA_VERSION};
 pub use value::{Cell, ColumnType, FetchStats, QueryResult, ResultColumn};
 
 /// The fan-out limit unless set: DigitalOcean allows 5,000 requests an hour per token.

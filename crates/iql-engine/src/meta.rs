@@ -49,6 +49,26 @@ pub(crate) fn show(runtime: &Session, s: &Show) -> Result<QueryResult, EngineErr
     let registry = runtime.registry();
     let mut result = QueryResult::default();
     match s.kind {
+        ShowKind::Views => {
+            let store = runtime.engine().store()?;
+            result.columns = text_columns(&["name", "kind", "rows", "refreshed_at", "definition"]);
+            result.columns[2].column_type = ColumnType::Integer;
+            for v in store.views()? {
+                if keep(&v.name) {
+                    result.rows.push(vec![
+                        text(&v.name),
+                        text(if v.materialized {
+                            "materialized view"
+                        } else {
+                            "view"
+                        }),
+                        v.row_count.map(Cell::Integer).unwrap_or(Cell::Null),
+                        opt(&v.refreshed_at),
+                        text(&v.definition),
+                    ]);
+                }
+            }
+        }
         ShowKind::Providers => {
             result.columns = text_columns(&["name", "version"]);
             for name in registry.provider_names() {
@@ -156,6 +176,9 @@ pub(crate) fn describe(runtime: &Session, d: &Describe) -> Result<QueryResult, E
     if d.method {
         return describe_method(runtime, d);
     }
+    if let [name] = d.name.as_slice() {
+        return describe_view(runtime, name);
+    }
     let (_, resource) = runtime.resolve(&d.name)?;
     let mut names = vec!["name", "type"];
     if d.extended {
@@ -171,6 +194,32 @@ pub(crate) fn describe(runtime: &Session, d: &Describe) -> Result<QueryResult, E
             row.push(opt(&c.schema.description));
         }
         result.rows.push(row);
+    }
+    Ok(result)
+}
+
+/// `DESCRIBE view`: a materialized view's stored columns, or the columns a plain view's query
+/// gives (typed as a query of it would type them), found without sending a request.
+fn describe_view(runtime: &Session, name: &str) -> Result<QueryResult, EngineError> {
+    let store = runtime.engine().store()?;
+    let Some(view) = store.view(name)? else {
+        return Err(EngineError::View(format!(
+            "there is no view named {name}: DESCRIBE takes a view's name or provider.service.resource"
+        )));
+    };
+    let columns = if view.materialized {
+        store.columns_of(&view.name)?
+    } else {
+        runtime.columns_of_view(&view.name)?
+    };
+    let mut result = QueryResult {
+        columns: text_columns(&["name", "type"]),
+        ..QueryResult::default()
+    };
+    for c in columns {
+        result
+            .rows
+            .push(vec![text(c.name), text(c.column_type.name())]);
     }
     Ok(result)
 }

@@ -54,6 +54,12 @@ impl Session {
         plans: &[plan::TablePlan],
     ) -> Result<(sqlite::LocalDb, String), EngineError> {
         let mut db = self.local.take()?;
+        // A query naming something other than provider tables may read a materialized view.
+        if q.scopes.iter().any(|s| s.other_sources > 0) {
+            if let Some(store) = self.engine().opened_store() {
+                db.attach_store(store.path())?;
+            }
+        }
         for p in plans {
             match &p.split {
                 Some(split) => sqlite::create_split_tables(

@@ -79,10 +79,17 @@ impl Session {
             Statement::Show(s) => meta::show(self, s),
             Statement::Describe(d) => meta::describe(self, d),
             // A query that reads no provider table sends nothing: it runs even in a dry run.
-            Statement::Query(q) if self.settings.dry_run && !q.tables.is_empty() => {
-                self.dry_run_query(q)
+            Statement::Query(q) => {
+                let q = self.with_views(q)?;
+                if self.settings.dry_run && !q.tables.is_empty() {
+                    self.dry_run_query(&q)
+                } else {
+                    self.query(&q).await
+                }
             }
-            Statement::Query(q) => self.query(q).await,
+            Statement::CreateView(v) => self.create_view(v).await,
+            Statement::DropView(d) => self.drop_view(d).await,
+            Statement::RefreshView(r) => self.refresh_view(r).await,
             Statement::Insert(s) => self.insert(s).await,
             Statement::Update(s) => self.update(s).await,
             Statement::Delete(s) => self.delete(s).await,

@@ -47,6 +47,8 @@ pub(crate) struct LocalDb {
     /// Tables and views this statement filled or made, to empty or drop when it is given back.
     used: Vec<String>,
     views: Vec<String>,
+    /// The store file attached as `store` (its materialized views are read in place).
+    attached: Option<std::path::PathBuf>,
 }
 
 impl LocalDbs {
@@ -65,6 +67,7 @@ impl LocalDbs {
                 tables: Default::default(),
                 used: Vec::new(),
                 views: Vec::new(),
+                attached: None,
             }),
         }
     }
@@ -100,6 +103,29 @@ impl LocalDbs {
 }
 
 impl LocalDb {
+    /// Attaches the store's file as `store`, so the query reads its materialized views by name.
+    pub fn attach_store(&mut self, path: &std::path::Path) -> Result<(), EngineError> {
+        if self.attached.as_deref() == Some(path) {
+            return Ok(());
+        }
+        if self.attached.is_some() {
+            self.conn
+                .execute_batch("DETACH DATABASE store;")
+                .map_err(sql_error)?;
+        }
+        self.conn
+            .busy_timeout(crate::store::BUSY_TIMEOUT)
+            .map_err(sql_error)?;
+        self.conn
+            .execute(
+                "ATTACH DATABASE ?1 AS store",
+                [path.to_string_lossy().as_ref()],
+            )
+            .map_err(sql_error)?;
+        self.attached = Some(path.to_path_buf());
+        Ok(())
+    }
+
     /// An empty table `name` with these columns: the one already there when it has them, else a
     /// new one.
     pub fn table(&mut self, name: &str, columns: &[Column]) -> Result<(), EngineError> {
@@ -336,20 +362,14 @@ pub(crate) fn check(conn: &Connection, sql: &str) -> Result<(), EngineError> {
     conn.prepare_cached(sql).map(drop).map_err(sql_error)
 }
 
-/// Runs the query and converts its rows, typing each column from its declared type when the
-/// column comes straight from a provider table.
-pub(crate) fn run_query(
-    conn: &Connection,
-    sql: &str,
-) -> Result<(Vec<ResultColumn>, Vec<Vec<Cell>>), EngineError> {
-    // Tests prove that a panic in a statement is contained; only builds made for them can do this.
-    #[cfg(feature = "fault-injection")]
-    if sql.contains("iql_injected_panic") {
-        panic!("injected panic (a fault-injection build)");
-    }
-    let mut stmt = conn.prepare_cached(sql).map_err(sql_error)?;
-    let columns: Vec<ResultColumn> = stmt
-        .columns()
+/// The columns a query gives, typed as [`run_query`] types them, without running it.
+pub(crate) fn columns_of(conn: &Connection, sql: &str) -> Result<Vec<ResultColumn>, EngineError> {
+    let stmt = conn.prepare_cached(sql).map_err(sql_error)?;
+    Ok(result_columns(&stmt))
+}
+
+fn result_columns(stmt: &rusqlite::Statement<'_>) -> Vec<ResultColumn> {
+    stmt.columns()
         .iter()
         .map(|c| ResultColumn {
             name: c.name().to_string(),
@@ -362,7 +382,22 @@ pub(crate) fn run_query(
                 _ => ColumnType::Any,
             },
         })
-        .collect();
+        .collect()
+}
+
+/// Runs the query and converts its rows, typing each column from its declared type when the
+/// column comes straight from a provider table.
+pub(crate) fn run_query(
+    conn: &Connection,
+    sql: &str,
+) -> Result<(Vec<ResultColumn>, Vec<Vec<Cell>>), EngineError> {
+    // Tests prove that a panic in a statement is contained; only builds made for them can do this.
+    #[cfg(feature = "fault-injection")]
+    if sql.contains("iql_injected_panic") {
+        panic!("injected panic (a fault-injection build)");
+    }
+    let mut stmt = conn.prepare_cached(sql).map_err(sql_error)?;
+    let columns = result_columns(&stmt);
     let types: Vec<ColumnType> = columns.iter().map(|c| c.column_type).collect();
     let mut rows = stmt.query([]).map_err(sql_error)?;
     let mut out = Vec::new();

@@ -4,6 +4,8 @@
 //! Two kinds of statement come out of here:
 //! - **Meta statements** (`SHOW …`, `DESCRIBE …`) in StackQL's forms, which sqlparser does not know,
 //!   parsed from the token stream.
+//! - **View statements** (`CREATE [MATERIALIZED] VIEW`, `DROP VIEW`, `REFRESH MATERIALIZED VIEW`),
+//!   and the rewrite of a query that names a view (`view`).
 //! - **Queries**, kept as sqlparser ASTs. [`QueryStatement`] lists every provider table the query
 //!   reads (`digitalocean.compute.images`) and, per `SELECT`, the top-level `AND` conjuncts of its
 //!   `WHERE` and `ON` clauses, classified as `column = literal` / `column IN (literals)` (candidate API
@@ -21,6 +23,7 @@ mod meta;
 mod mutation;
 mod query;
 mod split;
+mod view;
 
 pub use cache::StatementCache;
 pub use error::SqlError;
@@ -32,6 +35,7 @@ pub use query::{
     ColumnRef, Conjunct, ConjunctKind, LimitHint, Literal, QueryStatement, Scope, TableRef,
 };
 pub use split::{is_complete, split_statements, StatementText};
+pub use view::{reserved_view_name, CreateView, DropView, RefreshView, MAX_VIEW_DEPTH};
 
 /// One statement of a script, parsed.
 #[derive(Debug, Clone)]
@@ -44,6 +48,12 @@ pub enum Statement {
     Update(UpdateStatement),
     Delete(DeleteStatement),
     Exec(ExecStatement),
+    /// `CREATE [OR REPLACE] [MATERIALIZED] VIEW name AS SELECT …`.
+    CreateView(CreateView),
+    /// `DROP [MATERIALIZED] VIEW [IF EXISTS] name`.
+    DropView(DropView),
+    /// `REFRESH MATERIALIZED VIEW name`.
+    RefreshView(RefreshView),
 }
 
 impl Statement {
@@ -58,6 +68,9 @@ impl Statement {
             Statement::Update(_) => "UPDATE",
             Statement::Delete(_) => "DELETE",
             Statement::Exec(_) => "EXEC",
+            Statement::CreateView(_) => "CREATE VIEW",
+            Statement::DropView(_) => "DROP VIEW",
+            Statement::RefreshView(_) => "REFRESH",
         }
     }
 }
@@ -105,6 +118,15 @@ fn parse_one(source: &StatementText) -> Result<Statement, SqlError> {
             let s = mutation::sqlparser_statement(&text)?;
             mutation::parse_update(s, source, wait, replace).map(Statement::Update)
         }
+        "CREATE" => {
+            let s = mutation::sqlparser_statement(source)?;
+            view::parse_create(s, source).map(Statement::CreateView)
+        }
+        "DROP" => {
+            let s = mutation::sqlparser_statement(source)?;
+            view::parse_drop(s, source).map(Statement::DropView)
+        }
+        "REFRESH" => view::parse_refresh(source).map(Statement::RefreshView),
         "DELETE" => {
             let s = mutation::sqlparser_statement(source)?;
             mutation::parse_delete(s, source).map(Statement::Delete)

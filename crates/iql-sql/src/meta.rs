@@ -1,5 +1,5 @@
-//! StackQL's meta statements: `SHOW PROVIDERS|SERVICES|RESOURCES|METHODS [IN x] [LIKE 'p']` and
-//! `DESCRIBE [EXTENDED] provider.service.resource`. sqlparser has its own, different `SHOW`, so these
+//! StackQL's meta statements: `SHOW PROVIDERS|SERVICES|RESOURCES|METHODS|VIEWS [IN x] [LIKE 'p']`
+//! and `DESCRIBE [EXTENDED] provider.service.resource` (or a view's name). sqlparser has its own, different `SHOW`, so these
 //! are read from the token stream.
 
 use sqlparser::tokenizer::{Token, TokenWithSpan};
@@ -14,6 +14,8 @@ pub enum ShowKind {
     Services,
     Resources,
     Methods,
+    /// The views and materialized views of iql's store.
+    Views,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,10 +60,11 @@ pub(crate) fn parse_meta(source: &StatementText) -> Result<Option<Statement>, Sq
                 Some("SERVICES") => ShowKind::Services,
                 Some("RESOURCES") => ShowKind::Resources,
                 Some("METHODS") => ShowKind::Methods,
+                Some("VIEWS") => ShowKind::Views,
                 _ => {
-                    return Err(
-                        p.error("expected PROVIDERS, SERVICES, RESOURCES or METHODS after SHOW")
-                    )
+                    return Err(p.error(
+                        "expected PROVIDERS, SERVICES, RESOURCES, METHODS or VIEWS after SHOW",
+                    ))
                 }
             };
             p.pos += 1;
@@ -80,6 +83,9 @@ pub(crate) fn parse_meta(source: &StatementText) -> Result<Option<Statement>, Sq
                 }
             }
             p.expect_end()?;
+            if kind == ShowKind::Views && !scope.is_empty() {
+                return Err(p.error("SHOW VIEWS takes no IN: views belong to no provider"));
+            }
             if kind == ShowKind::Methods && scope.len() != 3 {
                 return Err(p.error(
                     "SHOW METHODS needs a resource: SHOW METHODS IN provider.service.resource",
@@ -100,12 +106,13 @@ pub(crate) fn parse_meta(source: &StatementText) -> Result<Option<Statement>, Sq
             let name = p.dotted_name()?;
             p.expect_end()?;
             let want = if method { 4 } else { 3 };
-            if name.len() != want {
+            // A one-word name is a view.
+            if name.len() != want && (method || name.len() != 1) {
                 p.pos = start;
                 return Err(p.error(if method {
                     "DESCRIBE METHOD needs provider.service.resource.method"
                 } else {
-                    "DESCRIBE needs provider.service.resource (or DESCRIBE METHOD provider.service.resource.method)"
+                    "DESCRIBE needs provider.service.resource, a view's name, or DESCRIBE METHOD provider.service.resource.method"
                 }));
             }
             Ok(Some(Statement::Describe(Describe {

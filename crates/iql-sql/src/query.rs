@@ -160,7 +160,7 @@ pub(crate) fn parse_query(source: &StatementText) -> Result<QueryStatement, SqlE
             return Err(SqlError::new(
                 source.line,
                 source.column,
-                format!("{verb} is not supported here; iql runs SELECT, INSERT, REPLACE/UPDATE, DELETE, EXEC, SHOW and DESCRIBE statements"),
+                format!("{verb} is not supported here; iql runs SELECT, INSERT, REPLACE/UPDATE, DELETE, EXEC, SHOW, DESCRIBE and view (CREATE VIEW, DROP VIEW, REFRESH MATERIALIZED VIEW) statements"),
             ));
         }
     };
@@ -233,6 +233,14 @@ fn mentions(tokens: &[TokenWithSpan]) -> (std::collections::HashSet<String>, boo
 }
 
 impl QueryStatement {
+    pub(crate) fn ast(&self) -> &Query {
+        &self.query
+    }
+
+    pub(crate) fn depth(&self) -> usize {
+        self.depth
+    }
+
     /// Whether the statement may need the column `name` of a table it reads: it names it, or asks
     /// for every column. A table keeps only such columns, which saves the memory and the time to
     /// hold the others.

@@ -174,6 +174,14 @@ impl EngineBuilder {
         self
     }
 
+    /// The store's file: views, materialized views' rows (and the answers kept with
+    /// [`EngineBuilder::persist_cache`]) live there and outlive the engine; several processes may
+    /// use one file at once. Without it the store is a temporary file, deleted with the engine.
+    pub fn store(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.config.store = Some(path.into());
+        self
+    }
+
     /// Send nothing: each statement returns the requests it would send (method, URL, body),
     /// without the token.
     pub fn dry_run(mut self, dry_run: bool) -> Self {
@@ -357,6 +365,12 @@ impl Engine {
     /// The provider documents, shared (for completion that outlives a borrow of the engine).
     pub fn registry_handle(&self) -> Arc<iql_provider::Registry> {
         self.inner.engine.registry_handle()
+    }
+
+    /// The store's file (opened, or created, now if no statement has needed it yet); a temporary
+    /// one is removed when the last clone of the engine goes.
+    pub fn store_path(&self) -> Result<std::path::PathBuf, Error> {
+        Ok(self.inner.engine.store()?.path().to_path_buf())
     }
 
     /// The sandbox this engine started, if any.

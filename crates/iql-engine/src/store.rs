@@ -1,0 +1,568 @@
+//! The store: what outlives a statement and a process. Views (their names and query texts), the
+//! rows of materialized views, and, when the user asks for it, the response cache's answers.
+//!
+//! It is one SQLite file (the CLI's default is `$XDG_DATA_HOME/iql/store.sqlite`; an engine built
+//! without a path gets a temporary file, deleted when the engine goes). SQLite because it is already
+//! here, and because a materialized view's rows then sit in a real table that statements read
+//! directly: the databases statements run in attach the file as `store`, so
+//! `SELECT count(*) FROM snaps` reads the stored rows with no copy and no request. Another
+//! program (sqlite3, a BI tool) can read the same tables.
+//!
+//! Several processes may use one file at once: it is in WAL mode (readers never wait for a
+//! writer), writers wait for each other up to [`BUSY_TIMEOUT`], and a refresh replaces a view's
+//! rows in one transaction, so a reader sees the old rows or the new ones, never half.
+//!
+//! The file is created readable by its owner alone: stored rows and answers may hold secrets (a
+//! database's password, an SSH key's fingerprint).
+//!
+//! Its own tables (`iql_meta`, `iql_views`, `iql_cache`) carry a schema version in `iql_meta`; a
+//! newer iql migrates an older file, an older iql refuses a newer one rather than misread it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::EngineError;
+use crate::value::{Cell, ColumnType, ResultColumn};
+
+/// The version of the store's own tables this iql writes.
+pub const STORE_SCHEMA_VERSION: i64 = 1;
+
+/// How long a write waits for another process's write to finish.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A view as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewRecord {
+    pub name: String,
+    pub materialized: bool,
+    /// The query, as the user wrote it.
+    pub definition: String,
+    /// UTC, `2026-11-23T10:00:00.000Z`.
+    pub created_at: String,
+    /// For a materialized view: when its rows were fetched, and how many there are.
+    pub refreshed_at: Option<String>,
+    pub row_count: Option<i64>,
+}
+
+/// An answer of the response cache, kept in the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAnswer {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// Seconds since the Unix epoch when it was received.
+    pub received_at: f64,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    /// Deleted when the store is dropped.
+    temporary: bool,
+    conn: Mutex<Connection>,
+}
+
+fn now_sql() -> &'static str {
+    "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+}
+
+impl Store {
+    /// Opens (creating when missing) the store at `path`.
+    pub fn open(path: &Path) -> Result<Store, EngineError> {
+        let err = |message: String| EngineError::Store {
+            path: path.display().to_string(),
+            message,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| err(format!("cannot create its folder {}: {e}", dir.display())))?;
+        }
+        let existed = path.exists();
+        let conn = Connection::open(path).map_err(|e| err(e.to_string()))?;
+        if !existed {
+            restrict_to_owner(path);
+        }
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| err(e.to_string()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| err(format!("cannot use it: {e}")))?;
+        migrate(&conn).map_err(|e| match e {
+            EngineError::Store { message, .. } => err(message),
+            other => other,
+        })?;
+        Ok(Store {
+            path: path.to_path_buf(),
+            temporary: false,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// A store in a temporary file, deleted when it is dropped (a library's engine, a test).
+    pub fn temporary() -> Result<Store, EngineError> {
+        let mut random = [0u8; 8];
+        use ring::rand::SecureRandom;
+        ring::rand::SystemRandom::new()
+            .fill(&mut random)
+            .map_err(|_| EngineError::Unsupported("no source of random numbers".to_string()))?;
+        let name = format!(
+            "iql-store-{}-{}.sqlite",
+            std::process::id(),
+            random
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        let mut store = Store::open(&std::env::temp_dir().join(name))?;
+        store.temporary = true;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the store goes when the engine does.
+    pub fn is_temporary(&self) -> bool {
+        self.temporary
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> EngineError {
+        EngineError::Store {
+            path: self.path.display().to_string(),
+            message: e.to_string(),
+        }
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The view named `name` (any case).
+    pub fn view(&self, name: &str) -> Result<Option<ViewRecord>, EngineError> {
+        let conn = self.conn();
+        view_in(&conn, name).map_err(|e| self.err(e))
+    }
+
+    /// Every view, by name.
+    pub fn views(&self) -> Result<Vec<ViewRecord>, EngineError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {VIEW_COLUMNS} FROM iql_views ORDER BY name"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], view_of_row)
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    /// Records a plain view. An existing view of that name is replaced when `replace` (its rows
+    /// dropped if it was materialized), else it is an error.
+    pub fn create_view(
+        &self,
+        name: &str,
+        definition: &str,
+        replace: bool,
+    ) -> Result<(), EngineError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let existing = view_in(&tx, name).map_err(|e| self.err(e))?;
+        if let Some(old) = &existing {
+            if !replace {
+                return Err(exists(old));
+            }
+            if old.materialized {
+                tx.execute_batch(&format!("DROP TABLE IF EXISTS {};", quote(&old.name)))
+                    .map_err(|e| self.err(e))?;
+            }
+            tx.execute("DELETE FROM iql_views WHERE name = ?1", [name])
+                .map_err(|e| self.err(e))?;
+        }
+        tx.execute(
+            &format!(
+                "INSERT INTO iql_views (name, materialized, definition, created_at) VALUES (?1, 0, ?2, {})",
+                now_sql()
+            ),
+            params![name, definition],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Stores a materialized view's rows, in one transaction: its table is replaced and its record
+    /// written together, so readers see the old rows or the new ones. `create` is how the view
+    /// came: `Some(replace)` from CREATE (an existing view is an error unless `replace`), `None`
+    /// from REFRESH (the view must still be there and still be materialized).
+    pub fn materialize(
+        &self,
+        name: &str,
+        definition: &str,
+        columns: &[ResultColumn],
+        rows: &[Vec<Cell>],
+        create: Option<bool>,
+    ) -> Result<ViewRecord, EngineError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let existing = view_in(&tx, name).map_err(|e| self.err(e))?;
+        let name = match (&existing, create) {
+            (Some(old), Some(false)) => return Err(exists(old)),
+            (None, None) => {
+                return Err(EngineError::View(format!(
+                    "there is no view {name} any more (it was dropped while it was refreshed)"
+                )))
+            }
+            (Some(old), _) => old.name.clone(),
+            (None, Some(_)) => name.to_string(),
+        };
+        let created_at = existing
+            .as_ref()
+            .filter(|_| create.is_none())
+            .map(|v| v.created_at.clone());
+        tx.execute_batch(&format!("DROP TABLE IF EXISTS {};", quote(&name)))
+            .map_err(|e| self.err(e))?;
+        let mut seen = std::collections::HashSet::new();
+        let defs: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                // SQLite would refuse two columns of one name (`SELECT a.id, b.id`): the second
+                // gets a suffix, as SQLite's own CREATE TABLE … AS does.
+                let mut col = c.name.clone();
+                let mut n = 1;
+                while !seen.insert(col.to_ascii_lowercase()) {
+                    col = format!("{}:{n}", c.name);
+                    n += 1;
+                }
+                format!("{} {}", quote(&col), decl_type(c.column_type))
+            })
+            .collect();
+        tx.execute_batch(&format!(
+            "CREATE TABLE {} ({});",
+            quote(&name),
+            defs.join(", ")
+        ))
+        .map_err(|e| self.err(e))?;
+        {
+            let placeholders = vec!["?"; columns.len()].join(", ");
+            let mut insert = tx
+                .prepare(&format!(
+                    "INSERT INTO {} VALUES ({placeholders})",
+                    quote(&name)
+                ))
+                .map_err(|e| self.err(e))?;
+            for row in rows {
+                let values: Vec<SqlValue> = row.iter().map(sql_value).collect();
+                insert
+                    .execute(rusqlite::params_from_iter(values))
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.execute("DELETE FROM iql_views WHERE name = ?1", [&name])
+            .map_err(|e| self.err(e))?;
+        tx.execute(
+            &format!(
+                "INSERT INTO iql_views (name, materialized, definition, created_at, refreshed_at, row_count) \
+                 VALUES (?1, 1, ?2, coalesce(?3, {now}), {now}, ?4)",
+                now = now_sql()
+            ),
+            params![name, definition, created_at, rows.len() as i64],
+        )
+        .map_err(|e| self.err(e))?;
+        let record = view_in(&tx, &name)
+            .map_err(|e| self.err(e))?
+            .ok_or_else(|| self.err("the view just written is not there"))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(record)
+    }
+
+    /// Removes a view (and a materialized view's rows); the record removed, `None` if there was
+    /// none.
+    pub fn drop_view(&self, name: &str) -> Result<Option<ViewRecord>, EngineError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let Some(old) = view_in(&tx, name).map_err(|e| self.err(e))? else {
+            return Ok(None);
+        };
+        if old.materialized {
+            tx.execute_batch(&format!("DROP TABLE IF EXISTS {};", quote(&old.name)))
+                .map_err(|e| self.err(e))?;
+        }
+        tx.execute("DELETE FROM iql_views WHERE name = ?1", [&old.name])
+            .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(Some(old))
+    }
+
+    /// A materialized view's columns as stored: names and types.
+    pub fn columns_of(&self, name: &str) -> Result<Vec<ResultColumn>, EngineError> {
+        let conn = self.conn();
+        let stmt = conn
+            .prepare(&format!("SELECT * FROM {} LIMIT 0", quote(name)))
+            .map_err(|e| self.err(e))?;
+        Ok(stmt
+            .columns()
+            .iter()
+            .map(|c| ResultColumn {
+                name: c.name().to_string(),
+                column_type: column_type(c.decl_type()),
+            })
+            .collect())
+    }
+
+    /// The secret the persisted response cache keys its answers with (made on first use): an
+    /// answer kept by one process is found by the next, for the same token only.
+    pub fn cache_secret(&self) -> Result<[u8; 32], EngineError> {
+        let conn = self.conn();
+        let found: Option<Vec<u8>> = conn
+            .query_row(
+                "SELECT value FROM iql_meta WHERE key = 'cache_secret'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if let Some(v) = found.filter(|v| v.len() == 32) {
+            let mut key = [0u8; 32];
+            key.copy_from_slice(&v);
+            return Ok(key);
+        }
+        let mut key = [0u8; 32];
+        use ring::rand::SecureRandom;
+        ring::rand::SystemRandom::new()
+            .fill(&mut key)
+            .map_err(|_| EngineError::Unsupported("no source of random numbers".to_string()))?;
+        // Another process may have made one meanwhile: the first one written wins.
+        conn.execute(
+            "INSERT OR IGNORE INTO iql_meta (key, value) VALUES ('cache_secret', ?1)",
+            [key.to_vec()],
+        )
+        .map_err(|e| self.err(e))?;
+        drop(conn);
+        let conn = self.conn();
+        let v: Vec<u8> = conn
+            .query_row(
+                "SELECT value FROM iql_meta WHERE key = 'cache_secret'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        key.copy_from_slice(
+            v.get(..32)
+                .ok_or_else(|| self.err("a damaged cache secret"))?,
+        );
+        Ok(key)
+    }
+
+    /// A kept answer for `key`, if there is one.
+    pub fn cached_answer(&self, key: &[u8]) -> Result<Option<StoredAnswer>, EngineError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT status, body, received_at FROM iql_cache WHERE key = ?1")
+            .map_err(|e| self.err(e))?;
+        stmt.query_row([key], |r| {
+            Ok(StoredAnswer {
+                status: r.get::<_, i64>(0)? as u16,
+                body: r.get(1)?,
+                received_at: r.get(2)?,
+            })
+        })
+        .optional()
+        .map_err(|e| self.err(e))
+    }
+
+    /// Keeps an answer; answers older than `max_age` are removed on the way.
+    pub fn keep_answer(
+        &self,
+        key: &[u8],
+        answer: &StoredAnswer,
+        max_age: Duration,
+    ) -> Result<(), EngineError> {
+        let conn = self.conn();
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO iql_cache (key, status, body, received_at) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                key,
+                answer.status as i64,
+                answer.body,
+                answer.received_at
+            ])
+        })
+        .map_err(|e| self.err(e))?;
+        conn.prepare_cached("DELETE FROM iql_cache WHERE received_at < ?1")
+            .and_then(|mut s| s.execute([answer.received_at - max_age.as_secs_f64()]))
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Forgets every kept answer (after a change, or when asked).
+    pub fn clear_answers(&self) -> Result<(), EngineError> {
+        self.conn()
+            .execute("DELETE FROM iql_cache", [])
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if self.temporary {
+            // Nothing to do if they are already gone; a file left behind is in the temp folder.
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = self.path.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(PathBuf::from(p));
+            }
+        }
+    }
+}
+
+const VIEW_COLUMNS: &str = "name, materialized, definition, created_at, refreshed_at, row_count";
+
+fn view_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ViewRecord> {
+    Ok(ViewRecord {
+        name: r.get(0)?,
+        materialized: r.get::<_, i64>(1)? != 0,
+        definition: r.get(2)?,
+        created_at: r.get(3)?,
+        refreshed_at: r.get(4)?,
+        row_count: r.get(5)?,
+    })
+}
+
+fn view_in(conn: &Connection, name: &str) -> rusqlite::Result<Option<ViewRecord>> {
+    conn.prepare_cached(&format!(
+        "SELECT {VIEW_COLUMNS} FROM iql_views WHERE name = ?1"
+    ))?
+    .query_row([name], view_of_row)
+    .optional()
+}
+
+fn exists(old: &ViewRecord) -> EngineError {
+    EngineError::View(format!(
+        "there is already a {} named {}: CREATE OR REPLACE {} replaces it, DROP {} removes it",
+        if old.materialized {
+            "materialized view"
+        } else {
+            "view"
+        },
+        old.name,
+        if old.materialized {
+            "MATERIALIZED VIEW"
+        } else {
+            "VIEW"
+        },
+        if old.materialized {
+            "MATERIALIZED VIEW"
+        } else {
+            "VIEW"
+        },
+    ))
+}
+
+fn migrate(conn: &Connection) -> Result<(), EngineError> {
+    let fail = |e: rusqlite::Error| EngineError::Store {
+        path: String::new(),
+        message: e.to_string(),
+    };
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS iql_meta (key TEXT PRIMARY KEY, value);")
+        .map_err(fail)?;
+    let version: Option<i64> = conn
+        .query_row(
+            "SELECT value FROM iql_meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(fail)?;
+    match version {
+        Some(v) if v > STORE_SCHEMA_VERSION => Err(EngineError::Store {
+            path: String::new(),
+            message: format!(
+                "it was written by a newer iql (store version {v}; this iql knows up to {STORE_SCHEMA_VERSION}): upgrade iql, or use another --store"
+            ),
+        }),
+        Some(_) => Ok(()),
+        None => conn
+            .execute_batch(&format!(
+                "BEGIN IMMEDIATE;
+                 CREATE TABLE IF NOT EXISTS iql_views (
+                     name TEXT PRIMARY KEY COLLATE NOCASE,
+                     materialized INTEGER NOT NULL,
+                     definition TEXT NOT NULL,
+                     created_at TEXT NOT NULL,
+                     refreshed_at TEXT,
+                     row_count INTEGER);
+                 CREATE TABLE IF NOT EXISTS iql_cache (
+                     key BLOB PRIMARY KEY,
+                     status INTEGER NOT NULL,
+                     body BLOB NOT NULL,
+                     received_at REAL NOT NULL);
+                 INSERT OR IGNORE INTO iql_meta (key, value) VALUES ('schema_version', {STORE_SCHEMA_VERSION});
+                 COMMIT;"
+            ))
+            .map_err(fail),
+    }
+}
+
+#[cfg(unix)]
+fn restrict_to_owner(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    // Best effort: a file system without modes (a mounted share) keeps what it has.
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+}
+
+#[cfg(not(unix))]
+fn restrict_to_owner(_path: &Path) {}
+
+pub(crate) fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn decl_type(t: ColumnType) -> &'static str {
+    match t {
+        ColumnType::Integer => "INTEGER",
+        ColumnType::Real => "REAL",
+        ColumnType::Boolean => "BOOLEAN",
+        ColumnType::Text => "TEXT",
+        ColumnType::Json => "JSON_TEXT",
+        ColumnType::Any => "",
+    }
+}
+
+fn column_type(decl: Option<&str>) -> ColumnType {
+    match decl.map(str::to_ascii_uppercase).as_deref() {
+        Some("INTEGER") => ColumnType::Integer,
+        Some("REAL") => ColumnType::Real,
+        Some("BOOLEAN") => ColumnType::Boolean,
+        Some("TEXT") => ColumnType::Text,
+        Some("JSON_TEXT") => ColumnType::Json,
+        _ => ColumnType::Any,
+    }
+}
+
+fn sql_value(c: &Cell) -> SqlValue {
+    match c {
+        Cell::Null => SqlValue::Null,
+        Cell::Bool(b) => SqlValue::Integer(*b as i64),
+        Cell::Integer(i) => SqlValue::Integer(*i),
+        Cell::Real(f) => SqlValue::Real(*f),
+        Cell::Text(s) => SqlValue::Text(s.clone()),
+        Cell::Json(v) => SqlValue::Text(v.to_string()),
+    }
+}

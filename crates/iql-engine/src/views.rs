@@ -1,0 +1,323 @@
+//! Views: `CREATE [OR REPLACE] [MATERIALIZED] VIEW`, `DROP [MATERIALIZED] VIEW`, `REFRESH
+//! MATERIALIZED VIEW`, and what a query that names a view becomes.
+//!
+//! Views are kept in the engine's store, so every session of the engine (and every process using
+//! the same store file) sees them. A plain view is its query's text: a query naming it runs the
+//! view's query in its place, live (`iql_sql`'s `view` module rewrites it, conditions included).
+//! A materialized view's rows are a table of the store, read as they are until a refresh; a refresh
+//! fetches everything fresh (no answer of the response cache) and then replaces the rows in one
+//! transaction, so a failed refresh leaves the old rows, and says so.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use iql_sql::{CreateView, DropView, QueryStatement, RefreshView, Statement};
+
+use crate::error::EngineError;
+use crate::plan;
+use crate::session::Session;
+use crate::store::{Store, ViewRecord};
+use crate::value::QueryResult;
+
+fn no_view(store: &Store, name: &str) -> EngineError {
+    let names: Vec<String> = store
+        .views()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    let hint = match iql_provider::did_you_mean(name, names.iter().map(String::as_str)) {
+        Some(close) => format!("; did you mean {close}?"),
+        None if names.is_empty() => " (there are no views yet)".to_string(),
+        None => " (SHOW VIEWS lists them)".to_string(),
+    };
+    EngineError::View(format!("there is no view named {name}{hint}"))
+}
+
+fn kind_word(materialized: bool) -> &'static str {
+    if materialized {
+        "MATERIALIZED VIEW"
+    } else {
+        "VIEW"
+    }
+}
+
+fn message(text: String) -> QueryResult {
+    QueryResult {
+        message: Some(text),
+        ..QueryResult::default()
+    }
+}
+
+impl Session {
+    /// The query with the views it names replaced by their queries and conditions moved next to
+    /// provider tables (`iql_sql::QueryStatement::expand_views`); the query itself when it names
+    /// no view and has no subquery to move conditions into.
+    pub(crate) fn with_views<'q>(
+        &self,
+        q: &'q QueryStatement,
+    ) -> Result<Cow<'q, QueryStatement>, EngineError> {
+        if !q.scopes.iter().any(|s| s.other_sources > 0) {
+            return Ok(Cow::Borrowed(q));
+        }
+        let store = if q.plain_table_names().is_empty() {
+            None
+        } else {
+            Some(self.engine().store()?)
+        };
+        self.expand_with_views(q, store.as_deref(), None)
+            .map(|e| e.map(Cow::Owned).unwrap_or(Cow::Borrowed(q)))
+    }
+
+    /// Expands with the store's plain views, and `extra` (a view being created) before them.
+    fn expand_with_views(
+        &self,
+        q: &QueryStatement,
+        store: Option<&Store>,
+        extra: Option<(&str, &str)>,
+    ) -> Result<Option<QueryStatement>, EngineError> {
+        let memo: RefCell<HashMap<String, Option<String>>> = RefCell::default();
+        let failure: RefCell<Option<EngineError>> = RefCell::default();
+        let lookup = |name: &str| -> Option<String> {
+            if let Some((n, d)) = extra {
+                if n.eq_ignore_ascii_case(name) {
+                    return Some(d.to_string());
+                }
+            }
+            let key = name.to_ascii_lowercase();
+            if let Some(found) = memo.borrow().get(&key) {
+                return found.clone();
+            }
+            let found = match store.map(|s| s.view(name)) {
+                Some(Ok(Some(v))) if !v.materialized => Some(v.definition),
+                Some(Err(e)) => {
+                    failure.borrow_mut().get_or_insert(e);
+                    None
+                }
+                _ => None,
+            };
+            memo.borrow_mut().insert(key, found.clone());
+            found
+        };
+        let expanded = q.expand_views(&lookup)?;
+        if let Some(e) = failure.into_inner() {
+            return Err(e);
+        }
+        Ok(expanded)
+    }
+
+    /// The columns `SELECT * FROM name` gives, from the plan and SQLite's compiled query.
+    pub(crate) fn columns_of_view(
+        &self,
+        name: &str,
+    ) -> Result<Vec<crate::value::ResultColumn>, EngineError> {
+        let sql = format!("SELECT * FROM {}", crate::store::quote(name));
+        let Some(Statement::Query(q)) = iql_sql::parse_script(&sql)?.pop().map(|s| s.statement)
+        else {
+            return Ok(Vec::new());
+        };
+        let q = self.with_views(&q)?;
+        let plans = plan::plan_query(self, &q)?;
+        let (db, sql) = self.prepare_local(&q, &plans)?;
+        let columns = crate::sqlite::columns_of(&db.conn, &sql);
+        self.local.give_back(db);
+        columns
+    }
+
+    pub(crate) async fn create_view(&self, v: &CreateView) -> Result<QueryResult, EngineError> {
+        let store = self.engine().store()?;
+        if let Some(old) = store.view(&v.name)? {
+            if v.if_not_exists {
+                return Ok(message(format!(
+                    "{} {} exists already: nothing done",
+                    kind_word(old.materialized).to_lowercase(),
+                    old.name
+                )));
+            }
+            if !v.or_replace {
+                // The store says it again in its transaction; this is the early answer.
+                return Err(EngineError::View(format!(
+                    "there is already a {} named {}: CREATE OR REPLACE {} replaces it, DROP {} removes it",
+                    kind_word(old.materialized).to_lowercase(),
+                    old.name,
+                    kind_word(v.materialized),
+                    kind_word(old.materialized)
+                )));
+            }
+        }
+        // The query must stand: its views expanded (this one as it will be, so a view that names
+        // itself is found), its tables planned, its SQL compiled by SQLite.
+        let expanded = self
+            .expand_with_views(&v.query, Some(&store), Some((&v.name, &v.definition)))?
+            .unwrap_or_else(|| (*v.query).clone());
+        let mut notices = Vec::new();
+        match plan::plan_query(self, &expanded) {
+            Ok(plans) => {
+                let (db, _) = self.prepare_local(&expanded, &plans)?;
+                self.local.give_back(db);
+            }
+            // A view over a resource that needs a parameter (image_actions needs image_id) is
+            // useful: the query that reads it gives the parameter.
+            Err(e @ EngineError::NoMatchingMethod { .. }) if !v.materialized => {
+                notices.push(format!(
+                    "a query of {} must give what its tables need: {e}",
+                    v.name
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+        if !v.materialized {
+            if self.dry_run() {
+                let mut r = message(format!("dry run: view {} was not created", v.name));
+                r.notices = notices;
+                return Ok(r);
+            }
+            store.create_view(&v.name, &v.definition, v.or_replace)?;
+            let mut r = message(format!("created view {}", v.name));
+            r.notices = notices;
+            return Ok(r);
+        }
+        if self.dry_run() {
+            let mut r = self.dry_run_query(&expanded)?;
+            r.message = Some(format!(
+                "dry run: materialized view {} was not created; it would send these requests",
+                v.name
+            ));
+            return Ok(r);
+        }
+        let fetched = self.select(&expanded, true).await?;
+        let record = store.materialize(
+            &v.name,
+            &v.definition,
+            &fetched.columns,
+            &fetched.rows,
+            Some(v.or_replace),
+        )?;
+        Ok(materialized_result(
+            format!("created materialized view {}", record.name),
+            &record,
+            fetched,
+        ))
+    }
+
+    pub(crate) async fn drop_view(&self, d: &DropView) -> Result<QueryResult, EngineError> {
+        let store = self.engine().store()?;
+        let mut done = Vec::new();
+        let mut notices = Vec::new();
+        // Every name is checked before any is dropped: a mistake drops nothing.
+        for name in &d.names {
+            match store.view(name)? {
+                None if d.if_exists => notices.push(format!("there is no view {name}: skipped")),
+                None => return Err(no_view(&store, name)),
+                Some(v) if v.materialized != d.materialized => {
+                    return Err(EngineError::View(format!(
+                        "{} is a {}: DROP {} {}",
+                        v.name,
+                        kind_word(v.materialized).to_lowercase(),
+                        kind_word(v.materialized),
+                        v.name
+                    )))
+                }
+                Some(v) => done.push(v.name),
+            }
+        }
+        if self.dry_run() {
+            let mut r = message(format!(
+                "dry run: nothing dropped (would drop {})",
+                if done.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    done.join(", ")
+                }
+            ));
+            r.notices = notices;
+            return Ok(r);
+        }
+        for name in &done {
+            store.drop_view(name)?;
+        }
+        let mut r = message(if done.is_empty() {
+            "nothing dropped".to_string()
+        } else {
+            format!("dropped {}", done.join(", "))
+        });
+        r.notices = notices;
+        Ok(r)
+    }
+
+    pub(crate) async fn refresh_view(&self, r: &RefreshView) -> Result<QueryResult, EngineError> {
+        let store = self.engine().store()?;
+        let Some(view) = store.view(&r.name)? else {
+            return Err(no_view(&store, &r.name));
+        };
+        if !view.materialized {
+            return Err(EngineError::View(format!(
+                "{} is a view, not a materialized view: it has no rows to refresh (each query of it fetches live)",
+                view.name
+            )));
+        }
+        let kept = match (&view.refreshed_at, view.row_count) {
+            (Some(at), Some(n)) => format!("from {at} ({n} rows)"),
+            _ => "(none: it was never filled)".to_string(),
+        };
+        let failed = |source: EngineError| EngineError::RefreshFailed {
+            view: view.name.clone(),
+            kept: kept.clone(),
+            source: Box::new(source),
+        };
+        let query = match iql_sql::parse_script(&view.definition)
+            .map_err(EngineError::from)
+            .map_err(failed)?
+            .pop()
+            .map(|s| s.statement)
+        {
+            Some(Statement::Query(q)) => q,
+            _ => {
+                return Err(failed(EngineError::View(format!(
+                    "its stored query is not a query: {}",
+                    view.definition
+                ))))
+            }
+        };
+        let expanded = self
+            .expand_with_views(&query, Some(&store), None)
+            .map_err(failed)?
+            .unwrap_or_else(|| (*query).clone());
+        if self.dry_run() {
+            let mut out = self.dry_run_query(&expanded).map_err(failed)?;
+            out.message = Some(format!(
+                "dry run: {} was not refreshed; it would send these requests",
+                view.name
+            ));
+            return Ok(out);
+        }
+        let fetched = self.select(&expanded, true).await.map_err(failed)?;
+        let record = store
+            .materialize(
+                &view.name,
+                &view.definition,
+                &fetched.columns,
+                &fetched.rows,
+                None,
+            )
+            .map_err(failed)?;
+        Ok(materialized_result(
+            format!("refreshed materialized view {}", record.name),
+            &record,
+            fetched,
+        ))
+    }
+}
+
+fn materialized_result(head: String, record: &ViewRecord, fetched: QueryResult) -> QueryResult {
+    let mut r = message(format!(
+        "{head}: {} rows at {}",
+        record.row_count.unwrap_or(0),
+        record.refreshed_at.as_deref().unwrap_or("?")
+    ));
+    r.affected = record.row_count.map(|n| n as u64);
+    r.stats = fetched.stats;
+    r.notices = fetched.notices;
+    r
+}

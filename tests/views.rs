@@ -1,0 +1,207 @@
+//! Views and materialized views by what reaches the mock and what the store holds: a condition on a
+//! view is sent to the API, a materialized view is read without a request (by another engine on the
+//! same store file too), a refresh is seen whole or not at all, and a failed refresh keeps the old
+//! rows and says so.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use iql::{Cell, Engine};
+use iql_mock::{MockConfig, MockServer};
+
+async fn mock(images: usize) -> MockServer {
+    MockServer::start(MockConfig {
+        images,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// A store file of its own in the temp folder, removed at the end of the test.
+struct StoreFile(PathBuf);
+
+impl StoreFile {
+    fn new(name: &str) -> StoreFile {
+        let p =
+            std::env::temp_dir().join(format!("iql-views-{}-{name}.sqlite", std::process::id()));
+        let s = StoreFile(p);
+        s.remove();
+        s
+    }
+
+    fn remove(&self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+impl Drop for StoreFile {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+async fn engine(url: &str, store: &StoreFile) -> Engine {
+    Engine::builder()
+        .endpoint("digitalocean", url)
+        .credential("digitalocean", "token")
+        .cache_ttl(Duration::ZERO)
+        .max_retries(0)
+        .store(&store.0)
+        .build()
+        .await
+        .unwrap()
+}
+
+fn count(results: &[iql::QueryResult]) -> i64 {
+    match results.last().unwrap().rows[0][0] {
+        Cell::Integer(n) => n,
+        ref other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_condition_on_a_view_is_sent_to_the_api() {
+    let m = mock(500).await;
+    let store = StoreFile::new("pushdown");
+    let e = engine(&m.url(), &store).await;
+    e.execute("CREATE VIEW my_images AS SELECT * FROM digitalocean.compute.images")
+        .await
+        .unwrap();
+    assert_eq!(m.request_count(), 0, "a plain view fetches nothing");
+    let id = m.images()[7]["id"].as_i64().unwrap();
+    let r = e
+        .execute(&format!(
+            "SELECT id, name FROM my_images WHERE image_id = {id}"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r[0].rows.len(), 1);
+    assert_eq!(r[0].rows[0][0], Cell::Integer(id));
+    let sent: Vec<String> = m.requests().into_iter().map(|r| r.uri).collect();
+    assert_eq!(sent, [format!("/v2/images/{id}")]);
+    // The same through an alias and a view of the view, and IN with two values.
+    m.clear_requests();
+    e.execute("CREATE VIEW mine AS SELECT id, name, image_id AS wanted FROM my_images")
+        .await
+        .unwrap();
+    let r = e
+        .execute(&format!(
+            "SELECT m.id FROM mine AS m WHERE m.wanted IN ({id}, {}) ORDER BY 1",
+            id + 1
+        ))
+        .await
+        .unwrap();
+    assert!(!r[0].rows.is_empty());
+    let mut sent: Vec<String> = m.requests().into_iter().map(|r| r.uri).collect();
+    sent.sort();
+    assert_eq!(
+        sent,
+        [format!("/v2/images/{id}"), format!("/v2/images/{}", id + 1)]
+    );
+}
+
+#[tokio::test]
+async fn a_materialized_view_is_read_without_requests_by_any_engine_on_the_store() {
+    let m = mock(450).await;
+    let store = StoreFile::new("shared");
+    let a = engine(&m.url(), &store).await;
+    let made = a
+        .execute("CREATE MATERIALIZED VIEW imgs AS SELECT id, name, type FROM digitalocean.compute.images")
+        .await
+        .unwrap();
+    assert_eq!(made[0].affected, Some(450));
+    assert_eq!(made[0].stats.requests, 3);
+    let before = m.request_count();
+    // Another engine (another process would be the same: one file, WAL) reads the rows.
+    let b = engine(&m.url(), &store).await;
+    let r = b
+        .execute("SELECT count(*) FROM imgs WHERE type = 'snapshot'")
+        .await
+        .unwrap();
+    assert!(count(&r) > 0);
+    assert_eq!(r[0].stats.requests, 0);
+    assert_eq!(m.request_count(), before);
+    let shown = b.execute("SHOW VIEWS").await.unwrap();
+    assert_eq!(shown[0].rows[0][0], Cell::Text("imgs".into()));
+    assert_eq!(shown[0].rows[0][2], Cell::Integer(450));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_see_a_refresh_whole_or_not_at_all() {
+    let m = mock(2_000).await;
+    let store = StoreFile::new("atomic");
+    let writer = engine(&m.url(), &store).await;
+    writer
+        .execute("CREATE MATERIALIZED VIEW imgs AS SELECT * FROM digitalocean.compute.images")
+        .await
+        .unwrap();
+    let reader = engine(&m.url(), &store).await;
+    let refreshing = tokio::spawn(async move {
+        for _ in 0..5 {
+            writer
+                .execute("REFRESH MATERIALIZED VIEW imgs")
+                .await
+                .unwrap();
+        }
+    });
+    let mut reads = 0;
+    while !refreshing.is_finished() {
+        let r = reader.execute("SELECT count(*) FROM imgs").await.unwrap();
+        assert_eq!(count(&r), 2_000, "a reader saw a refresh half done");
+        reads += 1;
+        tokio::task::yield_now().await;
+    }
+    refreshing.await.unwrap();
+    assert!(reads > 0);
+}
+
+#[tokio::test]
+async fn a_failed_refresh_keeps_the_old_rows_and_says_so() {
+    let m = mock(30).await;
+    let store = StoreFile::new("failed");
+    let e = engine(&m.url(), &store).await;
+    e.execute("CREATE MATERIALIZED VIEW imgs AS SELECT id FROM digitalocean.compute.images")
+        .await
+        .unwrap();
+    // The same store, and an API that answers nothing (a closed port on loopback).
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let broken = engine(&format!("http://{closed}"), &store).await;
+    let err = broken
+        .execute("REFRESH MATERIALIZED VIEW imgs")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("REFRESH MATERIALIZED VIEW imgs failed, so it keeps its rows from "),
+        "{err}"
+    );
+    assert!(err.contains("(30 rows)"), "{err}");
+    let r = broken.execute("SELECT count(*) FROM imgs").await.unwrap();
+    assert_eq!(count(&r), 30);
+}
+
+#[tokio::test]
+async fn an_engine_without_a_store_path_keeps_views_in_a_file_it_removes() {
+    let m = mock(5).await;
+    let e = Engine::builder()
+        .endpoint("digitalocean", &m.url())
+        .credential("digitalocean", "token")
+        .build()
+        .await
+        .unwrap();
+    e.execute("CREATE MATERIALIZED VIEW v AS SELECT id FROM digitalocean.compute.images")
+        .await
+        .unwrap();
+    let path = e.store_path().unwrap();
+    assert!(path.exists());
+    drop(e);
+    assert!(!path.exists(), "{} is left behind", path.display());
+}
