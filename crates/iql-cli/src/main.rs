@@ -237,6 +237,11 @@ struct EngineArgs {
     /// No response cache: every statement asks the API (same as --cache-ttl 0).
     #[arg(long)]
     no_cache: bool,
+    /// Keep GET answers in the store too, so the next iql run within --cache-ttl uses them
+    /// instead of asking again. Off by default: answers may hold secrets (database passwords,
+    /// cluster configs) and the store is a file (readable by you alone).
+    #[arg(long, conflicts_with = "no_cache")]
+    persist_cache: bool,
     /// The file that keeps views and materialized views from one run to the next ("temp": a
     /// temporary one, gone at exit). Default: $XDG_DATA_HOME/iql/store.sqlite
     /// (~/.local/share/iql/store.sqlite), and sandbox.sqlite beside it with --sandbox.
@@ -340,6 +345,7 @@ async fn build_engine(args: &EngineArgs) -> anyhow::Result<Engine> {
         } else {
             Duration::from_secs(args.cache_ttl)
         })
+        .persist_cache(args.persist_cache)
         .wait_always(args.wait)
         .wait_policy(
             Duration::from_secs(args.poll_interval.max(1)),

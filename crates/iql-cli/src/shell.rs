@@ -58,6 +58,12 @@ const KEYWORDS: &[&str] = &[
     "PROVIDERS",
     "SERVICES",
     "RESOURCES",
+    "VIEWS",
+    "CREATE",
+    "VIEW",
+    "MATERIALIZED",
+    "REFRESH",
+    "DROP",
     "METHODS",
     "EXTENDED",
     "DESCRIBE",
@@ -94,10 +100,12 @@ struct IqlHelper {
     registry: Arc<Registry>,
     /// Every provider, `provider.service` and `provider.service.resource`.
     names: Vec<String>,
+    /// The views' names now (they change while the shell runs).
+    views: Box<dyn Fn() -> Vec<String>>,
 }
 
 impl IqlHelper {
-    fn new(registry: Arc<Registry>) -> Self {
+    fn new(registry: Arc<Registry>, views: Box<dyn Fn() -> Vec<String>>) -> Self {
         let mut names = Vec::new();
         for p in registry.provider_names() {
             names.push(p.to_string());
@@ -117,7 +125,11 @@ impl IqlHelper {
         }
         names.sort();
         names.dedup();
-        IqlHelper { registry, names }
+        IqlHelper {
+            registry,
+            names,
+            views,
+        }
     }
 
     /// The resource `provider.service.resource`, if it exists.
@@ -200,6 +212,11 @@ impl IqlHelper {
             .filter(|n| !n.contains('.') && n.starts_with(word))
             .cloned()
             .collect();
+        out.extend(
+            (self.views)()
+                .into_iter()
+                .filter(|v| v.to_ascii_lowercase().starts_with(&lower)),
+        );
         out.extend(
             KEYWORDS
                 .iter()
@@ -428,7 +445,11 @@ fn cache_command(console: &mut Console, arg: Option<&str>, value: Option<&str>) 
 }
 
 pub fn run(rt: &tokio::runtime::Runtime, mut console: Console, vars: &Vars) -> anyhow::Result<()> {
-    let helper = IqlHelper::new(console.engine.registry_handle());
+    let engine = console.engine.clone();
+    let helper = IqlHelper::new(
+        console.engine.registry_handle(),
+        Box::new(move || engine.view_names()),
+    );
     let config = rustyline::Config::builder()
         .auto_add_history(false)
         .completion_type(rustyline::CompletionType::List)
@@ -590,7 +611,10 @@ mod tests {
 
     #[test]
     fn completes_names_columns_and_parameters() {
-        let helper = IqlHelper::new(Arc::new(Registry::bundled()));
+        let helper = IqlHelper::new(
+            Arc::new(Registry::bundled()),
+            Box::new(|| vec!["snapshots".to_string(), "my_images".to_string()]),
+        );
         let c = |before: &str| {
             let word = before.rsplit(' ').next().unwrap_or(before);
             helper.candidates(before, word)
@@ -615,6 +639,8 @@ mod tests {
             ["@image_id"]
         );
         assert!(c("sel").contains(&"select".to_string()));
+        // Views by name, as a table.
+        assert_eq!(c("SELECT * FROM snap"), ["snapshots"]);
         assert!(c("SEL").contains(&"SELECT".to_string()));
     }
 }

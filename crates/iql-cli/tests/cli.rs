@@ -509,3 +509,66 @@ fn a_materialized_view_outlives_the_process_that_made_it() {
         let _ = std::fs::remove_file(format!("{store}{suffix}"));
     }
 }
+
+#[test]
+fn persist_cache_lets_the_next_run_send_nothing() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mock = runtime
+        .block_on(iql_mock::MockServer::start(iql_mock::MockConfig {
+            images: 250,
+            ..iql_mock::MockConfig::default()
+        }))
+        .unwrap();
+    let store = data_home().join(format!("answers-{}.sqlite", std::process::id()));
+    let endpoint = format!("digitalocean={}", mock.url());
+    let run = |token: &str, extra: &[&str]| {
+        let mut args = vec![
+            "exec",
+            "--endpoint",
+            &endpoint,
+            "--store",
+            store.to_str().unwrap(),
+            "--timer",
+            "-o",
+            "csv",
+        ];
+        args.extend_from_slice(extra);
+        args.push("SELECT count(*) AS n FROM digitalocean.compute.images");
+        let out = Command::new(env!("CARGO_BIN_EXE_iql"))
+            .env("XDG_DATA_HOME", data_home())
+            .env("DIGITALOCEAN_TOKEN", token)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "n\n250\n");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    run("token-a", &["--persist-cache"]);
+    assert_eq!(mock.request_count(), 2);
+    // The next process, same token: nothing sent.
+    let again = run("token-a", &["--persist-cache"]);
+    assert!(again.contains("0 requests"), "{again}");
+    assert_eq!(mock.request_count(), 2);
+    // Another token never gets the first one's answers; without the flag nothing is read.
+    run("token-b", &["--persist-cache"]);
+    assert_eq!(mock.request_count(), 4);
+    run("token-a", &[]);
+    assert_eq!(mock.request_count(), 6);
+    // The token is not in the store file.
+    let bytes = std::fs::read(&store).unwrap_or_default();
+    let wal = std::fs::read(format!("{}-wal", store.display())).unwrap_or_default();
+    for b in [&bytes, &wal] {
+        assert!(
+            !b.windows(7).any(|w| w == b"token-a"),
+            "the token is in the store"
+        );
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", store.display()));
+    }
+}

@@ -14,6 +14,12 @@
 //! - **Dropped by a change.** A mutation drops every entry of the API it changed before it
 //!   returns (DigitalOcean's resources affect each other: attaching a volume changes the
 //!   Droplet's `volume_ids`), and an answer that was in flight across that change is not kept.
+//! - **Across processes, when asked** (`CacheConfig::persist`): answers are also written to the
+//!   store, and a reader that misses in memory looks there, so a second `iql exec` within the TTL
+//!   sends nothing. The identity key is then the store's secret (so the next process computes the
+//!   same identities); entries are still per credential, and a change drops them from the store
+//!   too. Off by default: the store is a file, and answers may hold secrets (a database
+//!   cluster's password, a Kubernetes config).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +36,8 @@ pub struct CacheConfig {
     pub ttl: Duration,
     /// Most bytes of answers kept; the least recently used are dropped first.
     pub max_bytes: usize,
+    /// Also keep answers in the store, for later processes (module documentation).
+    pub persist: bool,
 }
 
 /// The default TTL, as Steampipe's.
@@ -42,6 +50,7 @@ impl Default for CacheConfig {
         CacheConfig {
             ttl: DEFAULT_CACHE_TTL,
             max_bytes: DEFAULT_CACHE_BYTES,
+            persist: false,
         }
     }
 }
@@ -140,6 +149,8 @@ pub(crate) struct ResponseCache {
     generation: AtomicU64,
     /// The key of the identity hash: random per engine, or the store's when answers are kept there.
     identity_key: ring::hmac::Key,
+    /// Where answers are also kept for other processes.
+    store: Option<Arc<crate::store::Store>>,
 }
 
 /// Where an answer came from.
@@ -158,7 +169,58 @@ impl ResponseCache {
             in_flight: Mutex::default(),
             generation: AtomicU64::new(0),
             identity_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, identity_secret),
+            store: None,
         }
+    }
+
+    /// A cache that also keeps answers in `store`, with identities keyed by the store's secret.
+    pub fn persistent(
+        config: CacheConfig,
+        store: Arc<crate::store::Store>,
+    ) -> Result<Self, crate::error::EngineError> {
+        let secret = store.cache_secret()?;
+        let mut cache = ResponseCache::new(config, &secret);
+        cache.store = Some(store);
+        Ok(cache)
+    }
+
+    /// The store's key of an entry: a digest of who asked and what.
+    fn stored_key(key: &CacheKey) -> Vec<u8> {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(&key.identity);
+        ctx.update(key.url.as_bytes());
+        for (n, v) in &key.headers {
+            ctx.update(&[0]);
+            ctx.update(n.as_bytes());
+            ctx.update(&[0]);
+            ctx.update(v.as_bytes());
+        }
+        ctx.finish().as_ref().to_vec()
+    }
+
+    /// A kept answer from the store no older than `ttl`, now kept in memory too.
+    fn get_stored(&self, key: &CacheKey, ttl: Duration) -> Option<Arc<CachedAnswer>> {
+        let store = self.store.as_ref()?;
+        let generation = self.generation();
+        let found = match store.cached_answer(&Self::stored_key(key)) {
+            Ok(found) => found?,
+            Err(e) => {
+                tracing::warn!(error = %e, "the store's kept answers cannot be read");
+                return None;
+            }
+        };
+        let received = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(found.received_at.max(0.0));
+        let answer = Arc::new(CachedAnswer {
+            status: found.status,
+            body: found.body,
+            received,
+            memo: Mutex::new(None),
+        });
+        if answer.age() > ttl {
+            return None;
+        }
+        self.put_in_memory(key.clone(), answer.clone(), generation);
+        Some(answer)
     }
 
     pub fn config(&self) -> CacheConfig {
@@ -186,11 +248,15 @@ impl ResponseCache {
         if ttl.is_zero() {
             return None;
         }
-        let mut state = self.state();
-        let state = &mut *state;
-        let entry = state.entries.get_mut(key)?;
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let Some(entry) = state.entries.get_mut(key) else {
+            drop(guard);
+            return self.get_stored(key, ttl);
+        };
         if entry.answer.age() > ttl {
-            return None;
+            drop(guard);
+            return self.get_stored(key, ttl);
         }
         state.order.remove(&entry.used);
         state.tick += 1;
@@ -202,6 +268,28 @@ impl ResponseCache {
     /// Keeps an answer received under `generation` (from [`ResponseCache::generation`]), unless
     /// the cache was invalidated since or the answer alone is over the bound.
     pub fn put(&self, key: CacheKey, answer: Arc<CachedAnswer>, generation: u64) {
+        if let Some(store) = &self.store {
+            if self.generation() == generation && !self.config.ttl.is_zero() {
+                let stored = crate::store::StoredAnswer {
+                    status: answer.status,
+                    body: answer.body.clone(),
+                    received_at: answer
+                        .received
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_secs_f64(),
+                };
+                if let Err(e) =
+                    store.keep_answer(&Self::stored_key(&key), &key.url, &stored, self.config.ttl)
+                {
+                    tracing::warn!(error = %e, "an answer could not be kept in the store");
+                }
+            }
+        }
+        self.put_in_memory(key, answer, generation);
+    }
+
+    fn put_in_memory(&self, key: CacheKey, answer: Arc<CachedAnswer>, generation: u64) {
         let size = answer.weight(&key);
         if size > self.config.max_bytes || self.config.ttl.is_zero() {
             return;
@@ -237,6 +325,11 @@ impl ResponseCache {
     /// Drops every entry whose URL starts with `origin` (an API's base, `http://host:port`), and
     /// makes answers in flight now unkeepable.
     pub fn invalidate(&self, origin: &str) {
+        if let Some(store) = &self.store {
+            if let Err(e) = store.forget_answers(origin) {
+                tracing::warn!(error = %e, "kept answers could not be dropped from the store");
+            }
+        }
         let mut state = self.state();
         self.generation.fetch_add(1, Ordering::SeqCst);
         let state = &mut *state;
@@ -256,6 +349,11 @@ impl ResponseCache {
 
     /// Drops everything.
     pub fn clear(&self) {
+        if let Some(store) = &self.store {
+            if let Err(e) = store.forget_answers("") {
+                tracing::warn!(error = %e, "kept answers could not be dropped from the store");
+            }
+        }
         let mut state = self.state();
         self.generation.fetch_add(1, Ordering::SeqCst);
         *state = State::default();
@@ -338,6 +436,7 @@ mod tests {
             CacheConfig {
                 ttl: Duration::from_secs(60),
                 max_bytes: 3 * (3 * 100 + "http://a/1".len() + 64),
+                persist: false,
             },
             b"k",
         );

@@ -51,14 +51,26 @@ pub struct Engine {
 impl Engine {
     pub fn new(registry: Arc<Registry>, config: EngineConfig) -> Result<Arc<Self>, EngineError> {
         let http = HttpClient::new(config.http.clone())?;
-        let cache = Arc::new(ResponseCache::new(config.cache, &random_key()?));
+        // Answers kept for later processes need the store now (its secret keys the identities).
+        let (cache, store) = if config.cache.persist && !config.cache.ttl.is_zero() {
+            let store = Arc::new(match &config.store {
+                Some(path) => Store::open(path)?,
+                None => Store::temporary()?,
+            });
+            (
+                ResponseCache::persistent(config.cache, store.clone())?,
+                Some(store),
+            )
+        } else {
+            (ResponseCache::new(config.cache, &random_key()?), None)
+        };
         Ok(Arc::new(Engine {
             registry,
             http,
             config,
             rows: Arc::default(),
-            cache,
-            store: std::sync::Mutex::new(None),
+            cache: Arc::new(cache),
+            store: std::sync::Mutex::new(store),
         }))
     }
 

@@ -384,20 +384,23 @@ impl Store {
         .map_err(|e| self.err(e))
     }
 
-    /// Keeps an answer; answers older than `max_age` are removed on the way.
+    /// Keeps an answer (for the request to `url`); answers older than `max_age` are removed on
+    /// the way.
     pub fn keep_answer(
         &self,
         key: &[u8],
+        url: &str,
         answer: &StoredAnswer,
         max_age: Duration,
     ) -> Result<(), EngineError> {
         let conn = self.conn();
         conn.prepare_cached(
-            "INSERT OR REPLACE INTO iql_cache (key, status, body, received_at) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT OR REPLACE INTO iql_cache (key, url, status, body, received_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         )
         .and_then(|mut s| {
             s.execute(params![
                 key,
+                url,
                 answer.status as i64,
                 answer.body,
                 answer.received_at
@@ -410,10 +413,13 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets every kept answer (after a change, or when asked).
-    pub fn clear_answers(&self) -> Result<(), EngineError> {
+    /// Forgets the kept answers of requests whose URL starts with `origin` (all with "").
+    pub fn forget_answers(&self, origin: &str) -> Result<(), EngineError> {
         self.conn()
-            .execute("DELETE FROM iql_cache", [])
+            .execute(
+                "DELETE FROM iql_cache WHERE substr(url, 1, length(?1)) = ?1",
+                [origin],
+            )
             .map(drop)
             .map_err(|e| self.err(e))
     }
@@ -510,6 +516,7 @@ fn migrate(conn: &Connection) -> Result<(), EngineError> {
                      row_count INTEGER);
                  CREATE TABLE IF NOT EXISTS iql_cache (
                      key BLOB PRIMARY KEY,
+                     url TEXT NOT NULL,
                      status INTEGER NOT NULL,
                      body BLOB NOT NULL,
                      received_at REAL NOT NULL);

@@ -174,6 +174,14 @@ impl EngineBuilder {
         self
     }
 
+    /// Also keep GET answers in the store, so that another engine or process on the same store
+    /// file uses them within the TTL (a script of several `iql exec` runs). Off by default: the
+    /// store is a file on disk, and answers may hold secrets.
+    pub fn persist_cache(mut self, persist: bool) -> Self {
+        self.config.cache.persist = persist;
+        self
+    }
+
     /// The store's file: views, materialized views' rows (and the answers kept with
     /// [`EngineBuilder::persist_cache`]) live there and outlive the engine; several processes may
     /// use one file at once. Without it the store is a temporary file, deleted with the engine.
@@ -371,6 +379,16 @@ impl Engine {
     /// one is removed when the last clone of the engine goes.
     pub fn store_path(&self) -> Result<std::path::PathBuf, Error> {
         Ok(self.inner.engine.store()?.path().to_path_buf())
+    }
+
+    /// The names of the views in the store (none if it cannot be read).
+    pub fn view_names(&self) -> Vec<String> {
+        self.inner
+            .engine
+            .store()
+            .and_then(|s| s.views())
+            .map(|v| v.into_iter().map(|v| v.name).collect())
+            .unwrap_or_default()
     }
 
     /// The sandbox this engine started, if any.
