@@ -200,8 +200,125 @@ async fn an_engine_without_a_store_path_keeps_views_in_a_file_it_removes() {
     e.execute("CREATE MATERIALIZED VIEW v AS SELECT id FROM digitalocean.compute.images")
         .await
         .unwrap();
-    let path = e.store_path().unwrap();
+    let path = PathBuf::from(e.store_location().unwrap());
     assert!(path.exists());
     drop(e);
     assert!(!path.exists(), "{} is left behind", path.display());
+}
+
+#[tokio::test]
+async fn a_refresh_that_meets_500s_keeps_the_old_rows() {
+    let good = mock(12).await;
+    let store = StoreFile::new("fivehundreds");
+    let e = engine(&good.url(), &store).await;
+    e.execute("CREATE MATERIALIZED VIEW imgs AS SELECT id FROM digitalocean.compute.images")
+        .await
+        .unwrap();
+    let failing = MockServer::start(MockConfig {
+        images: 40,
+        error_rate: 1.0,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let broken = engine(&failing.url(), &store).await;
+    let err = broken
+        .execute("REFRESH MATERIALIZED VIEW imgs")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("keeps its rows from "), "{err}");
+    assert!(err.contains("(12 rows)"), "{err}");
+    assert!(err.contains("500"), "{err}");
+    let r = e.execute("SELECT count(*) FROM imgs").await.unwrap();
+    assert_eq!(count(&r), 12);
+}
+
+/// A store that statements cannot attach (as a PostgreSQL one would be): the SQLite store behind
+/// it, with `local_file` hidden.
+#[derive(Debug)]
+struct Unattachable(iql::SqliteStore);
+
+impl iql::Store for Unattachable {
+    fn location(&self) -> String {
+        self.0.location()
+    }
+    fn local_file(&self) -> Option<&std::path::Path> {
+        None
+    }
+    fn view(&self, name: &str) -> Result<Option<iql::ViewRecord>, iql::Error> {
+        self.0.view(name)
+    }
+    fn views(&self) -> Result<Vec<iql::ViewRecord>, iql::Error> {
+        self.0.views()
+    }
+    fn create_view(&self, name: &str, definition: &str, replace: bool) -> Result<(), iql::Error> {
+        self.0.create_view(name, definition, replace)
+    }
+    fn materialize(
+        &self,
+        name: &str,
+        definition: &str,
+        columns: &[iql::ResultColumn],
+        rows: &[Vec<Cell>],
+        create: Option<bool>,
+    ) -> Result<iql::ViewRecord, iql::Error> {
+        self.0.materialize(name, definition, columns, rows, create)
+    }
+    fn drop_view(&self, name: &str) -> Result<Option<iql::ViewRecord>, iql::Error> {
+        self.0.drop_view(name)
+    }
+    fn columns_of(&self, name: &str) -> Result<Vec<iql::ResultColumn>, iql::Error> {
+        self.0.columns_of(name)
+    }
+    fn rows_of(&self, name: &str) -> Result<(Vec<iql::ResultColumn>, Vec<Vec<Cell>>), iql::Error> {
+        self.0.rows_of(name)
+    }
+    fn cache_secret(&self) -> Result<[u8; 32], iql::Error> {
+        self.0.cache_secret()
+    }
+    fn cached_answer(&self, key: &[u8]) -> Result<Option<iql::StoredAnswer>, iql::Error> {
+        self.0.cached_answer(key)
+    }
+    fn keep_answer(
+        &self,
+        key: &[u8],
+        url: &str,
+        answer: &iql::StoredAnswer,
+        max_age: Duration,
+    ) -> Result<(), iql::Error> {
+        self.0.keep_answer(key, url, answer, max_age)
+    }
+    fn forget_answers(&self, origin: &str) -> Result<(), iql::Error> {
+        self.0.forget_answers(origin)
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_be_attached_serves_its_rows_by_copy() {
+    let m = mock(80).await;
+    let store = StoreFile::new("copied");
+    let custom = std::sync::Arc::new(Unattachable(iql::SqliteStore::open(&store.0).unwrap()));
+    let e = Engine::builder()
+        .endpoint("digitalocean", &m.url())
+        .credential("digitalocean", "token")
+        .custom_store(custom)
+        .build()
+        .await
+        .unwrap();
+    e.execute(
+        "CREATE MATERIALIZED VIEW imgs AS SELECT id, type, public FROM digitalocean.compute.images",
+    )
+    .await
+    .unwrap();
+    let sent = m.request_count();
+    for _ in 0..2 {
+        // Twice: the copy of the first statement is gone before the second makes its own.
+        let r = e
+            .execute("SELECT count(*) FROM imgs i JOIN imgs j ON i.id = j.id WHERE i.public IN (true, false)")
+            .await
+            .unwrap();
+        assert_eq!(count(&r), 80);
+    }
+    assert_eq!(m.request_count(), sent);
 }

@@ -150,7 +150,7 @@ pub(crate) struct ResponseCache {
     /// The key of the identity hash: random per engine, or the store's when answers are kept there.
     identity_key: ring::hmac::Key,
     /// Where answers are also kept for other processes.
-    store: Option<Arc<crate::store::Store>>,
+    store: Option<Arc<dyn crate::store::Store>>,
 }
 
 /// Where an answer came from.
@@ -176,7 +176,7 @@ impl ResponseCache {
     /// A cache that also keeps answers in `store`, with identities keyed by the store's secret.
     pub fn persistent(
         config: CacheConfig,
-        store: Arc<crate::store::Store>,
+        store: Arc<dyn crate::store::Store>,
     ) -> Result<Self, crate::error::EngineError> {
         let secret = store.cache_secret()?;
         let mut cache = ResponseCache::new(config, &secret);

@@ -15,7 +15,7 @@ use iql_provider::{Method, Provider, Registry, Resource};
 use crate::cache::{CacheConfig, ResponseCache};
 use crate::error::EngineError;
 use crate::session::{Session, SessionSettings};
-use crate::store::Store;
+use crate::store::{SqliteStore, Store};
 
 /// How the engine reaches providers, and the settings new sessions start with.
 #[derive(Debug, Clone, Default)]
@@ -34,6 +34,8 @@ pub struct EngineConfig {
     /// The store's file (views, materialized rows); `None` is a temporary file, gone with the
     /// engine. Opened when first needed.
     pub store: Option<std::path::PathBuf>,
+    /// A store of another kind, used instead of the SQLite file `store` names.
+    pub custom_store: Option<Arc<dyn Store>>,
 }
 
 /// The shared half of iql: see the module documentation.
@@ -45,7 +47,7 @@ pub struct Engine {
     /// Rows received so far by every session, for progress displays.
     rows: Arc<AtomicU64>,
     cache: Arc<ResponseCache>,
-    store: std::sync::Mutex<Option<Arc<Store>>>,
+    store: std::sync::Mutex<Option<Arc<dyn Store>>>,
 }
 
 impl Engine {
@@ -53,10 +55,7 @@ impl Engine {
         let http = HttpClient::new(config.http.clone())?;
         // Answers kept for later processes need the store now (its secret keys the identities).
         let (cache, store) = if config.cache.persist && !config.cache.ttl.is_zero() {
-            let store = Arc::new(match &config.store {
-                Some(path) => Store::open(path)?,
-                None => Store::temporary()?,
-            });
+            let store = open_store(&config)?;
             (
                 ResponseCache::persistent(config.cache, store.clone())?,
                 Some(store),
@@ -101,7 +100,7 @@ impl Engine {
     }
 
     /// The store, opened on first use (see `store.rs`).
-    pub fn store(&self) -> Result<Arc<Store>, EngineError> {
+    pub fn store(&self) -> Result<Arc<dyn Store>, EngineError> {
         let mut slot = self
             .store
             .lock()
@@ -109,16 +108,13 @@ impl Engine {
         if let Some(s) = slot.as_ref() {
             return Ok(s.clone());
         }
-        let store = Arc::new(match &self.config.store {
-            Some(path) => Store::open(path)?,
-            None => Store::temporary()?,
-        });
+        let store = open_store(&self.config)?;
         *slot = Some(store.clone());
         Ok(store)
     }
 
     /// The store if a statement has opened it already.
-    pub(crate) fn opened_store(&self) -> Option<Arc<Store>> {
+    pub(crate) fn opened_store(&self) -> Option<Arc<dyn Store>> {
         self.store
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -251,6 +247,17 @@ impl Engine {
             }),
         }
     }
+}
+
+/// The store the configuration names: a custom one, the SQLite file, or a temporary file.
+fn open_store(config: &EngineConfig) -> Result<Arc<dyn Store>, EngineError> {
+    if let Some(custom) = &config.custom_store {
+        return Ok(custom.clone());
+    }
+    Ok(Arc::new(match &config.store {
+        Some(path) => SqliteStore::open(path)?,
+        None => SqliteStore::temporary()?,
+    }))
 }
 
 /// A key for identity hashes that no other process shares.

@@ -43,7 +43,7 @@ pub use error::{EngineError, ErrorKind};
 pub use iql_http::{check_url, HttpError, Secret as Credential};
 pub use mutate::WaitPolicy;
 pub use session::{Session, SessionSettings};
-pub use store::{Store, StoredAnswer, ViewRecord, BUSY_TIMEOUT, STORE_SCHEMA_VERSION};
+pub use store::{SqliteStore, Store, StoredAnswer, ViewRecord, BUSY_TIMEOUT, STORE_SCHEMA_VERSION};
 pub use value::{Cell, ColumnType, FetchStats, QueryResult, ResultColumn};
 
 /// The fan-out limit unless set: DigitalOcean allows 5,000 requests an hour per token.

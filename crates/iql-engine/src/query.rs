@@ -57,7 +57,19 @@ impl Session {
         // A query naming something other than provider tables may read a materialized view.
         if q.scopes.iter().any(|s| s.other_sources > 0) {
             if let Some(store) = self.engine().opened_store() {
-                db.attach_store(store.path())?;
+                match store.local_file() {
+                    Some(file) => db.attach_store(file)?,
+                    // A store that cannot be attached: the materialized views the query names
+                    // are copied in.
+                    None => {
+                        for name in q.plain_table_names() {
+                            if let Some(v) = store.view(&name)?.filter(|v| v.materialized) {
+                                let (columns, rows) = store.rows_of(&v.name)?;
+                                db.copy_table(&name, &columns, &rows)?;
+                            }
+                        }
+                    }
+                }
             }
         }
         for p in plans {

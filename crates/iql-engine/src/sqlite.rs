@@ -47,6 +47,8 @@ pub(crate) struct LocalDb {
     /// Tables and views this statement filled or made, to empty or drop when it is given back.
     used: Vec<String>,
     views: Vec<String>,
+    /// Tables copied in for this statement alone (a store's materialized views), dropped after.
+    copied: Vec<String>,
     /// The store file attached as `store` (its materialized views are read in place).
     attached: Option<std::path::PathBuf>,
 }
@@ -67,6 +69,7 @@ impl LocalDbs {
                 tables: Default::default(),
                 used: Vec::new(),
                 views: Vec::new(),
+                copied: Vec::new(),
                 attached: None,
             }),
         }
@@ -76,6 +79,12 @@ impl LocalDbs {
     /// for the next statement; one that cannot be cleaned is closed.
     pub fn give_back(&self, mut db: LocalDb) {
         let mut clean = true;
+        for table in std::mem::take(&mut db.copied) {
+            clean &= db
+                .conn
+                .execute_batch(&format!("DROP TABLE IF EXISTS temp.{};", quote(&table)))
+                .is_ok();
+        }
         for view in std::mem::take(&mut db.views) {
             clean &= db
                 .conn
@@ -103,6 +112,49 @@ impl LocalDbs {
 }
 
 impl LocalDb {
+    /// A temporary table `name` holding `rows` (a materialized view of a store that cannot be
+    /// attached), dropped when the database is given back.
+    pub fn copy_table(
+        &mut self,
+        name: &str,
+        columns: &[ResultColumn],
+        rows: &[Vec<Cell>],
+    ) -> Result<(), EngineError> {
+        let defs: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}",
+                    quote(&c.name),
+                    crate::store::decl_type(c.column_type)
+                )
+            })
+            .collect();
+        self.conn
+            .execute_batch(&format!(
+                "CREATE TEMP TABLE {} ({});",
+                quote(name),
+                defs.join(", ")
+            ))
+            .map_err(sql_error)?;
+        self.copied.push(name.to_string());
+        let placeholders = vec!["?"; columns.len()].join(", ");
+        let mut insert = self
+            .conn
+            .prepare(&format!(
+                "INSERT INTO temp.{} VALUES ({placeholders})",
+                quote(name)
+            ))
+            .map_err(sql_error)?;
+        for row in rows {
+            let values: Vec<SqlValue> = row.iter().map(crate::store::sql_value).collect();
+            insert
+                .execute(rusqlite::params_from_iter(values))
+                .map_err(sql_error)?;
+        }
+        Ok(())
+    }
+
     /// Attaches the store's file as `store`, so the query reads its materialized views by name.
     pub fn attach_store(&mut self, path: &std::path::Path) -> Result<(), EngineError> {
         if self.attached.as_deref() == Some(path) {

@@ -57,9 +57,58 @@ pub struct StoredAnswer {
     pub received_at: f64,
 }
 
-/// See the module documentation.
+/// What iql keeps beyond a statement, wherever it is kept: the engine and the planner see this
+/// alone, so another kind of store (PostgreSQL, for a team) follows without touching them.
+///
+/// Calls are synchronous and short (a row or a transaction on a local file); an implementation
+/// over a network runs its client on a thread of its own rather than block the caller's runtime.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Where it is, for messages (a path, or a URL without its password).
+    fn location(&self) -> String;
+    /// A SQLite file statements can attach to read materialized views in place; `None` for a
+    /// store that is not one (their rows are then copied in with [`Store::rows_of`]).
+    fn local_file(&self) -> Option<&Path>;
+    /// The view named `name` (any case).
+    fn view(&self, name: &str) -> Result<Option<ViewRecord>, EngineError>;
+    /// Every view, by name.
+    fn views(&self) -> Result<Vec<ViewRecord>, EngineError>;
+    /// Records a plain view; an existing one of that name is replaced when `replace`, else it is
+    /// an error.
+    fn create_view(&self, name: &str, definition: &str, replace: bool) -> Result<(), EngineError>;
+    /// Stores a materialized view's rows in one transaction (see [`SqliteStore`]).
+    fn materialize(
+        &self,
+        name: &str,
+        definition: &str,
+        columns: &[ResultColumn],
+        rows: &[Vec<Cell>],
+        create: Option<bool>,
+    ) -> Result<ViewRecord, EngineError>;
+    /// Removes a view and its rows; what was removed.
+    fn drop_view(&self, name: &str) -> Result<Option<ViewRecord>, EngineError>;
+    /// A materialized view's stored columns.
+    fn columns_of(&self, name: &str) -> Result<Vec<ResultColumn>, EngineError>;
+    /// A materialized view's rows, for statements that cannot attach the store.
+    fn rows_of(&self, name: &str) -> Result<(Vec<ResultColumn>, Vec<Vec<Cell>>), EngineError>;
+    /// The secret that keys credential identities of kept answers (made on first use).
+    fn cache_secret(&self) -> Result<[u8; 32], EngineError>;
+    /// A kept answer.
+    fn cached_answer(&self, key: &[u8]) -> Result<Option<StoredAnswer>, EngineError>;
+    /// Keeps an answer for the request to `url`, dropping those older than `max_age`.
+    fn keep_answer(
+        &self,
+        key: &[u8],
+        url: &str,
+        answer: &StoredAnswer,
+        max_age: Duration,
+    ) -> Result<(), EngineError>;
+    /// Forgets the answers of requests whose URL starts with `origin` (all with "").
+    fn forget_answers(&self, origin: &str) -> Result<(), EngineError>;
+}
+
+/// The store in one SQLite file: see the module documentation.
 #[derive(Debug)]
-pub struct Store {
+pub struct SqliteStore {
     path: PathBuf,
     /// Deleted when the store is dropped.
     temporary: bool,
@@ -70,9 +119,9 @@ fn now_sql() -> &'static str {
     "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating when missing) the store at `path`.
-    pub fn open(path: &Path) -> Result<Store, EngineError> {
+    pub fn open(path: &Path) -> Result<SqliteStore, EngineError> {
         let err = |message: String| EngineError::Store {
             path: path.display().to_string(),
             message,
@@ -94,7 +143,7 @@ impl Store {
             EngineError::Store { message, .. } => err(message),
             other => other,
         })?;
-        Ok(Store {
+        Ok(SqliteStore {
             path: path.to_path_buf(),
             temporary: false,
             conn: Mutex::new(conn),
@@ -102,7 +151,7 @@ impl Store {
     }
 
     /// A store in a temporary file, deleted when it is dropped (a library's engine, a test).
-    pub fn temporary() -> Result<Store, EngineError> {
+    pub fn temporary() -> Result<SqliteStore, EngineError> {
         let mut random = [0u8; 8];
         use ring::rand::SecureRandom;
         ring::rand::SystemRandom::new()
@@ -116,7 +165,7 @@ impl Store {
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()
         );
-        let mut store = Store::open(&std::env::temp_dir().join(name))?;
+        let mut store = SqliteStore::open(&std::env::temp_dir().join(name))?;
         store.temporary = true;
         Ok(store)
     }
@@ -142,15 +191,25 @@ impl Store {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+impl Store for SqliteStore {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn local_file(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
 
     /// The view named `name` (any case).
-    pub fn view(&self, name: &str) -> Result<Option<ViewRecord>, EngineError> {
+    fn view(&self, name: &str) -> Result<Option<ViewRecord>, EngineError> {
         let conn = self.conn();
         view_in(&conn, name).map_err(|e| self.err(e))
     }
 
     /// Every view, by name.
-    pub fn views(&self) -> Result<Vec<ViewRecord>, EngineError> {
+    fn views(&self) -> Result<Vec<ViewRecord>, EngineError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(&format!(
@@ -167,12 +226,7 @@ impl Store {
 
     /// Records a plain view. An existing view of that name is replaced when `replace` (its rows
     /// dropped if it was materialized), else it is an error.
-    pub fn create_view(
-        &self,
-        name: &str,
-        definition: &str,
-        replace: bool,
-    ) -> Result<(), EngineError> {
+    fn create_view(&self, name: &str, definition: &str, replace: bool) -> Result<(), EngineError> {
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -204,7 +258,7 @@ impl Store {
     /// written together, so readers see the old rows or the new ones. `create` is how the view
     /// came: `Some(replace)` from CREATE (an existing view is an error unless `replace`), `None`
     /// from REFRESH (the view must still be there and still be materialized).
-    pub fn materialize(
+    fn materialize(
         &self,
         name: &str,
         definition: &str,
@@ -289,7 +343,7 @@ impl Store {
 
     /// Removes a view (and a materialized view's rows); the record removed, `None` if there was
     /// none.
-    pub fn drop_view(&self, name: &str) -> Result<Option<ViewRecord>, EngineError> {
+    fn drop_view(&self, name: &str) -> Result<Option<ViewRecord>, EngineError> {
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -308,7 +362,7 @@ impl Store {
     }
 
     /// A materialized view's columns as stored: names and types.
-    pub fn columns_of(&self, name: &str) -> Result<Vec<ResultColumn>, EngineError> {
+    fn columns_of(&self, name: &str) -> Result<Vec<ResultColumn>, EngineError> {
         let conn = self.conn();
         let stmt = conn
             .prepare(&format!("SELECT * FROM {} LIMIT 0", quote(name)))
@@ -323,9 +377,14 @@ impl Store {
             .collect())
     }
 
+    fn rows_of(&self, name: &str) -> Result<(Vec<ResultColumn>, Vec<Vec<Cell>>), EngineError> {
+        let conn = self.conn();
+        crate::sqlite::run_query(&conn, &format!("SELECT * FROM {}", quote(name)))
+    }
+
     /// The secret the persisted response cache keys its answers with (made on first use): an
     /// answer kept by one process is found by the next, for the same token only.
-    pub fn cache_secret(&self) -> Result<[u8; 32], EngineError> {
+    fn cache_secret(&self) -> Result<[u8; 32], EngineError> {
         let conn = self.conn();
         let found: Option<Vec<u8>> = conn
             .query_row(
@@ -368,7 +427,7 @@ impl Store {
     }
 
     /// A kept answer for `key`, if there is one.
-    pub fn cached_answer(&self, key: &[u8]) -> Result<Option<StoredAnswer>, EngineError> {
+    fn cached_answer(&self, key: &[u8]) -> Result<Option<StoredAnswer>, EngineError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached("SELECT status, body, received_at FROM iql_cache WHERE key = ?1")
@@ -386,7 +445,7 @@ impl Store {
 
     /// Keeps an answer (for the request to `url`); answers older than `max_age` are removed on
     /// the way.
-    pub fn keep_answer(
+    fn keep_answer(
         &self,
         key: &[u8],
         url: &str,
@@ -414,7 +473,7 @@ impl Store {
     }
 
     /// Forgets the kept answers of requests whose URL starts with `origin` (all with "").
-    pub fn forget_answers(&self, origin: &str) -> Result<(), EngineError> {
+    fn forget_answers(&self, origin: &str) -> Result<(), EngineError> {
         self.conn()
             .execute(
                 "DELETE FROM iql_cache WHERE substr(url, 1, length(?1)) = ?1",
@@ -425,7 +484,7 @@ impl Store {
     }
 }
 
-impl Drop for Store {
+impl Drop for SqliteStore {
     fn drop(&mut self) {
         if self.temporary {
             // Nothing to do if they are already gone; a file left behind is in the temp folder.
@@ -541,7 +600,7 @@ pub(crate) fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-fn decl_type(t: ColumnType) -> &'static str {
+pub(crate) fn decl_type(t: ColumnType) -> &'static str {
     match t {
         ColumnType::Integer => "INTEGER",
         ColumnType::Real => "REAL",
@@ -563,7 +622,7 @@ fn column_type(decl: Option<&str>) -> ColumnType {
     }
 }
 
-fn sql_value(c: &Cell) -> SqlValue {
+pub(crate) fn sql_value(c: &Cell) -> SqlValue {
     match c {
         Cell::Null => SqlValue::Null,
         Cell::Bool(b) => SqlValue::Integer(*b as i64),

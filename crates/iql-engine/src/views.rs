@@ -20,7 +20,7 @@ use crate::session::Session;
 use crate::store::{Store, ViewRecord};
 use crate::value::QueryResult;
 
-fn no_view(store: &Store, name: &str) -> EngineError {
+fn no_view(store: &dyn Store, name: &str) -> EngineError {
     let names: Vec<String> = store
         .views()
         .unwrap_or_default()
@@ -74,7 +74,7 @@ impl Session {
     fn expand_with_views(
         &self,
         q: &QueryStatement,
-        store: Option<&Store>,
+        store: Option<&dyn Store>,
         extra: Option<(&str, &str)>,
     ) -> Result<Option<QueryStatement>, EngineError> {
         let memo: RefCell<HashMap<String, Option<String>>> = RefCell::default();
@@ -149,7 +149,11 @@ impl Session {
         // The query must stand: its views expanded (this one as it will be, so a view that names
         // itself is found), its tables planned, its SQL compiled by SQLite.
         let expanded = self
-            .expand_with_views(&v.query, Some(&store), Some((&v.name, &v.definition)))?
+            .expand_with_views(
+                &v.query,
+                Some(store.as_ref()),
+                Some((&v.name, &v.definition)),
+            )?
             .unwrap_or_else(|| (*v.query).clone());
         let mut notices = Vec::new();
         match plan::plan_query(self, &expanded) {
@@ -209,7 +213,7 @@ impl Session {
         for name in &d.names {
             match store.view(name)? {
                 None if d.if_exists => notices.push(format!("there is no view {name}: skipped")),
-                None => return Err(no_view(&store, name)),
+                None => return Err(no_view(store.as_ref(), name)),
                 Some(v) if v.materialized != d.materialized => {
                     return Err(EngineError::View(format!(
                         "{} is a {}: DROP {} {}",
@@ -249,7 +253,7 @@ impl Session {
     pub(crate) async fn refresh_view(&self, r: &RefreshView) -> Result<QueryResult, EngineError> {
         let store = self.engine().store()?;
         let Some(view) = store.view(&r.name)? else {
-            return Err(no_view(&store, &r.name));
+            return Err(no_view(store.as_ref(), &r.name));
         };
         if !view.materialized {
             return Err(EngineError::View(format!(
@@ -281,7 +285,7 @@ impl Session {
             }
         };
         let expanded = self
-            .expand_with_views(&query, Some(&store), None)
+            .expand_with_views(&query, Some(store.as_ref()), None)
             .map_err(failed)?
             .unwrap_or_else(|| (*query).clone());
         if self.dry_run() {

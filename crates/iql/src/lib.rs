@@ -21,7 +21,8 @@ use std::time::Duration;
 
 pub use iql_engine::{
     CacheConfig, Cell, ColumnType, Credential, EngineConfig, EngineError as Error, ErrorKind,
-    FetchStats, QueryResult, ResultColumn, SessionSettings, WaitPolicy,
+    FetchStats, QueryResult, ResultColumn, SessionSettings, SqliteStore, Store, StoredAnswer,
+    ViewRecord, WaitPolicy,
 };
 pub use iql_mock::{ActionOutcome, MockConfig as SandboxConfig, MockServer as Sandbox};
 pub use iql_sql::{ParsedStatement, Statement};
@@ -179,6 +180,12 @@ impl EngineBuilder {
     /// store is a file on disk, and answers may hold secrets.
     pub fn persist_cache(mut self, persist: bool) -> Self {
         self.config.cache.persist = persist;
+        self
+    }
+
+    /// A store of another kind (anything implementing [`Store`]) instead of a SQLite file.
+    pub fn custom_store(mut self, store: std::sync::Arc<dyn Store>) -> Self {
+        self.config.custom_store = Some(store);
         self
     }
 
@@ -375,10 +382,10 @@ impl Engine {
         self.inner.engine.registry_handle()
     }
 
-    /// The store's file (opened, or created, now if no statement has needed it yet); a temporary
-    /// one is removed when the last clone of the engine goes.
-    pub fn store_path(&self) -> Result<std::path::PathBuf, Error> {
-        Ok(self.inner.engine.store()?.path().to_path_buf())
+    /// Where the store is (opened, or created, now if no statement has needed it yet): the SQLite
+    /// file's path. A temporary one is removed when the last clone of the engine goes.
+    pub fn store_location(&self) -> Result<String, Error> {
+        Ok(self.inner.engine.store()?.location())
     }
 
     /// The names of the views in the store (none if it cannot be read).
