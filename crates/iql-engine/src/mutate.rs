@@ -595,9 +595,11 @@ impl Session {
         let names: Vec<String> = s.columns.iter().map(|c| field_name(c)).collect();
         let m = choose(&resource, &[SqlVerb::Insert], &names, "insert")?;
         let base = target.base(self, m)?;
-        if self.dry_run() && !s.source.tables.is_empty() {
+        // The source may read views: they become their queries first.
+        let source_query = self.with_views(&s.source)?;
+        if self.dry_run() && !source_query.tables.is_empty() {
             // Reading the rows would send requests: show those, and what would follow.
-            return self.dry_run_query(&s.source).map(|mut r| {
+            return self.dry_run_query(&source_query).map(|mut r| {
                 r.notices.push(format!(
                     "INSERT: then one {} {} per row the SELECT returns",
                     m.http_method.as_str(),
@@ -607,7 +609,7 @@ impl Session {
             });
         }
         // The rows: VALUES or SELECT, computed by SQLite (and the API, if it reads provider tables).
-        let source = self.select(&s.source, true).await?;
+        let source = self.select(&source_query, true).await?;
         let mut calls = Vec::new();
         for row in &source.rows {
             let values: Vec<(String, Value)> = names
@@ -1130,7 +1132,11 @@ impl Session {
     ) -> Option<Result<QueryResult, EngineError>> {
         let b = filter.iter().find(|b| b.subquery.is_some())?;
         let q = b.subquery.as_deref()?;
-        Some(self.dry_run_query(q).map(|mut r| {
+        let q = match self.with_views(q) {
+            Ok(q) => q,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(self.dry_run_query(&q).map(|mut r| {
             r.notices.push(format!(
                 "{verb}: then one {} {} per value of {} that the subquery returns",
                 m.http_method.as_str(),
@@ -1147,7 +1153,7 @@ impl Session {
         for b in filter {
             let values = match &b.subquery {
                 Some(q) => self
-                    .select(q, true)
+                    .select(&*self.with_views(q)?, true)
                     .await?
                     .rows
                     .iter()
