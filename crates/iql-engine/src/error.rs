@@ -114,6 +114,9 @@ pub enum EngineError {
     },
     #[error("{0}")]
     Unsupported(String),
+    /// A result's value is not the type the caller asked for (`row.get::<i64>("name")`).
+    #[error("{0}")]
+    Conversion(String),
     /// A view statement that cannot be done: a view that does not exist, or exists already.
     #[error("{0}")]
     View(String),
@@ -154,6 +157,8 @@ pub enum ErrorKind {
     Unsupported,
     /// The store could not be read or written.
     Store,
+    /// A value is not of the type the caller asked for.
+    Conversion,
 }
 
 impl EngineError {
@@ -179,6 +184,7 @@ impl EngineError {
             EngineError::Config { .. } => ErrorKind::Config,
             EngineError::Unsupported(_) => ErrorKind::Unsupported,
             EngineError::View(_) => ErrorKind::Planning,
+            EngineError::Conversion(_) => ErrorKind::Conversion,
             EngineError::Store { .. } => ErrorKind::Store,
             EngineError::RefreshFailed { source, .. } => source.kind(),
             EngineError::Internal { .. } => ErrorKind::Internal,

@@ -44,7 +44,7 @@ pub use iql_http::{check_url, HttpError, Secret as Credential};
 pub use mutate::WaitPolicy;
 pub use session::{Session, SessionSettings};
 pub use store::{SqliteStore, Store, StoredAnswer, ViewRecord, BUSY_TIMEOUT, STORE_SCHEMA_VERSION};
-pub use value::{Cell, ColumnType, FetchStats, QueryResult, ResultColumn};
+pub use value::{Cell, ColumnType, FetchStats, FromCell, QueryResult, ResultColumn, Row};
 
 /// The fan-out limit unless set: DigitalOcean allows 5,000 requests an hour per token.
 pub const DEFAULT_MAX_FANOUT: usize = 1000;

@@ -16,6 +16,7 @@
 //!
 //! Only this crate depends on sqlparser: an upgrade touches one place.
 
+mod bind;
 mod cache;
 mod error;
 pub mod limits;
@@ -25,6 +26,7 @@ mod query;
 mod split;
 mod view;
 
+pub use bind::{bind, placeholders, BindValue, Params};
 pub use cache::StatementCache;
 pub use error::SqlError;
 pub use meta::{Describe, Show, ShowKind};

@@ -19,10 +19,39 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Values for a statement's placeholders (`$1`, `$2`, …), each converted with [`Cell::from`]:
+/// `session.query("SELECT name FROM digitalocean.compute.images WHERE image_id = $1", &iql::params![id])`.
+#[macro_export]
+macro_rules! params {
+    ($($value:expr),* $(,)?) => {
+        [$($crate::Cell::from($value)),*]
+    };
+}
+
+/// What a script did: the results of the statements that ran, and the error that stopped it.
+/// A change that succeeded before a later statement failed is here, not lost.
+#[derive(Debug)]
+pub struct ScriptOutcome {
+    /// One result per statement that ran, in order.
+    pub results: Vec<QueryResult>,
+    /// The error of the statement that failed (the one after the last result), if one did.
+    pub error: Option<Error>,
+}
+
+impl ScriptOutcome {
+    /// The results, or the error if a statement failed.
+    pub fn into_result(self) -> Result<Vec<QueryResult>, Error> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self.results),
+        }
+    }
+}
+
 pub use iql_engine::{
     CacheConfig, Cell, ColumnType, Credential, EngineConfig, EngineError as Error, ErrorKind,
-    FetchStats, QueryResult, ResultColumn, SessionSettings, SqliteStore, Store, StoredAnswer,
-    ViewRecord, WaitPolicy,
+    FetchStats, FromCell, QueryResult, ResultColumn, Row, SessionSettings, SqliteStore, Store,
+    StoredAnswer, ViewRecord, WaitPolicy,
 };
 pub use iql_mock::{ActionOutcome, MockConfig as SandboxConfig, MockServer as Sandbox};
 pub use iql_sql::{ParsedStatement, Statement};
@@ -372,6 +401,16 @@ impl Engine {
         self.inner.default.execute(sql).await
     }
 
+    /// [`Session::query`] in the engine's own session.
+    pub async fn query(&self, sql: &str, params: &[Cell]) -> Result<QueryResult, Error> {
+        self.inner.default.query(sql, params).await
+    }
+
+    /// [`Session::execute_script`] in the engine's own session.
+    pub async fn execute_script(&self, sql: &str) -> ScriptOutcome {
+        self.inner.default.execute_script(sql).await
+    }
+
     /// The provider documents this engine reads (for completion and documentation tools).
     pub fn registry(&self) -> &iql_provider::Registry {
         self.inner.engine.registry()
@@ -462,6 +501,68 @@ impl Session {
             out.push(self.run(s).await?);
         }
         Ok(out)
+    }
+
+    /// Runs one statement with its placeholders bound: `$1`, `$2`, … (or `?`) take `params` in
+    /// order. Each value becomes one literal, whatever it holds, and means what a literal means
+    /// there: a parameter sent to the API (`image_id = $1`) or a filter SQLite applies
+    /// (`name LIKE $2`). A placeholder without a value, or a value without a placeholder, is an
+    /// error before anything runs.
+    pub async fn query(&self, sql: &str, params: &[Cell]) -> Result<QueryResult, Error> {
+        let values: Vec<iql_sql::BindValue> = params.iter().map(Cell::to_bind).collect();
+        let bound = iql_sql::bind(sql, iql_sql::Params::Positional(&values))?;
+        self.one(&bound).await
+    }
+
+    /// Runs one statement with named placeholders (`:region` or `$region`) bound.
+    pub async fn query_named(
+        &self,
+        sql: &str,
+        params: &[(&str, Cell)],
+    ) -> Result<QueryResult, Error> {
+        let values: Vec<(String, iql_sql::BindValue)> = params
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_bind()))
+            .collect();
+        let bound = iql_sql::bind(sql, iql_sql::Params::Named(&values))?;
+        self.one(&bound).await
+    }
+
+    async fn one(&self, sql: &str) -> Result<QueryResult, Error> {
+        let parsed = self.parse_cached(sql)?;
+        match &parsed[..] {
+            [one] => self.run(one).await,
+            other => Err(Error::Unsupported(format!(
+                "query runs one statement; this text has {} (execute runs a script)",
+                other.len()
+            ))),
+        }
+    }
+
+    /// Runs every statement of `sql` in order until one fails, and returns what ran with the
+    /// error: a DELETE that succeeded before statement 2 failed is in `results`.
+    pub async fn execute_script(&self, sql: &str) -> ScriptOutcome {
+        let mut out = ScriptOutcome {
+            results: Vec::new(),
+            error: None,
+        };
+        let parsed = match self.parse_cached(sql) {
+            Ok(p) => p,
+            Err(e) => {
+                out.error = Some(e);
+                return out;
+            }
+        };
+        for s in parsed.iter() {
+            match self.run(s).await {
+                Ok(r) => out.results.push(r),
+                Err(e) => {
+                    out.error = Some(e);
+                    break;
+                }
+            }
+        }
+        out
     }
 
     /// This session's settings.

@@ -1,0 +1,147 @@
+//! The library's conveniences, by what reaches the mock and what comes back: bound values (to an API
+//! parameter and to a SQL filter, with quotes, NULL), typed and serde row access, and a script's
+//! results kept when a later statement fails.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use iql::{params, Cell, Engine, ErrorKind};
+use iql_mock::{MockConfig, MockServer};
+
+async fn setup(images: usize) -> (MockServer, Engine) {
+    let m = MockServer::start(MockConfig {
+        images,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let e = Engine::builder()
+        .endpoint("digitalocean", &m.url())
+        .credential("digitalocean", "token")
+        .cache_ttl(std::time::Duration::ZERO)
+        .build()
+        .await
+        .unwrap();
+    (m, e)
+}
+
+#[tokio::test]
+async fn a_bound_value_reaches_the_api_or_filters_in_sql() {
+    let (m, e) = setup(50).await;
+    let image = &m.images()[3];
+    let id = image["id"].as_i64().unwrap();
+    let s = e.session();
+    // An API parameter: one GET of that image.
+    let r = s
+        .query(
+            "SELECT id, name FROM digitalocean.compute.images WHERE image_id = $1",
+            &params![id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.rows.len(), 1);
+    let sent: Vec<String> = m.requests().into_iter().map(|r| r.uri).collect();
+    assert_eq!(sent, [format!("/v2/images/{id}")]);
+    // A SQL filter, with a value full of quotes and SQL: one literal, matching nothing.
+    let r = s
+        .query(
+            "SELECT count(*) AS n FROM digitalocean.compute.images WHERE name = $1 OR name LIKE $2",
+            &params!["x' OR '1'='1", image["name"].as_str().unwrap()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.iter().next().unwrap().get::<i64>("n").unwrap(), 1);
+    // NULL, named placeholders, and the same value twice.
+    let r = s
+        .query_named(
+            "SELECT :nothing IS NULL AS none, :kind AS k, :kind || '!' AS k2",
+            &[
+                ("nothing", Cell::from(None::<i64>)),
+                ("kind", Cell::from("snap'shot")),
+            ],
+        )
+        .await
+        .unwrap();
+    let row = r.iter().next().unwrap();
+    assert_eq!(row.get::<i64>("none").unwrap(), 1);
+    assert_eq!(row.get::<String>("k").unwrap(), "snap'shot");
+    assert_eq!(row.get::<String>("k2").unwrap(), "snap'shot!");
+    // A placeholder left without a value is an error naming it, before anything is sent.
+    m.clear_requests();
+    let err = s
+        .query(
+            "SELECT id FROM digitalocean.compute.images WHERE image_id = $2",
+            &params![1],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Syntax);
+    assert!(err.to_string().contains("no value for $2"), "{err}");
+    assert!(m.requests().is_empty());
+}
+
+#[derive(serde::Deserialize, Debug)]
+struct Image {
+    id: i64,
+    name: String,
+    public: bool,
+    regions: Vec<String>,
+    slug: Option<String>,
+}
+
+#[tokio::test]
+async fn rows_read_by_name_typed_or_into_structs() {
+    let (_m, e) = setup(30).await;
+    let r = e
+        .query(
+            "SELECT id, name, public, regions, slug FROM digitalocean.compute.images ORDER BY id LIMIT $1",
+            &params![5],
+        )
+        .await
+        .unwrap();
+    let images: Vec<Image> = r.deserialize().unwrap();
+    assert_eq!(images.len(), 5);
+    for (image, row) in images.iter().zip(r.iter()) {
+        assert_eq!(row.get::<i64>("id").unwrap(), image.id);
+        assert_eq!(row.get::<String>("NAME").unwrap(), image.name);
+        assert_eq!(row.get::<bool>("public").unwrap(), image.public);
+        assert_eq!(row.get::<Option<String>>("slug").unwrap(), image.slug);
+        assert_eq!(
+            row.get::<serde_json::Value>("regions").unwrap(),
+            serde_json::json!(image.regions)
+        );
+    }
+    let row = r.iter().next().unwrap();
+    let err = row.get::<i64>("name").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conversion);
+    assert!(
+        err.to_string()
+            .starts_with("column name: expected an integer, found text"),
+        "{err}"
+    );
+    let err = row.get::<i64>("nope").unwrap_err().to_string();
+    assert!(
+        err.contains("no column nope; it has id, name, public, regions, slug"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_script_keeps_what_ran_before_a_failure() {
+    let (m, e) = setup(10).await;
+    let ids: Vec<i64> = m
+        .images()
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect();
+    let outcome = e
+        .execute_script(&format!(
+            "DELETE FROM digitalocean.compute.images WHERE image_id = {}; SELECT nope FROM digitalocean.compute.images; SELECT 1",
+            ids[0]
+        ))
+        .await;
+    assert_eq!(outcome.results.len(), 1, "the DELETE ran");
+    assert_eq!(outcome.results[0].affected, Some(1));
+    let err = outcome.error.unwrap().to_string();
+    assert!(err.contains("no such column: nope"), "{err}");
+    assert_eq!(m.images().len(), 9);
+}
