@@ -17,6 +17,33 @@ pub struct Console {
     pub timer: bool,
     pub quiet: bool,
     pub out: Box<dyn Write + Send>,
+    /// How the shell shows results (`exec` leaves it off).
+    pub display: ShellDisplay,
+}
+
+/// psql's habits, for the shell: a row count under tables, expanded display, a pager, and
+/// variables for `:name` placeholders.
+#[derive(Debug, Default)]
+pub struct ShellDisplay {
+    /// On in the shell: `(3 rows)` under a table, variables bound, expanded display and pager.
+    pub active: bool,
+    pub expanded: Expanded,
+    /// Output taller than the screen goes through `$PAGER` (default `less -FRX`).
+    pub pager: bool,
+    /// Whether results go to the screen (not to a `.output` file).
+    pub to_screen: bool,
+    /// `\set name value`: bound to `:name` in statements.
+    pub variables: std::collections::BTreeMap<String, String>,
+}
+
+/// `\x`: one line per column for each row: always, never, or when the table is wider than the
+/// screen.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Expanded {
+    #[default]
+    Off,
+    On,
+    Auto,
 }
 
 /// What happened to one statement.
@@ -33,6 +60,21 @@ impl Console {
     where
         C: std::future::Future<Output = ()>,
     {
+        let bound;
+        let sql = if self.display.active {
+            match self.bind_variables(sql) {
+                Ok(text) => {
+                    bound = text;
+                    bound.as_str()
+                }
+                Err(e) => {
+                    eprintln!("error: {}", output::visible(&e, true));
+                    return Outcome::Failed;
+                }
+            }
+        } else {
+            sql
+        };
         let statements = match self.session.parse(sql) {
             Ok(s) => s,
             Err(e) => {
@@ -81,7 +123,13 @@ impl Console {
                 }
                 // JSON keeps one array per statement, so a script can pair them up: a statement
                 // without rows (DELETE without RETURNING) gives [].
-                if !result.columns.is_empty() || self.format == Format::Json {
+                if self.display.active && self.format == Format::Table && !result.columns.is_empty()
+                {
+                    if let Err(e) = self.show_table(&result) {
+                        eprintln!("error: cannot write the result: {e}");
+                        return Outcome::Failed;
+                    }
+                } else if !result.columns.is_empty() || self.format == Format::Json {
                     if let Err(e) = output::write(&mut self.out, self.format, self.headers, &result)
                         .and_then(|_| self.out.flush())
                     {
@@ -115,6 +163,71 @@ impl Console {
         }
     }
 
+    /// `:name` placeholders bound to the shell's variables (a number stays a number); text
+    /// without named placeholders is left as it is.
+    fn bind_variables(&self, sql: &str) -> Result<String, String> {
+        let used: Vec<String> = iql::placeholders(sql)
+            .into_iter()
+            .filter_map(|p| p.strip_prefix(':').map(str::to_string))
+            .collect();
+        if used.is_empty() {
+            return Ok(sql.to_string());
+        }
+        let mut values = Vec::new();
+        for name in &used {
+            let Some((key, value)) = self
+                .display
+                .variables
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            else {
+                return Err(format!(
+                    ":{name} has no value: set one with \\set {name} VALUE (\\set alone lists them)"
+                ));
+            };
+            if values
+                .iter()
+                .any(|(k, _): &(&str, iql::Cell)| k.eq_ignore_ascii_case(key))
+            {
+                continue;
+            }
+            let cell = match value.parse::<i64>() {
+                Ok(i) => iql::Cell::Integer(i),
+                Err(_) => iql::Cell::Text(value.clone()),
+            };
+            values.push((key.as_str(), cell));
+        }
+        iql::bind_named(sql, &values).map_err(|e| e.to_string())
+    }
+
+    /// A table result in the shell: expanded when asked (or too wide), with a row count under it,
+    /// through the pager when taller than the screen.
+    fn show_table(&mut self, result: &iql::QueryResult) -> std::io::Result<()> {
+        let (cols, rows) = crossterm::terminal::size().unwrap_or((u16::MAX, u16::MAX));
+        let mut text = output::table_string(self.headers, result);
+        let too_wide = text.lines().any(|l| l.chars().count() > usize::from(cols));
+        if self.display.expanded == Expanded::On
+            || (self.display.expanded == Expanded::Auto && too_wide)
+        {
+            let mut buf = Vec::new();
+            output::write_expanded(&mut buf, result)?;
+            text = String::from_utf8_lossy(&buf).into_owned();
+        }
+        let n = result.rows.len();
+        text.push_str(&format!("({n} row{})\n", if n == 1 { "" } else { "s" }));
+        let tall = text.lines().count() + 1 >= usize::from(rows);
+        if self.display.pager
+            && self.display.to_screen
+            && tall
+            && std::io::stdout().is_terminal()
+            && page(&text).is_ok()
+        {
+            return Ok(());
+        }
+        self.out.write_all(text.as_bytes())?;
+        self.out.flush()
+    }
+
     /// While a statement runs longer than half a second, shows requests and rows so far on a
     /// terminal's stderr.
     fn progress_ticker(&self) -> tokio::task::JoinHandle<()> {
@@ -144,4 +257,22 @@ static PROGRESS_SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::Atomic
 
 fn progress_shown() -> bool {
     PROGRESS_SHOWN.swap(false, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Shows `text` through `$PAGER` (default `less -FRX`); an error if it cannot be started.
+fn page(text: &str) -> std::io::Result<()> {
+    let pager = std::env::var("PAGER")
+        .ok()
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or_else(|| "less -FRX".to_string());
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", &pager])
+        .stdin(std::process::Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A pager quit early (q in less) closes its input: not an error.
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    child.wait()?;
+    Ok(())
 }

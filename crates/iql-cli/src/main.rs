@@ -427,6 +427,7 @@ fn console(engine: Engine, args: &OutputArgs) -> anyhow::Result<Console> {
         timer: args.timer,
         quiet: args.quiet,
         out,
+        display: Default::default(),
     })
 }
 
@@ -532,6 +533,10 @@ fn shell(rt: &tokio::runtime::Runtime, args: ShellArgs) -> anyhow::Result<ExitCo
     let vars = args.template.load()?;
     let engine = rt.block_on(build_engine(&args.engine))?;
     let console = console(engine, &args.output)?;
-    shell::run(rt, console, &vars)?;
-    Ok(ExitCode::SUCCESS)
+    let ok = shell::run(rt, console, &vars)?;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

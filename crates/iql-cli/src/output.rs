@@ -111,6 +111,37 @@ fn write_table(out: &mut dyn Write, headers: bool, result: &QueryResult) -> std:
     writeln!(out, "{table}")
 }
 
+/// psql's expanded display: one block per row, a line per column (`name | value`), for rows too
+/// wide for the screen.
+pub fn write_expanded(out: &mut dyn Write, result: &QueryResult) -> std::io::Result<()> {
+    let names: Vec<String> = result.columns.iter().map(|c| table_text(&c.name)).collect();
+    let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+    for (i, row) in result.rows.iter().enumerate() {
+        writeln!(
+            out,
+            "-[ RECORD {} ]{}",
+            i + 1,
+            "-".repeat(width.saturating_sub(4).max(2))
+        )?;
+        for (name, cell) in names.iter().zip(row) {
+            let value =
+                visible(&cell.to_string(), true).replace('\n', &format!("\n{:width$} | ", ""));
+            writeln!(out, "{name:width$} | {value}")?;
+        }
+    }
+    if result.rows.is_empty() {
+        writeln!(out, "(no rows)")?;
+    }
+    Ok(())
+}
+
+/// The aligned table as text (what `table` output writes).
+pub fn table_string(headers: bool, result: &QueryResult) -> String {
+    let mut buf = Vec::new();
+    let _ = write_table(&mut buf, headers, result);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
 fn row_object(result: &QueryResult, row: &[Cell]) -> Value {
     let mut obj = Map::new();
     for (col, cell) in result.columns.iter().zip(row) {

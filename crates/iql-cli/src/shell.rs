@@ -20,7 +20,7 @@ use rustyline::history::DefaultHistory;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Editor, Helper};
 
-use crate::console::{Console, Outcome};
+use crate::console::{Console, Expanded, Outcome};
 use crate::output::Format;
 
 const KEYWORDS: &[&str] = &[
@@ -84,9 +84,16 @@ Statements end with ';' and may span lines. Ctrl-C cancels a running statement; 
   EXEC [/*+ AWAIT */] p.s.r.method @param='…' [@@json='{…}']
 
 Shell commands:
-  .mode table|json|jsonl|csv|text   output format          (\\pset format …)
+  .tables [PATTERN]                 provider tables and views (\\dt; * matches anything)
+  .schema NAME                      a table's or view's columns (\\d NAME)
+  .mode [table|json|jsonl|csv|text] output format; alone: show it (\\pset format …)
+  \\x [on|off|auto]                 expanded display: a line per column (auto: when too wide)
+  \\pset pager on|off               long tables through $PAGER (default less -FRX)
   .headers on|off                   column names           
   .timer on|off                     time each statement    (\\timing)
+  \\set [NAME [VALUE]]              variables, used as :NAME in statements; alone: list them
+  \\unset NAME                      forget a variable      (.parameter set|unset|list)
+  \\e                               edit the last statement in $EDITOR, then run it
   .cache on|off|clear|ttl N         the response cache: use it, not, empty it, keep N s
   .read FILE                        run the statements in FILE (\\i FILE)
   .output [FILE]                    results into FILE; alone: back to the screen (\\o)
@@ -102,6 +109,11 @@ struct IqlHelper {
     names: Vec<String>,
     /// The views' names now (they change while the shell runs).
     views: Box<dyn Fn() -> Vec<String>>,
+    /// The lines of the statement typed so far (before the current line): what it names is
+    /// known when completing on its later lines.
+    pending: Arc<std::sync::Mutex<String>>,
+    /// Keywords, strings and numbers in colour (off under NO_COLOR or without a terminal).
+    color: bool,
 }
 
 impl IqlHelper {
@@ -129,6 +141,8 @@ impl IqlHelper {
             registry,
             names,
             views,
+            pending: Arc::default(),
+            color: false,
         }
     }
 
@@ -159,7 +173,39 @@ impl IqlHelper {
 
     /// Candidates for `word`, the text being typed at the end of `before`.
     fn candidates(&self, before: &str, word: &str) -> Vec<String> {
+        // Inside a string literal there is nothing to complete.
+        if before.matches('\'').count() % 2 == 1 {
+            return Vec::new();
+        }
+        if before.trim_start().starts_with(['.', '\\']) && !before.trim_start().contains(' ') {
+            return SHELL_COMMANDS
+                .iter()
+                .filter(|c| c.starts_with(word))
+                .map(|c| c.to_string())
+                .collect();
+        }
         let named = self.named_resources(before);
+        // `alias.col`: the columns of the table the alias stands for.
+        if let Some((alias, partial)) = word.split_once('.') {
+            if !partial.contains('.') {
+                if let Some(r) = aliases(before)
+                    .into_iter()
+                    .find(|(a, _)| a.eq_ignore_ascii_case(alias))
+                    .and_then(|(_, name)| self.resource(&name))
+                {
+                    let lower = partial.to_ascii_lowercase();
+                    let mut cols: Vec<String> = r
+                        .select_columns()
+                        .iter()
+                        .filter(|c| c.name.to_ascii_lowercase().starts_with(&lower))
+                        .map(|c| format!("{alias}.{}", c.name))
+                        .collect();
+                    cols.sort();
+                    cols.dedup();
+                    return cols;
+                }
+            }
+        }
         if let Some(param) = word.strip_prefix('@') {
             // EXEC p.s.r.method @…: that method's parameters and body fields.
             let mut words: Vec<String> = Vec::new();
@@ -198,19 +244,28 @@ impl IqlHelper {
                     })
                     .unwrap_or_default();
             }
+            // A service is not a table: it completes with the `.` that follows it.
+            let after_in = ends_with_in(before, word);
             return self
                 .names
                 .iter()
                 .filter(|n| n.starts_with(word) && n.matches('.').count() == depth)
-                .cloned()
+                .map(|n| {
+                    if depth == 1 && !after_in {
+                        format!("{n}.")
+                    } else {
+                        n.clone()
+                    }
+                })
                 .collect();
         }
         let lower = word.to_ascii_lowercase();
+        let after_in = ends_with_in(before, word);
         let mut out: Vec<String> = self
             .names
             .iter()
             .filter(|n| !n.contains('.') && n.starts_with(word))
-            .cloned()
+            .map(|n| if after_in { n.clone() } else { format!("{n}.") })
             .collect();
         out.extend(
             (self.views)()
@@ -261,8 +316,18 @@ impl Completer for IqlHelper {
         if word.is_empty() {
             return Ok((pos, Vec::new()));
         }
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let context = if pending.is_empty() {
+            before.to_string()
+        } else {
+            format!("{pending}\n{before}")
+        };
         let pairs = self
-            .candidates(before, word)
+            .candidates(&context, word)
             .into_iter()
             .map(|c| Pair {
                 display: c.clone(),
@@ -285,15 +350,121 @@ impl Highlighter for IqlHelper {
     ) -> Cow<'b, str> {
         Cow::Borrowed(prompt)
     }
+
+    fn highlight<'l>(&self, line: &'l str, _pos: usize) -> Cow<'l, str> {
+        if !self.color {
+            return Cow::Borrowed(line);
+        }
+        highlight(line)
+            .map(Cow::Owned)
+            .unwrap_or(Cow::Borrowed(line))
+    }
+
+    fn highlight_char(
+        &self,
+        _line: &str,
+        _pos: usize,
+        _kind: rustyline::highlight::CmdKind,
+    ) -> bool {
+        self.color
+    }
 }
 
-impl Validator for IqlHelper {
-    fn validate(&self, ctx: &mut ValidationContext<'_>) -> rustyline::Result<ValidationResult> {
-        Ok(if is_ready(ctx.input()) {
-            ValidationResult::Valid(None)
-        } else {
-            ValidationResult::Incomplete
+/// The line with SQL keywords bold blue, strings green and numbers cyan; `None` when it does not
+/// tokenize (an unclosed string: shown as typed). Only colour is added, never a character changed.
+fn highlight(line: &str) -> Option<String> {
+    use iql_sql::TokenClass;
+    if line.trim_start().starts_with(['.', '\\']) {
+        return None;
+    }
+    let mut out = String::with_capacity(line.len() + 32);
+    for (text, class) in iql_sql::classify_tokens(line)? {
+        match class {
+            TokenClass::Keyword => out.push_str(&format!("\x1b[1;34m{text}\x1b[0m")),
+            TokenClass::String => out.push_str(&format!("\x1b[32m{text}\x1b[0m")),
+            TokenClass::Number => out.push_str(&format!("\x1b[36m{text}\x1b[0m")),
+            TokenClass::Other => out.push_str(&text),
+        }
+    }
+    Some(out)
+}
+
+/// `FROM p.s.r AS a`, `JOIN p.s.r a`: (alias, `p.s.r`) for each.
+fn aliases(text: &str) -> Vec<(String, String)> {
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '(' | ')' | ';'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut out = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        if w.matches('.').count() != 2 {
+            continue;
+        }
+        let mut next = words.get(i + 1).copied();
+        if next.is_some_and(|n| n.eq_ignore_ascii_case("AS")) {
+            next = words.get(i + 2).copied();
+        }
+        if let Some(alias) = next {
+            let keyword = KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(alias))
+                || [
+                    "INNER", "CROSS", "NATURAL", "USING", "RIGHT", "FULL", "OUTER",
+                ]
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(alias));
+            if !keyword && alias.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                out.push((alias.to_string(), w.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// Whether the word being typed follows `IN` (`SHOW SERVICES IN digitalocean`, where a name is
+/// wanted without a `.` after it).
+fn ends_with_in(before: &str, word: &str) -> bool {
+    before[..before.len() - word.len()]
+        .split_whitespace()
+        .last()
+        .is_some_and(|w| {
+            w.eq_ignore_ascii_case("IN")
+                || w.eq_ignore_ascii_case("FROM")
+                    && before.to_ascii_uppercase().trim_start().starts_with("SHOW")
         })
+}
+
+/// The shell's own commands, for completion.
+const SHELL_COMMANDS: &[&str] = &[
+    ".cache",
+    ".exit",
+    ".headers",
+    ".help",
+    ".mode",
+    ".output",
+    ".parameter",
+    ".quit",
+    ".read",
+    ".schema",
+    ".tables",
+    ".timer",
+    "\\?",
+    "\\d",
+    "\\dt",
+    "\\e",
+    "\\i",
+    "\\o",
+    "\\pset",
+    "\\q",
+    "\\set",
+    "\\timing",
+    "\\unset",
+    "\\x",
+];
+
+// Lines are gathered into statements by the loop in `run` (with its `...>` prompt), not by the
+// editor: each line is submitted as typed.
+impl Validator for IqlHelper {
+    fn validate(&self, _ctx: &mut ValidationContext<'_>) -> rustyline::Result<ValidationResult> {
+        Ok(ValidationResult::Valid(None))
     }
 }
 
@@ -344,8 +515,8 @@ fn rest_of(line: &str) -> Option<String> {
 /// Template variables for `.read` (from `iql shell --var/--vars`).
 type Vars = std::collections::BTreeMap<String, serde_json::Value>;
 
-/// Handles a shell command.
-fn command(line: &str, console: &mut Console, vars: &Vars) -> Next {
+/// Handles a shell command. `last` is the last statement run (for `\\e`).
+fn command(line: &str, console: &mut Console, vars: &Vars, last: &str) -> Next {
     let mut parts = line.split_whitespace();
     let cmd = parts.next().unwrap_or_default();
     let arg = parts.next();
@@ -376,24 +547,123 @@ fn command(line: &str, console: &mut Console, vars: &Vars) -> Next {
             None => {
                 let _ = console.out.flush();
                 console.out = Box::new(std::io::stdout());
+                console.display.to_screen = true;
             }
             Some(path) => match std::fs::File::create(&path) {
                 Ok(file) => {
                     let _ = console.out.flush();
                     console.out = Box::new(std::io::BufWriter::new(file));
+                    console.display.to_screen = false;
                     eprintln!("results go to {path}; .output alone brings them back");
                 }
                 Err(e) => eprintln!("error: cannot write {path}: {e}"),
             },
         },
         ".help" | "\\?" | "help" | "\\h" => println!("{HELP}"),
+        "\\pset" if arg == Some("pager") => match parts.next() {
+            Some("on") => console.display.pager = true,
+            Some("off") => console.display.pager = false,
+            None => eprintln!(
+                "pager is {}",
+                if console.display.pager { "on" } else { "off" }
+            ),
+            _ => eprintln!("usage: \\pset pager on|off"),
+        },
         ".mode" | "\\pset" => {
-            let name = if cmd == "\\pset" { parts.next() } else { arg };
-            match name.and_then(Format::parse) {
-                Some(f) => console.format = f,
-                None => eprintln!("usage: .mode table|json|jsonl|csv|text"),
+            let name = if cmd == "\\pset" {
+                if arg != Some("format") {
+                    eprintln!(
+                        "usage: \\pset format table|json|jsonl|csv|text, or \\pset pager on|off"
+                    );
+                    return Next::Prompt;
+                }
+                parts.next()
+            } else {
+                arg
+            };
+            match (name, name.and_then(Format::parse)) {
+                (None, _) => println!("mode: {}", format_name(console.format)),
+                (_, Some(f)) => console.format = f,
+                (Some(_), None) => eprintln!("usage: .mode table|json|jsonl|csv|text"),
             }
         }
+        ".tables" | "\\dt" => list_tables(console, arg),
+        "\\d" if arg.is_none() => list_tables(console, None),
+        ".schema" | "\\d" => match arg {
+            Some(name) => return Next::Run(format!("DESCRIBE {name}")),
+            None => eprintln!("usage: .schema NAME (a view, or provider.service.resource)"),
+        },
+        "\\x" => {
+            console.display.expanded = match arg {
+                Some("on") => Expanded::On,
+                Some("off") => Expanded::Off,
+                Some("auto") => Expanded::Auto,
+                None if console.display.expanded == Expanded::Off => Expanded::On,
+                None => Expanded::Off,
+                Some(_) => {
+                    eprintln!("usage: \\x [on|off|auto]");
+                    return Next::Prompt;
+                }
+            };
+            eprintln!(
+                "Expanded display is {}.",
+                match console.display.expanded {
+                    Expanded::On => "on",
+                    Expanded::Off => "off",
+                    Expanded::Auto => "used automatically",
+                }
+            );
+        }
+        "\\set" | ".parameter" => {
+            // `.parameter set NAME VALUE`, `.parameter unset NAME`, `.parameter list`.
+            let (verb, name) = if cmd == ".parameter" {
+                (arg.unwrap_or("list"), parts.next())
+            } else {
+                (if arg.is_some() { "set" } else { "list" }, arg)
+            };
+            let value_of = |line: &str| {
+                // Everything after the name, one surrounding pair of quotes removed.
+                let mut rest =
+                    line.splitn(if cmd == ".parameter" { 4 } else { 3 }, char::is_whitespace);
+                let value = rest
+                    .nth(if cmd == ".parameter" { 3 } else { 2 })
+                    .unwrap_or("")
+                    .trim();
+                value
+                    .strip_prefix('\'')
+                    .and_then(|v| v.strip_suffix('\''))
+                    .unwrap_or(value)
+                    .to_string()
+            };
+            match (verb, name) {
+                ("list", _) => {
+                    for (k, v) in &console.display.variables {
+                        println!("{k} = {v}");
+                    }
+                }
+                ("set", Some(name)) if name.chars().all(|c| c.is_alphanumeric() || c == '_') => {
+                    console
+                        .display
+                        .variables
+                        .insert(name.to_string(), value_of(line));
+                }
+                ("unset", Some(name)) => {
+                    console.display.variables.remove(name);
+                }
+                _ => eprintln!("usage: \\set NAME VALUE (letters, digits and _), \\unset NAME, \\set alone lists"),
+            }
+        }
+        "\\unset" => match arg {
+            Some(name) => {
+                console.display.variables.remove(name);
+            }
+            None => eprintln!("usage: \\unset NAME"),
+        },
+        "\\e" => match edit(last) {
+            Ok(text) if text.trim().is_empty() => {}
+            Ok(text) => return Next::Run(text),
+            Err(e) => eprintln!("error: {e}"),
+        },
         ".headers" => match on_off(arg, console.headers) {
             Some(v) => console.headers = v,
             None => eprintln!("usage: .headers on|off"),
@@ -409,6 +679,97 @@ fn command(line: &str, console: &mut Console, vars: &Vars) -> Next {
         other => eprintln!("unknown command {other}: .help lists the commands"),
     }
     Next::Prompt
+}
+
+fn format_name(f: Format) -> &'static str {
+    match f {
+        Format::Table => "table",
+        Format::Json => "json",
+        Format::Jsonl => "jsonl",
+        Format::Csv => "csv",
+        Format::Text => "text",
+    }
+}
+
+/// `.tables [PATTERN]`: every provider table (`provider.service.resource`) and view whose name
+/// matches (`*` is any run of characters; no pattern: all).
+fn list_tables(console: &Console, pattern: Option<&str>) {
+    let like = pattern.map(|p| {
+        let p = p.replace('*', "%");
+        if p.contains('%') {
+            p
+        } else {
+            format!("%{p}%")
+        }
+    });
+    let keep = |name: &str| like.as_deref().is_none_or(|p| like_match(p, name));
+    let registry = console.engine.registry();
+    for p in registry.provider_names() {
+        let Ok(provider) = registry.provider(p) else {
+            continue;
+        };
+        for s in provider.services.keys() {
+            let Ok(index) = provider.index(s) else {
+                continue;
+            };
+            for r in &index.resources {
+                let name = format!("{p}.{s}.{}", r.name);
+                if keep(&name) {
+                    println!("{name}");
+                }
+            }
+        }
+    }
+    for v in console.engine.view_names() {
+        if keep(&v) {
+            println!("{v} (view)");
+        }
+    }
+}
+
+/// SQL `LIKE` with `%` only, case-insensitive.
+fn like_match(pattern: &str, name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let parts: Vec<String> = pattern
+        .to_ascii_lowercase()
+        .split('%')
+        .map(str::to_string)
+        .collect();
+    let mut at = 0;
+    for (i, part) in parts.iter().enumerate() {
+        if part.is_empty() {
+            continue;
+        }
+        match name[at..].find(part.as_str()) {
+            Some(found) if i > 0 || found == 0 => at += found + part.len(),
+            _ => return false,
+        }
+    }
+    parts.last().is_some_and(|l| l.is_empty()) || at == name.len()
+}
+
+/// `\\e`: the last statement in `$VISUAL`/`$EDITOR` (default `vi`); what the editor leaves is run.
+fn edit(last: &str) -> Result<String, String> {
+    let path = std::env::temp_dir().join(format!("iql-edit-{}.sql", std::process::id()));
+    std::fs::write(&path, last).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .ok()
+        .filter(|e| !e.trim().is_empty())
+        .unwrap_or_else(|| "vi".to_string());
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("iql-edit")
+        .arg(&path)
+        .status()
+        .map_err(|e| format!("cannot start {editor}: {e}"))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| e.to_string());
+    let _ = std::fs::remove_file(&path);
+    if !status.success() {
+        return Err(format!("{editor} ended with {status}; nothing was run"));
+    }
+    text
 }
 
 /// `.cache`: show the response cache; `on`/`off` for this session; `clear` for everyone; `ttl N`.
@@ -444,35 +805,69 @@ fn cache_command(console: &mut Console, arg: Option<&str>, value: Option<&str>) 
     }
 }
 
-pub fn run(rt: &tokio::runtime::Runtime, mut console: Console, vars: &Vars) -> anyhow::Result<()> {
+/// Runs the shell until Ctrl-D or `.quit`. `Ok(false)` when input was piped (not a terminal) and a
+/// statement failed: a script fed to the shell fails as `iql exec` would.
+pub fn run(
+    rt: &tokio::runtime::Runtime,
+    mut console: Console,
+    vars: &Vars,
+) -> anyhow::Result<bool> {
+    use std::io::IsTerminal;
+    let interactive = std::io::stdin().is_terminal();
+    console.display.active = true;
+    console.display.pager = true;
+    console.display.to_screen = true;
     let engine = console.engine.clone();
-    let helper = IqlHelper::new(
+    let mut helper = IqlHelper::new(
         console.engine.registry_handle(),
         Box::new(move || engine.view_names()),
     );
+    helper.color = interactive
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let pending = helper.pending.clone();
     let config = rustyline::Config::builder()
         .auto_add_history(false)
         .completion_type(rustyline::CompletionType::List)
         .build();
     let mut editor: Editor<IqlHelper, DefaultHistory> = Editor::with_config(config)?;
     editor.set_helper(Some(helper));
-    let history = history_path();
+    // Piped input is a script, not something typed: it is not kept in the history.
+    let history = history_path().filter(|_| interactive);
     if let Some(h) = &history {
         if let Some(dir) = h.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
         let _ = editor.load_history(h);
     }
-    if !console.quiet {
+    if !console.quiet && interactive {
         eprintln!("iql {} — SQL for cloud APIs. End statements with ';'. .help for help, Ctrl-D to leave.", env!("CARGO_PKG_VERSION"));
         if console.engine.sandbox().is_some() {
             eprintln!("sandbox: a mock DigitalOcean account on 127.0.0.1 with images and image actions (other tables answer with an error); try SELECT name FROM digitalocean.compute.images LIMIT 5;");
         }
     }
+    let mut buffer = String::new();
+    let mut last = String::new();
+    let mut failed = false;
     loop {
-        match editor.readline("iql> ") {
+        let prompt = if buffer.is_empty() { "iql> " } else { "...> " };
+        *pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = buffer.clone();
+        match editor.readline(prompt) {
             Ok(line) => {
-                let text = line.trim();
+                if buffer.is_empty() && line.trim().is_empty() {
+                    continue;
+                }
+                if !buffer.is_empty() {
+                    buffer.push('\n');
+                }
+                buffer.push_str(&line);
+                if !is_ready(&buffer) {
+                    continue;
+                }
+                let text = std::mem::take(&mut buffer);
+                let text = text.trim();
                 if text.is_empty() {
                     continue;
                 }
@@ -484,7 +879,7 @@ pub fn run(rt: &tokio::runtime::Runtime, mut console: Console, vars: &Vars) -> a
                     || text.starts_with('\\')
                     || ["help", "exit", "quit"].contains(&text.to_ascii_lowercase().as_str())
                 {
-                    match command(text, &mut console, vars) {
+                    match command(text, &mut console, vars, &last) {
                         Next::Prompt => continue,
                         Next::Leave => break,
                         Next::Run(script) => script,
@@ -492,26 +887,67 @@ pub fn run(rt: &tokio::runtime::Runtime, mut console: Console, vars: &Vars) -> a
                 } else {
                     text.to_string()
                 };
+                last = script.clone();
                 let outcome = rt.block_on(console.run_script(&script, || async {
                     if tokio::signal::ctrl_c().await.is_err() {
                         std::future::pending::<()>().await;
                     }
                 }));
-                if let Outcome::Cancelled = outcome {
-                    continue;
+                match outcome {
+                    Outcome::Failed => failed = true,
+                    Outcome::Cancelled | Outcome::Done => {}
                 }
             }
-            Err(ReadlineError::Interrupted) => continue,
-            Err(ReadlineError::Eof) => break,
+            // Ctrl-C drops what was typed of the statement, as psql does.
+            Err(ReadlineError::Interrupted) => buffer.clear(),
+            Err(ReadlineError::Eof) => {
+                // A statement left without its `;` at the end of piped input still runs.
+                if !interactive && !buffer.trim().is_empty() {
+                    let text = std::mem::take(&mut buffer);
+                    let outcome = rt.block_on(console.run_script(&text, std::future::pending));
+                    failed |= matches!(outcome, Outcome::Failed);
+                }
+                break;
+            }
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(())
+    Ok(interactive || !failed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn highlighting_colours_and_never_changes_text() {
+        let line = "SELECT name, 42 FROM t WHERE a = 'x''y' -- note";
+        let coloured = highlight(line).unwrap();
+        assert!(coloured.contains("\x1b[1;34mSELECT\x1b[0m"), "{coloured:?}");
+        assert!(coloured.contains("\x1b[36m42\x1b[0m"), "{coloured:?}");
+        assert!(coloured.contains("\x1b[32m'x''y'\x1b[0m"), "{coloured:?}");
+        assert_eq!(strip(&coloured), line);
+        // An unclosed string is shown as typed; shell commands are not SQL.
+        assert!(highlight("SELECT 'abc").is_none());
+        assert!(highlight(".mode csv").is_none());
+    }
+
+    fn strip(s: &str) -> String {
+        let mut out = String::new();
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                for d in chars.by_ref() {
+                    if d == 'm' {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
 
     #[test]
     fn readiness() {
@@ -558,6 +994,7 @@ mod tests {
             timer: false,
             quiet: true,
             out: Box::new(screen.clone()),
+            display: Default::default(),
         };
         let dir = std::env::temp_dir().join(format!("iql-shell-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -567,43 +1004,43 @@ mod tests {
         // .read gives the file's statements to run; a quoted name may hold spaces.
         let none = Vars::new();
         let quoted = format!(".read '{}'", script.display());
-        let Next::Run(text) = command(&quoted, &mut session, &none) else {
+        let Next::Run(text) = command(&quoted, &mut session, &none, "") else {
             panic!(".read did not give statements");
         };
         assert!(text.contains("SELECT 'x' AS b;"));
         // A missing file or an undefined variable: an error, and back to the prompt.
         let missing = ".read /no/such/file.iql";
-        assert_eq!(command(missing, &mut session, &none), Next::Prompt);
+        assert_eq!(command(missing, &mut session, &none, ""), Next::Prompt);
         std::fs::write(&script, "SELECT '{{ who }}';").unwrap();
-        assert_eq!(command(&quoted, &mut session, &none), Next::Prompt);
-        assert_eq!(command(".read", &mut session, &none), Next::Prompt);
+        assert_eq!(command(&quoted, &mut session, &none, ""), Next::Prompt);
+        assert_eq!(command(".read", &mut session, &none, ""), Next::Prompt);
         // With the shell's --var the placeholders are filled; a quote stays inside the string.
         let vars = Vars::from([("who".to_string(), serde_json::json!("o'brien"))]);
         let filled = Next::Run("SELECT 'o''brien';".to_string());
-        assert_eq!(command(&quoted, &mut session, &vars), filled);
+        assert_eq!(command(&quoted, &mut session, &vars, ""), filled);
 
         // .cache changes this session's use of the response cache.
-        assert_eq!(command(".cache off", &mut session, &none), Next::Prompt);
+        assert_eq!(command(".cache off", &mut session, &none, ""), Next::Prompt);
         assert_eq!(session.session.settings().cache_ttl, Some(Duration::ZERO));
-        command(".cache ttl 5", &mut session, &none);
+        command(".cache ttl 5", &mut session, &none, "");
         assert_eq!(
             session.session.settings().cache_ttl,
             Some(Duration::from_secs(5))
         );
-        command(".cache ttl soon", &mut session, &none);
+        command(".cache ttl soon", &mut session, &none, "");
         assert_eq!(
             session.session.settings().cache_ttl,
             Some(Duration::from_secs(5))
         );
-        command(".cache on", &mut session, &none);
+        command(".cache on", &mut session, &none, "");
         assert_eq!(session.session.settings().cache_ttl, None);
 
         // .output FILE sends results there; .output alone brings them back.
         let file = dir.join("out.csv");
         let to_file = format!("\\o {}", file.display());
-        assert_eq!(command(&to_file, &mut session, &none), Next::Prompt);
+        assert_eq!(command(&to_file, &mut session, &none, ""), Next::Prompt);
         rt.block_on(session.run_script(&text, std::future::pending::<()>));
-        assert_eq!(command(".output", &mut session, &none), Next::Prompt);
+        assert_eq!(command(".output", &mut session, &none, ""), Next::Prompt);
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "a\n1\nb\nx\n");
         assert!(screen.0.lock().unwrap().is_empty());
         let _ = std::fs::remove_dir_all(dir);
@@ -619,7 +1056,22 @@ mod tests {
             let word = before.rsplit(' ').next().unwrap_or(before);
             helper.candidates(before, word)
         };
-        assert_eq!(c("digitalocean.comp"), ["digitalocean.compute"]);
+        // A service is not a table: it completes with its `.`, except where a name is wanted.
+        assert_eq!(c("digitalocean.comp"), ["digitalocean.compute."]);
+        assert_eq!(
+            c("SHOW RESOURCES IN digitalocean.comp"),
+            ["digitalocean.compute"]
+        );
+        assert!(c("SELECT * FROM digitalo").contains(&"digitalocean.".to_string()));
+        // Nothing inside a string; shell commands at the start of a line.
+        assert!(c("SELECT * FROM digitalocean.compute.images WHERE name = 'sel").is_empty());
+        assert_eq!(c(".sch"), [".schema"]);
+        assert_eq!(c("\\ps"), ["\\pset"]);
+        // A column through its alias.
+        assert_eq!(
+            c("SELECT a.sta FROM digitalocean.compute.image_actions AS a WHERE a.sta"),
+            ["a.started_at", "a.status"]
+        );
         assert_eq!(
             c("SELECT * FROM digitalocean.compute.image_"),
             [

@@ -572,3 +572,48 @@ fn persist_cache_lets_the_next_run_send_nothing() {
         let _ = std::fs::remove_file(format!("{}{suffix}", store.display()));
     }
 }
+
+#[test]
+fn a_piped_shell_fails_like_exec_and_keeps_no_history() {
+    use std::io::Write;
+    let history = data_home().join(format!("piped-history-{}", std::process::id()));
+    let _ = std::fs::remove_file(&history);
+    let run = |input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_iql"))
+            .env("XDG_DATA_HOME", data_home())
+            .env("IQL_HISTORY", &history)
+            .env("NO_COLOR", "1")
+            .args(["shell", "--sandbox", "--store", "temp"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let ok = run("\\set n 2\nSELECT :n * 21 AS answer;\n.mode csv\nSELECT 1 AS last");
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        out.contains("| 42     |") || out.contains("|     42 |"),
+        "{out}"
+    );
+    assert!(out.contains("(1 row)"), "{out}");
+    // A statement without its `;` at the end of the input still runs.
+    assert!(out.ends_with("last\n1\n"), "{out}");
+    let failed = run("SELECT nope;\nSELECT 1;\n");
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("no such column: nope"));
+    assert!(!history.exists(), "piped input went into the history");
+}

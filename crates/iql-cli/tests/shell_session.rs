@@ -33,30 +33,68 @@ fn a_scripted_session() {
             ("IQL_HISTORY", &history_text),
             ("NO_COLOR", "1"),
             ("XDG_DATA_HOME", &data_home),
+            // A pager that marks what it shows, to see that long output goes through it.
+            ("PAGER", "sed 's/^/P:/'"),
         ],
         150,
         50,
     );
     t.wait_for("iql>", 1);
 
-    // A query over three lines; the first two do not end it. Completion fills in the resource.
+    // A query over three lines; the first two do not end it, and the lines after the first get
+    // the continuation prompt. Completion fills in the resource, and a column through its alias.
     t.type_text("SELECT count(*) AS distros");
     t.enter();
+    t.wait_for_prompt("...>");
     t.type_text("FROM digitalocean.compute.imag");
     t.tab();
-    t.type_text("s");
+    t.type_text("s i");
     t.enter();
-    t.type_text("WHERE type = 'distribution';");
+    t.wait_for_prompt("...>");
+    t.type_text("WHERE i.ty");
+    t.tab();
+    t.type_text(" = 'distribution';");
     t.enter();
     let screen = t.wait_for("|      10 |", 1);
     assert!(
-        screen.contains("FROM digitalocean.compute.images"),
+        screen.contains("FROM digitalocean.compute.images i"),
         "completion did not fill the name:\n{screen}"
     );
+    assert!(
+        screen.contains("WHERE i.type = 'distribution';"),
+        "completion did not fill the alias's column:\n{screen}"
+    );
+    assert!(screen.contains("(1 row)"), "no row count:\n{screen}");
+
+    // Variables, a table's columns, expanded display, and the pager for what is taller than the
+    // screen (50 lines).
+    t.wait_for_prompt("iql>");
+    t.type_text("\\set kind snapshot");
+    t.enter();
+    t.wait_for_prompt("iql>");
+    t.type_text("\\x on");
+    t.enter();
+    t.wait_for("Expanded display is on.", 1);
+    t.wait_for_prompt("iql>");
+    t.type_text("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 15) SELECT i, :kind AS kind, 'x' AS a FROM n;");
+    t.enter();
+    let screen = t.wait_for("P:(15 rows)", 1);
+    assert!(screen.contains("P:kind | snapshot"), "{screen}");
+    t.wait_for_prompt("iql>");
+    t.type_text("\\x off");
+    t.enter();
+    t.wait_for_prompt("iql>");
+    t.type_text("\\d digitalocean.compute.image_actions");
+    t.enter();
+    t.wait_for("| resource_type | text    |", 1);
+    t.wait_for_prompt("iql>");
+    t.type_text(".mode");
+    t.enter();
+    t.wait_for("mode: table", 1);
 
     // Keys are typed only at a prompt: between statements the terminal is briefly out of raw mode,
     // and what is typed then depends on timing, which a person never notices but a script does.
-    t.wait_for("iql>", 2);
+    t.wait_for_prompt("iql>");
 
     // A slow query (100 pages, one at a time, 300 ms each), cancelled with Ctrl-C.
     t.type_text("SELECT count(*) FROM digitalocean.compute.images;");
@@ -66,21 +104,21 @@ fn a_scripted_session() {
     t.wait_for("cancelled: SELECT stopped", 1);
 
     // The shell goes on.
-    t.wait_for("iql>", 3);
+    t.wait_for_prompt("iql>");
     t.type_text(".mode csv");
     t.enter();
-    t.wait_for("iql>", 4);
+    t.wait_for_prompt("iql>");
     t.type_text("SELECT 40 + 2 AS answer;");
     t.enter();
     let screen = t.wait_for("answer\n42", 1);
     assert!(!screen.contains("error:"), "{screen}");
 
     // A bug (a panic inside a statement) is reported, and the shell goes on.
-    t.wait_for("iql>", 5);
+    t.wait_for_prompt("iql>");
     t.type_text("SELECT 'iql_injected_panic';");
     t.enter();
     t.wait_for("error: internal error in iql while running", 1);
-    t.wait_for("iql>", 6);
+    t.wait_for_prompt("iql>");
     t.type_text("SELECT 6 * 7 AS again;");
     t.enter();
     t.wait_for("again\n42", 1);

@@ -36,7 +36,7 @@ pub use mutation::{
 pub use query::{
     ColumnRef, Conjunct, ConjunctKind, LimitHint, Literal, QueryStatement, Scope, TableRef,
 };
-pub use split::{is_complete, split_statements, StatementText};
+pub use split::{classify_tokens, is_complete, split_statements, StatementText, TokenClass};
 pub use view::{reserved_view_name, CreateView, DropView, RefreshView, MAX_VIEW_DEPTH};
 
 /// One statement of a script, parsed.

@@ -191,3 +191,65 @@ mod tests {
         assert_eq!(s[1].padded, "\n  SELECT 2");
     }
 }
+
+/// What a piece of text is, for colouring it (the shell's highlighting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenClass {
+    Keyword,
+    String,
+    Number,
+    Other,
+}
+
+/// `line` cut into tokens with their class; the pieces joined give `line` back exactly (each
+/// piece is the text from its token's start to the next one's). `None` when it does not tokenize
+/// (an unclosed string, being typed).
+pub fn classify_tokens(line: &str) -> Option<Vec<(String, TokenClass)>> {
+    use sqlparser::keywords::Keyword;
+    let tokens = Tokenizer::new(&SQLiteDialect {}, line)
+        .tokenize_with_location()
+        .ok()?;
+    // Byte offset of each (line, column), walking the text once.
+    let mut starts = Vec::with_capacity(tokens.len());
+    let (mut l, mut c, mut byte) = (1u64, 1u64, 0usize);
+    let mut chars = line.char_indices().peekable();
+    for t in &tokens {
+        let want = (t.span.start.line, t.span.start.column);
+        while (l, c) < want {
+            let Some((_, ch)) = chars.next() else {
+                break;
+            };
+            byte += ch.len_utf8();
+            if ch == '\n' {
+                l += 1;
+                c = 1;
+            } else {
+                c += 1;
+            }
+        }
+        starts.push(byte);
+    }
+    let mut pieces = Vec::with_capacity(tokens.len());
+    for (i, t) in tokens.iter().enumerate() {
+        if matches!(t.token, Token::EOF) {
+            continue;
+        }
+        let end = starts
+            .get(i + 1)
+            .copied()
+            .unwrap_or(line.len())
+            .min(line.len());
+        let text = line.get(starts[i]..end)?.to_string();
+        let class = match &t.token {
+            Token::Word(w) if w.keyword != Keyword::NoKeyword && w.quote_style.is_none() => {
+                TokenClass::Keyword
+            }
+            Token::SingleQuotedString(_) => TokenClass::String,
+            Token::Number(..) => TokenClass::Number,
+            _ => TokenClass::Other,
+        };
+        pieces.push((text, class));
+    }
+    let joined: String = pieces.iter().map(|(t, _)| t.as_str()).collect();
+    (joined == line).then_some(pieces)
+}

@@ -28,6 +28,27 @@ macro_rules! params {
     };
 }
 
+/// `sql` with `$1`, `$2`, … (or `?`) replaced by `params`, each as one SQL literal (see
+/// [`Session::query`]).
+pub fn bind(sql: &str, params: &[Cell]) -> Result<String, Error> {
+    let values: Vec<iql_sql::BindValue> = params.iter().map(Cell::to_bind).collect();
+    Ok(iql_sql::bind(sql, iql_sql::Params::Positional(&values))?)
+}
+
+/// `sql` with `:name` (or `$name`) placeholders replaced by the named values.
+pub fn bind_named(sql: &str, params: &[(&str, Cell)]) -> Result<String, Error> {
+    let values: Vec<(String, iql_sql::BindValue)> = params
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_bind()))
+        .collect();
+    Ok(iql_sql::bind(sql, iql_sql::Params::Named(&values))?)
+}
+
+/// The placeholders `sql` uses, in order of first appearance (`$1`, `:region`, `?`).
+pub fn placeholders(sql: &str) -> Vec<String> {
+    iql_sql::placeholders(sql)
+}
+
 /// What a script did: the results of the statements that ran, and the error that stopped it.
 /// A change that succeeded before a later statement failed is here, not lost.
 #[derive(Debug)]
@@ -509,9 +530,7 @@ impl Session {
     /// (`name LIKE $2`). A placeholder without a value, or a value without a placeholder, is an
     /// error before anything runs.
     pub async fn query(&self, sql: &str, params: &[Cell]) -> Result<QueryResult, Error> {
-        let values: Vec<iql_sql::BindValue> = params.iter().map(Cell::to_bind).collect();
-        let bound = iql_sql::bind(sql, iql_sql::Params::Positional(&values))?;
-        self.one(&bound).await
+        self.one(&bind(sql, params)?).await
     }
 
     /// Runs one statement with named placeholders (`:region` or `$region`) bound.
@@ -520,12 +539,7 @@ impl Session {
         sql: &str,
         params: &[(&str, Cell)],
     ) -> Result<QueryResult, Error> {
-        let values: Vec<(String, iql_sql::BindValue)> = params
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_bind()))
-            .collect();
-        let bound = iql_sql::bind(sql, iql_sql::Params::Named(&values))?;
-        self.one(&bound).await
+        self.one(&bind_named(sql, params)?).await
     }
 
     async fn one(&self, sql: &str) -> Result<QueryResult, Error> {

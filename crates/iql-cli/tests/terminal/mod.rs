@@ -62,9 +62,10 @@ impl Terminal {
                 };
                 parser.process(chunk);
                 // A line editor asks where the cursor is (ESC [ 6 n); a terminal answers.
+                // The answer is written while the screen is still locked: whoever sees the
+                // prompt that followed the question types after the answer, never into it.
                 if chunk.windows(4).any(|w| w == b"\x1b[6n") {
                     let (row, col) = parser.screen().cursor_position();
-                    drop(parser);
                     if let Ok(mut w) = writer_in.lock() {
                         let _ = write!(w, "\x1b[{};{}R", row + 1, col + 1);
                         let _ = w.flush();
@@ -123,6 +124,29 @@ impl Terminal {
             assert!(
                 start.elapsed() < PATIENCE,
                 "waited for {text:?} x{times}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
+    /// Waits until the last line with text on the screen is a fresh prompt (`prompt` and nothing
+    /// typed after it), and returns the screen. Unlike counting prompts, this holds after output
+    /// has scrolled earlier prompts away.
+    pub fn wait_for_prompt(&self, prompt: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            let last = screen.lines().rev().find(|l| !l.trim().is_empty());
+            if last.is_some_and(|l| l.trim() == prompt.trim()) {
+                // The line editor draws its prompt a moment before it reads keys (it switches the
+                // terminal to raw mode around it); keys sent in that moment can be lost. A person
+                // never types that fast; a script waits a little.
+                std::thread::sleep(Duration::from_millis(150));
+                return screen;
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "waited for a fresh {prompt:?}; screen:\n{screen}"
             );
             std::thread::sleep(Duration::from_millis(30));
         }
