@@ -19,6 +19,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// docs/library.md, whose examples run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/library.md")]
+pub struct LibraryGuide;
+
 /// Values for a statement's placeholders (`$1`, `$2`, …), each converted with [`Cell::from`]:
 /// `session.query("SELECT name FROM digitalocean.compute.images WHERE image_id = $1", &iql::params![id])`.
 #[macro_export]
