@@ -798,7 +798,7 @@ async fn in_subquery_binds_a_parameter_only_when_it_must() {
 #[tokio::test]
 async fn fan_out_over_the_limit_is_an_error_before_it_is_sent() {
     let m = mock(60).await;
-    let e = at(&m.url()).max_fanout(10).build().await.unwrap();
+    let e = at(&m.url()).max_fanout(Some(10)).build().await.unwrap();
     // 40 private images: the join would need 40 action requests.
     let err = e
         .execute(
@@ -827,7 +827,7 @@ async fn fan_out_over_the_limit_is_an_error_before_it_is_sent() {
         .await
         .unwrap();
     assert_eq!(r[0].rows.len(), 2);
-    let e = at(&m.url()).max_fanout(0).build().await.unwrap();
+    let e = at(&m.url()).max_fanout(None).build().await.unwrap();
     e.execute(
         "SELECT count(*) FROM digitalocean.compute.image_actions a \
          JOIN digitalocean.compute.images i ON a.image_id = i.id WHERE i.private = true",

@@ -337,7 +337,7 @@ async fn build_engine(args: &EngineArgs) -> anyhow::Result<Engine> {
         .concurrency(args.concurrency as usize)
         .allow_insecure_http(args.allow_insecure_http)
         .max_pages(args.max_pages)
-        .max_fanout(args.max_fanout)
+        .max_fanout((args.max_fanout > 0).then_some(args.max_fanout))
         .timeout(Duration::from_secs(args.timeout))
         .dry_run(args.dry_run)
         .cache_ttl(if args.no_cache {

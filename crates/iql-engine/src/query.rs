@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::error::EngineError;
 use crate::session::Session;
 use crate::value::QueryResult;
-use crate::{fetch, params, plan, sqlite, DEFAULT_MAX_FANOUT};
+use crate::{fetch, params, plan, sqlite};
 
 impl Session {
     /// One request per combination of bound values: over the limit is an error, before any is sent.
@@ -21,10 +21,8 @@ impl Session {
         p: &plan::TablePlan,
         bound: &[(String, Vec<Value>)],
     ) -> Result<(), EngineError> {
-        let limit = match self.settings.max_fanout {
-            None => DEFAULT_MAX_FANOUT,
-            Some(0) => return Ok(()),
-            Some(n) => n,
+        let Some(limit) = self.settings.max_fanout else {
+            return Ok(());
         };
         let requests = bound
             .iter()

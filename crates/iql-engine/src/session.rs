@@ -20,7 +20,10 @@ use crate::value::QueryResult;
 use crate::{meta, sqlite};
 
 /// Settings a session may change for itself; new sessions take the engine's.
-#[derive(Debug, Clone, Default)]
+///
+/// The convention: a limit that may be absent is an `Option`, `None` meaning no limit; a duration
+/// of zero means nothing kept. (The command line's numeric flags say 0 for none.)
+#[derive(Debug, Clone)]
 pub struct SessionSettings {
     /// Most pages read per call; `None` reads every page. Reaching it is always reported.
     pub max_pages: Option<u64>,
@@ -31,8 +34,8 @@ pub struct SessionSettings {
     /// Build requests but send none: mutations show what they would send.
     pub dry_run: bool,
     /// Most requests one table of a SELECT may fan out to (IN values, join and subquery values):
-    /// `None` is [`crate::DEFAULT_MAX_FANOUT`], `Some(0)` no limit. Going over is an error before
-    /// any of them is sent, so a careless join cannot spend an account's hourly rate limit.
+    /// default [`crate::DEFAULT_MAX_FANOUT`], `None` no limit. Going over is an error before any
+    /// of them is sent, so a careless join cannot spend an account's hourly rate limit.
     pub max_fanout: Option<usize>,
     /// How old an answer of the response cache may be to be used: `None` is the engine's TTL,
     /// zero turns the cache off for this session.
@@ -40,6 +43,20 @@ pub struct SessionSettings {
     /// Provider name → credential for this session alone, before the engine's (a server's users
     /// each bring their own). Answers cached for one credential are never given to another.
     pub credentials: std::collections::HashMap<String, Secret>,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionSettings {
+            max_pages: None,
+            wait: WaitPolicy::default(),
+            wait_always: false,
+            dry_run: false,
+            max_fanout: Some(crate::DEFAULT_MAX_FANOUT),
+            cache_ttl: None,
+            credentials: Default::default(),
+        }
+    }
 }
 
 /// See the module documentation.

@@ -15,6 +15,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,15 +81,16 @@ pub use iql_engine::{
     FetchStats, FromCell, QueryResult, ResultColumn, Row, SessionSettings, SqliteStore, Store,
     StoredAnswer, ViewRecord, WaitPolicy,
 };
+#[cfg(feature = "sandbox")]
 pub use iql_mock::{ActionOutcome, MockConfig as SandboxConfig, MockServer as Sandbox};
+pub use iql_provider::Registry;
 pub use iql_sql::{ParsedStatement, Statement};
-
-use iql_provider::Registry;
 
 /// Scripts whose parse is kept (by text).
 const STATEMENTS_CACHED: usize = 256;
 
 /// The token the sandbox accepts; it is not a secret.
+#[cfg(feature = "sandbox")]
 const SANDBOX_TOKEN: &str = "iql-sandbox";
 
 /// Runs SQL against providers. Cheap to clone: clones share everything (the HTTP client and its
@@ -103,6 +106,7 @@ pub struct Engine {
 #[derive(Debug)]
 struct Inner {
     engine: Arc<iql_engine::Engine>,
+    #[cfg(feature = "sandbox")]
     sandbox: Option<Sandbox>,
     /// Scripts parsed before, by their text (shared by every session).
     statements: Arc<iql_sql::StatementCache>,
@@ -123,6 +127,7 @@ pub struct Session {
 pub struct EngineBuilder {
     providers_root: Option<PathBuf>,
     config: EngineConfig,
+    #[cfg(feature = "sandbox")]
     sandbox: Option<SandboxConfig>,
 }
 
@@ -189,9 +194,9 @@ impl EngineBuilder {
     }
 
     /// Most requests one table of a SELECT may fan out to (`IN` values, join and subquery values);
-    /// more is an error before any is sent. Default 1000; 0 for no limit.
-    pub fn max_fanout(mut self, requests: usize) -> Self {
-        self.config.session.max_fanout = Some(requests);
+    /// more is an error before any is sent. Default `Some(1000)`; `None` for no limit.
+    pub fn max_fanout(mut self, requests: Option<usize>) -> Self {
+        self.config.session.max_fanout = requests;
         self
     }
 
@@ -260,17 +265,24 @@ impl EngineBuilder {
     }
 
     /// Start the built-in DigitalOcean mock on 127.0.0.1 and send `digitalocean` requests to it.
+    /// (Cargo feature `sandbox`, on by default.)
+    #[cfg(feature = "sandbox")]
     pub fn sandbox(mut self, config: SandboxConfig) -> Self {
         self.sandbox = Some(config);
         self
     }
 
+    /// Loads the provider documents, checks every setting (an endpoint for a provider that does
+    /// not exist, an `http://` address off this machine: a `Config` error naming the setting),
+    /// starts the sandbox if asked, and makes the engine.
+    #[cfg_attr(not(feature = "sandbox"), allow(unused_mut))]
     pub async fn build(mut self) -> Result<Engine, Error> {
         let registry = match &self.providers_root {
             Some(dir) => Registry::from_dir(dir)?,
             None => Registry::bundled(),
         };
         self.check_settings(&registry)?;
+        #[cfg(feature = "sandbox")]
         let sandbox = match self.sandbox.take() {
             Some(mut cfg) => {
                 cfg.token = Some(SANDBOX_TOKEN.to_string());
@@ -296,6 +308,7 @@ impl EngineBuilder {
         Ok(Engine {
             inner: Arc::new(Inner {
                 engine,
+                #[cfg(feature = "sandbox")]
                 sandbox,
                 statements,
                 default,
@@ -336,6 +349,7 @@ impl EngineBuilder {
                     message: format!("{provider}={url}: {message}"),
                 }
             })?;
+            #[cfg(feature = "sandbox")]
             if self.sandbox.is_some() && provider == "digitalocean" {
                 return Err(Error::Config {
                     setting: "sandbox",
@@ -398,6 +412,7 @@ fn check_endpoint(url: &str, allow_insecure_http: bool) -> Result<(), String> {
 }
 
 impl Engine {
+    /// Settings for a new engine; every one has a default.
     pub fn builder() -> EngineBuilder {
         EngineBuilder::default()
     }
@@ -464,6 +479,7 @@ impl Engine {
     }
 
     /// The sandbox this engine started, if any.
+    #[cfg(feature = "sandbox")]
     pub fn sandbox(&self) -> Option<&Sandbox> {
         self.inner.sandbox.as_ref()
     }
