@@ -145,3 +145,71 @@ async fn a_script_keeps_what_ran_before_a_failure() {
     assert!(err.contains("no such column: nope"), "{err}");
     assert_eq!(m.images().len(), 9);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_stream_page_by_page_in_the_order_execute_gives() {
+    let (m, e) = setup(1_000).await;
+    let s = e.session();
+    let sql = "SELECT id, name FROM digitalocean.compute.images WHERE name LIKE $1";
+    let whole = s.query(sql, &params!["%"]).await.unwrap();
+    m.clear_requests();
+    let mut stream = s.query_stream(sql, &params!["%"]).await.unwrap();
+    assert_eq!(stream.columns().len(), 2);
+    let mut rows = Vec::new();
+    while let Some(row) = stream.next_row().await {
+        rows.push(row.unwrap());
+    }
+    assert_eq!(rows, whole.rows, "same rows, same order");
+    let summary = stream.summary();
+    assert!(summary.paged, "a one-table query streams page by page");
+    assert_eq!(summary.stats.requests, 5);
+    assert_eq!(m.request_count(), 5);
+    // A sort needs every row first: the same stream, run whole.
+    let mut sorted = s
+        .query_stream(
+            "SELECT id FROM digitalocean.compute.images ORDER BY id DESC",
+            &[],
+        )
+        .await
+        .unwrap();
+    let first = sorted.next_row().await.unwrap().unwrap();
+    assert!(!sorted.summary().paged);
+    let max = m
+        .images()
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .max()
+        .unwrap();
+    assert_eq!(first, vec![Cell::Integer(max)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_stream_stops_fetching() {
+    let m = MockServer::start(MockConfig {
+        images: 20_000,
+        latency: std::time::Duration::from_millis(20),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let e = Engine::builder()
+        .endpoint("digitalocean", &m.url())
+        .credential("digitalocean", "token")
+        .concurrency(2)
+        .build()
+        .await
+        .unwrap();
+    let s = e.session();
+    let mut stream = s
+        .query_stream("SELECT * FROM digitalocean.compute.images", &[])
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        stream.next_row().await.unwrap().unwrap();
+    }
+    drop(stream);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let sent = m.request_count();
+    // A reader that stopped after 10 rows does not cost the 100 pages of the list.
+    assert!(sent < 30, "{sent} requests after the reader left");
+}

@@ -98,9 +98,22 @@ impl Console {
     ) -> Outcome {
         let started = Instant::now();
         let progress = self.progress_ticker();
-        let result = tokio::select! {
-            r = self.session.run(statement) => Some(r),
-            _ = cancel => None,
+        // A query printed as json, jsonl, csv or text streams: its rows are written as they come,
+        // and memory does not grow with them.
+        let streamed =
+            self.format != Format::Table && matches!(statement.statement, iql::Statement::Query(_));
+        let result = if streamed {
+            let (session, out) = (&self.session, &mut self.out);
+            let (format, headers) = (self.format, self.headers);
+            tokio::select! {
+                r = stream_out(session, statement, &mut **out, format, headers) => Some(r),
+                _ = cancel => None,
+            }
+        } else {
+            tokio::select! {
+                r = self.session.run(statement) => Some(r.map(|r| (r, None)).map_err(|e| e.to_string())),
+                _ = cancel => None,
+            }
         };
         progress.abort();
         // Wait until it has stopped, so no progress line is printed after it is cleared.
@@ -116,14 +129,18 @@ impl Console {
             return Outcome::Cancelled;
         };
         match result {
-            Ok(result) => {
+            Ok((result, written)) => {
                 // Notices and errors may quote API data: control characters are shown, not obeyed.
                 for n in &result.notices {
                     eprintln!("notice: {}", output::visible(n, true));
                 }
                 // JSON keeps one array per statement, so a script can pair them up: a statement
                 // without rows (DELETE without RETURNING) gives [].
-                if self.display.active && self.format == Format::Table && !result.columns.is_empty()
+                if written.is_some() {
+                    // Already written, row by row.
+                } else if self.display.active
+                    && self.format == Format::Table
+                    && !result.columns.is_empty()
                 {
                     if let Err(e) = self.show_table(&result) {
                         eprintln!("error: cannot write the result: {e}");
@@ -150,14 +167,16 @@ impl Console {
                     eprintln!(
                         "time: {:.3} s, {} rows, {} requests{cached}",
                         started.elapsed().as_secs_f64(),
-                        result.rows.len().max(result.affected.unwrap_or(0) as usize),
+                        written
+                            .unwrap_or(result.rows.len())
+                            .max(result.affected.unwrap_or(0) as usize),
                         result.stats.requests
                     );
                 }
                 Outcome::Done
             }
             Err(e) => {
-                eprintln!("error: {}", output::visible(&e.to_string(), true));
+                eprintln!("error: {}", output::visible(e.as_str(), true));
                 Outcome::Failed
             }
         }
@@ -275,4 +294,38 @@ fn page(text: &str) -> std::io::Result<()> {
     }
     child.wait()?;
     Ok(())
+}
+
+/// Runs a query and writes its rows as they come; the result without its rows (notices, counts)
+/// and how many were written.
+async fn stream_out(
+    session: &Session,
+    statement: &ParsedStatement,
+    out: &mut (dyn Write + Send),
+    format: Format,
+    headers: bool,
+) -> Result<(iql::QueryResult, Option<usize>), String> {
+    let mut stream = session.stream(statement).await.map_err(|e| e.to_string())?;
+    let columns = stream.columns().to_vec();
+    let write_err = |e: std::io::Error| format!("cannot write the result: {e}");
+    let mut writer = output::RowWriter::start(out, format, headers, &columns)
+        .map_err(write_err)?
+        .ok_or_else(|| "table output does not stream".to_string())?;
+    while let Some(row) = stream.next_row().await {
+        let row = row.map_err(|e| e.to_string())?;
+        writer.row(&row).map_err(write_err)?;
+    }
+    let written = writer.finish().map_err(write_err)?;
+    let summary = stream.summary();
+    Ok((
+        iql::QueryResult {
+            columns,
+            notices: summary.notices,
+            stats: summary.stats,
+            affected: summary.affected,
+            message: summary.message,
+            ..iql::QueryResult::default()
+        },
+        Some(written),
+    ))
 }

@@ -199,9 +199,133 @@ fn write_text(out: &mut dyn Write, headers: bool, result: &QueryResult) -> std::
     Ok(())
 }
 
+/// Writes rows one at a time as they come, in the formats that need no widths (json, jsonl, csv,
+/// text): what `iql exec` uses for a streamed query, so memory does not grow with the result. The
+/// output is byte for byte what [`write`] gives for the whole result.
+pub struct RowWriter<'w> {
+    out: &'w mut dyn Write,
+    format: Format,
+    columns: Vec<iql::ResultColumn>,
+    rows: usize,
+}
+
+impl<'w> RowWriter<'w> {
+    /// `None` for `table`, which needs every row to size its columns.
+    pub fn start(
+        out: &'w mut dyn Write,
+        format: Format,
+        headers: bool,
+        columns: &[iql::ResultColumn],
+    ) -> std::io::Result<Option<Self>> {
+        match format {
+            Format::Table => return Ok(None),
+            Format::Json => write!(out, "[")?,
+            Format::Csv if headers => {
+                let mut w = csv::Writer::from_writer(&mut *out);
+                w.write_record(columns.iter().map(|c| c.name.as_str()))?;
+                w.flush()?;
+            }
+            Format::Text if headers => {
+                let names: Vec<String> = columns.iter().map(|c| visible(&c.name, false)).collect();
+                writeln!(out, "{}", names.join("\t"))?;
+            }
+            _ => {}
+        }
+        Ok(Some(RowWriter {
+            out,
+            format,
+            columns: columns.to_vec(),
+            rows: 0,
+        }))
+    }
+
+    pub fn row(&mut self, row: &[Cell]) -> std::io::Result<()> {
+        let object = |cols: &[iql::ResultColumn]| {
+            let mut obj = Map::new();
+            for (col, cell) in cols.iter().zip(row) {
+                obj.insert(col.name.clone(), cell.to_json());
+            }
+            Value::Object(obj)
+        };
+        match self.format {
+            Format::Json => {
+                if self.rows > 0 {
+                    write!(self.out, ",")?;
+                }
+                serde_json::to_writer(&mut *self.out, &object(&self.columns))?;
+            }
+            Format::Jsonl => {
+                serde_json::to_writer(&mut *self.out, &object(&self.columns))?;
+                writeln!(self.out)?;
+            }
+            Format::Csv => {
+                let mut w = csv::Writer::from_writer(&mut *self.out);
+                w.write_record(row.iter().map(field))?;
+                w.flush()?;
+            }
+            Format::Text => {
+                let cells: Vec<String> = row.iter().map(|c| visible(&field(c), false)).collect();
+                writeln!(self.out, "{}", cells.join("\t"))?;
+            }
+            Format::Table => {}
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Ends the output; the rows written.
+    pub fn finish(self) -> std::io::Result<usize> {
+        if self.format == Format::Json {
+            writeln!(self.out, "]")?;
+        }
+        self.out.flush()?;
+        Ok(self.rows)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_written_one_by_one_match_the_whole_result() {
+        let result = QueryResult {
+            columns: vec![
+                iql::ResultColumn {
+                    name: "a".into(),
+                    column_type: ColumnType::Text,
+                },
+                iql::ResultColumn {
+                    name: "n".into(),
+                    column_type: ColumnType::Integer,
+                },
+            ],
+            rows: vec![
+                vec![Cell::Text("x,\"y\"\tz".into()), Cell::Integer(1)],
+                vec![Cell::Null, Cell::Real(1.5)],
+            ],
+            ..QueryResult::default()
+        };
+        for format in [Format::Json, Format::Jsonl, Format::Csv, Format::Text] {
+            for headers in [true, false] {
+                let mut whole = Vec::new();
+                write(&mut whole, format, headers, &result).unwrap();
+                let mut streamed = Vec::new();
+                let mut w = RowWriter::start(&mut streamed, format, headers, &result.columns)
+                    .unwrap()
+                    .unwrap();
+                for r in &result.rows {
+                    w.row(r).unwrap();
+                }
+                assert_eq!(w.finish().unwrap(), 2);
+                assert_eq!(
+                    String::from_utf8(streamed).unwrap(),
+                    String::from_utf8(whole).unwrap(),
+                    "{format:?} headers={headers}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn control_characters_are_shown_not_obeyed() {

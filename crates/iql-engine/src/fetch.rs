@@ -55,6 +55,11 @@ pub(crate) struct Batch {
 /// holds a few pages, not every page in flight.
 pub(crate) type BatchSink = tokio::sync::mpsc::Sender<Batch>;
 
+/// How far apart the row ids of consecutive pages of one call are.
+pub(crate) fn page_rowid_step() -> i64 {
+    1 << 20
+}
+
 /// Row id of the first row of a page: 23 bits of call, 20 of page, 20 of position in the page.
 fn rowid(call: usize, page: u64) -> i64 {
     (((call as i64) & 0x7F_FFFF) << 40) | (((page as i64) & 0xF_FFFF) << 20)

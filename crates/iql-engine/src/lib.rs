@@ -10,6 +10,7 @@
 //! - `fetch.rs` and `page.rs`: the calls of one table, every page, concurrently under one bound,
 //!   read straight into rows.
 //! - `cache.rs`: the response cache the pages go through.
+//! - `stream.rs`: rows as they come, page by page in flat memory where the query allows.
 //! - `sqlite.rs`: the in-memory databases the rows go into, and the query as written.
 //! - `explain.rs`: SQLite's errors told in the user's terms.
 //! - `mutate.rs`: INSERT, REPLACE/UPDATE, DELETE and EXEC, and waiting for what they start.
@@ -34,6 +35,7 @@ mod query;
 mod session;
 mod sqlite;
 mod store;
+mod stream;
 mod value;
 mod views;
 
@@ -44,6 +46,7 @@ pub use iql_http::{check_url, HttpError, Secret as Credential};
 pub use mutate::WaitPolicy;
 pub use session::{Session, SessionSettings};
 pub use store::{SqliteStore, Store, StoredAnswer, ViewRecord, BUSY_TIMEOUT, STORE_SCHEMA_VERSION};
+pub use stream::{RowStream, StreamSummary};
 pub use value::{Cell, ColumnType, FetchStats, FromCell, QueryResult, ResultColumn, Row};
 
 /// The fan-out limit unless set: DigitalOcean allows 5,000 requests an hour per token.

@@ -965,3 +965,91 @@ mod tests {
         );
     }
 }
+
+impl QueryStatement {
+    /// Whether each result row depends on one row of its one provider table alone: one table, no
+    /// join, grouping, aggregate, window, DISTINCT, ORDER BY, LIMIT, CTE or subquery. Such a query
+    /// gives the same rows run page by page as run once on every page, so its rows can stream
+    /// while the pages are read, in flat memory.
+    pub fn is_row_local(&self) -> bool {
+        let q = self.ast();
+        if self.tables.len() != 1
+            || q.with.is_some()
+            || q.order_by.is_some()
+            || q.limit_clause.is_some()
+            || q.fetch.is_some()
+        {
+            return false;
+        }
+        let SetExpr::Select(select) = q.body.as_ref() else {
+            return false;
+        };
+        let groups = match &select.group_by {
+            GroupByExpr::Expressions(e, m) => !e.is_empty() || !m.is_empty(),
+            GroupByExpr::All(_) => true,
+        };
+        if groups
+            || select.having.is_some()
+            || select.distinct.is_some()
+            || select.top.is_some()
+            || !select.named_window.is_empty()
+            || select.qualify.is_some()
+            || select.from.len() != 1
+            || !select.from[0].joins.is_empty()
+            || !matches!(select.from[0].relation, TableFactor::Table { .. })
+            || aggregates(&select.projection)
+        {
+            return false;
+        }
+        struct Subqueries(bool);
+        impl Visitor for Subqueries {
+            type Break = ();
+            fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+                if matches!(
+                    e,
+                    Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. }
+                ) {
+                    self.0 = true;
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(())
+            }
+        }
+        let mut found = Subqueries(false);
+        let _ = select.visit(&mut found);
+        !found.0
+    }
+}
+
+#[cfg(test)]
+mod row_local_tests {
+    use crate::{parse_script, Statement};
+
+    fn row_local(sql: &str) -> bool {
+        match parse_script(sql).unwrap().remove(0).statement {
+            Statement::Query(q) => q.is_row_local(),
+            _ => panic!(),
+        }
+    }
+
+    #[test]
+    fn which_queries_stream() {
+        assert!(row_local("SELECT * FROM digitalocean.compute.images"));
+        assert!(row_local(
+            "SELECT id, upper(name) FROM digitalocean.compute.images i WHERE i.name LIKE '%x' AND private = true"
+        ));
+        for sql in [
+            "SELECT count(*) FROM digitalocean.compute.images",
+            "SELECT * FROM digitalocean.compute.images ORDER BY id",
+            "SELECT * FROM digitalocean.compute.images LIMIT 3",
+            "SELECT DISTINCT type FROM digitalocean.compute.images",
+            "SELECT type FROM digitalocean.compute.images GROUP BY type",
+            "SELECT * FROM digitalocean.compute.images WHERE id IN (SELECT 1)",
+            "SELECT row_number() OVER () FROM digitalocean.compute.images",
+            "SELECT * FROM digitalocean.compute.images a JOIN digitalocean.compute.images b ON a.id = b.id",
+            "SELECT 1",
+        ] {
+            assert!(!row_local(sql), "{sql}");
+        }
+    }
+}

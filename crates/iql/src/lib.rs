@@ -78,8 +78,8 @@ impl ScriptOutcome {
 
 pub use iql_engine::{
     CacheConfig, Cell, ColumnType, Credential, EngineConfig, EngineError as Error, ErrorKind,
-    FetchStats, FromCell, QueryResult, ResultColumn, Row, SessionSettings, SqliteStore, Store,
-    StoredAnswer, ViewRecord, WaitPolicy,
+    FetchStats, FromCell, QueryResult, ResultColumn, Row, RowStream, SessionSettings, SqliteStore,
+    Store, StoredAnswer, StreamSummary, ViewRecord, WaitPolicy,
 };
 #[cfg(feature = "sandbox")]
 pub use iql_mock::{ActionOutcome, MockConfig as SandboxConfig, MockServer as Sandbox};
@@ -569,6 +569,44 @@ impl Session {
             [one] => self.run(one).await,
             other => Err(Error::Unsupported(format!(
                 "query runs one statement; this text has {} (execute runs a script)",
+                other.len()
+            ))),
+        }
+    }
+
+    /// Runs one parsed statement and gives its rows as they come, a `futures::Stream` (or
+    /// [`RowStream::next_row`]). A query of one table without sorting, grouping or joins streams
+    /// page by page in memory that does not grow with the result (`SELECT * …` over 100,000
+    /// images); other statements run whole first. Dropping the stream cancels the statement.
+    pub async fn stream(&self, statement: &ParsedStatement) -> Result<RowStream<'_>, Error> {
+        self.stream_guarded(&statement.statement, &statement.source.text)
+            .await
+    }
+
+    /// A panic (a bug) while starting or reading the stream is reported as
+    /// [`ErrorKind::Internal`], as [`Session::run`] does.
+    async fn stream_guarded(
+        &self,
+        statement: &Statement,
+        text: &str,
+    ) -> Result<RowStream<'_>, Error> {
+        use futures::FutureExt;
+        let starting = std::panic::AssertUnwindSafe(self.inner.stream(statement));
+        let stream = match starting.catch_unwind().await {
+            Ok(result) => result?,
+            Err(payload) => return Err(internal(text, payload.as_ref())),
+        };
+        let text = text.to_string();
+        Ok(stream.catch_panics(move |payload| internal(&text, payload)))
+    }
+
+    /// [`Session::stream`] of one statement with its placeholders bound (see [`Session::query`]).
+    pub async fn query_stream(&self, sql: &str, params: &[Cell]) -> Result<RowStream<'_>, Error> {
+        let parsed = self.parse_cached(&bind(sql, params)?)?;
+        match &parsed[..] {
+            [one] => self.stream_guarded(&one.statement, &one.source.text).await,
+            other => Err(Error::Unsupported(format!(
+                "query_stream runs one statement; this text has {}",
                 other.len()
             ))),
         }
