@@ -221,10 +221,12 @@ struct ChildReport {
     peak_kb: u64,
 }
 
-/// The two shapes of a listing: a small result over every row, and every row as the result.
-const SCALE_QUERIES: [(&str, &str); 2] = [
+/// The shapes of a listing: a small result over every row, every row as the result (held), and
+/// every row streamed out as JSON lines (what `iql exec -o jsonl` does).
+const SCALE_QUERIES: [(&str, &str); 3] = [
     ("count", "SELECT count(*) FROM digitalocean.compute.images"),
     ("all", "SELECT * FROM digitalocean.compute.images"),
+    ("stream", "SELECT * FROM digitalocean.compute.images"),
 ];
 
 pub async fn scale() -> Result<String> {
@@ -243,9 +245,14 @@ pub async fn scale() -> Result<String> {
                 if report.rows != images as i64 {
                     return Err(format!("{images} images: the child saw {}", report.rows).into());
                 }
+                let how = if name == "stream" {
+                    ", streamed to JSON lines"
+                } else {
+                    ""
+                };
                 writeln!(
                     table,
-                    "| {images} | {} ms | `{sql}` | {} | {:.1} | {:.1} MB |",
+                    "| {images} | {} ms | `{sql}`{how} | {} | {:.1} | {:.1} MB |",
                     latency.as_millis(),
                     mock.request_count(),
                     report.millis,
@@ -296,10 +303,31 @@ pub fn scale_child(args: &[String]) -> Result<()> {
             .build()
             .await?;
         let start = Instant::now();
-        let r = engine.execute(sql).await?;
-        let seen = match result_size(&r[0].rows) {
-            Some(Cell::Integer(n)) => n,
-            _ => -1,
+        let seen = if *name == "stream" {
+            // Rows written out as they come, and dropped: memory holds pages in flight only.
+            let session = engine.session();
+            let parsed = session.parse(sql)?;
+            let mut stream = session.stream(&parsed[0]).await?;
+            let columns: Vec<String> = stream.columns().iter().map(|c| c.name.clone()).collect();
+            let mut out = std::io::sink();
+            let mut n = 0i64;
+            while let Some(row) = stream.next_row().await {
+                let row = row?;
+                let object: serde_json::Map<String, serde_json::Value> = columns
+                    .iter()
+                    .cloned()
+                    .zip(row.iter().map(Cell::to_json))
+                    .collect();
+                serde_json::to_writer(&mut out, &object)?;
+                n += 1;
+            }
+            n
+        } else {
+            let r = engine.execute(sql).await?;
+            match result_size(&r[0].rows) {
+                Some(Cell::Integer(n)) => n,
+                _ => -1,
+            }
         };
         Ok::<_, Box<dyn std::error::Error>>((start.elapsed().as_secs_f64() * 1000.0, seen))
     })?;

@@ -49,6 +49,9 @@ pub(crate) struct Batch {
     pub rows: Vec<Vec<Value>>,
     /// From the call made without a split parameter (its rows are the column's meaning).
     pub field_branch: bool,
+    /// Held until the batch is dropped by whoever takes it: pages fetched ahead of the reader are
+    /// bounded by these permits, not by the length of the list.
+    pub _ahead: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// Bounded: when SQLite takes rows in more slowly than pages arrive, the fetchers wait, so memory
@@ -206,15 +209,25 @@ fn with_page(url: &str, page: u64) -> Option<String> {
     Some(parsed.to_string())
 }
 
-/// Whether a statement may use answers the response cache kept: `fresh` ones (a refresh of a
-/// materialized view) fetch everything anew, and keep what they fetch for others.
+/// How a fetch uses the response cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reuse {
+    /// Use kept answers, keep new ones.
+    Kept,
+    /// Fetch everything anew (a refresh, the rows a change acts on), and keep it for others.
+    Fresh,
+    /// Neither use nor keep: a streamed result, which keeping would hold whole in memory.
+    Bypass,
+}
+
+/// Fetches every call of a table, sending pages to `sink` as they come.
 pub(crate) async fn fetch_table(
     runtime: &Session,
     plan: &TablePlan,
     bound: Vec<(String, Vec<Value>)>,
     token: Option<Secret>,
     sink: BatchSink,
-    fresh: bool,
+    fresh: Reuse,
 ) -> Result<Fetched, EngineError> {
     let calls = combinations(&bound);
     let only_call = calls.len() == 1;
@@ -280,7 +293,7 @@ async fn fetch_call(
     token: Option<Secret>,
     sink: BatchSink,
     only_call: bool,
-    fresh: bool,
+    fresh: Reuse,
 ) -> Result<Fetched, EngineError> {
     let user_page = args.iter().any(|(n, _)| n == "page");
     let user_size = plan
@@ -328,7 +341,11 @@ async fn fetch_call(
     };
     spec.signature = spec.reading_signature();
     let spec = Arc::new(spec);
-    let cache = runtime.cache_use(spec.token.as_ref(), fresh);
+    let cache = match fresh {
+        Reuse::Bypass => None,
+        Reuse::Fresh => runtime.cache_use(spec.token.as_ref(), true),
+        Reuse::Kept => runtime.cache_use(spec.token.as_ref(), false),
+    };
     let from_cache = std::sync::atomic::AtomicU64::new(0);
     let get = |url: String, own_task: bool| {
         let spec = spec.clone();
@@ -360,23 +377,30 @@ async fn fetch_call(
             .iter()
             .any(|(n, v)| *n == split.param && v.is_null())
     });
-    let send = |page: u64, rows: Vec<Vec<Value>>| {
-        let sink = &sink;
-        async move {
-            // The receiver lives until every fetch of the statement has ended.
-            let _ = sink
-                .send(Batch {
-                    table: plan.table,
-                    first_rowid: rowid(call, page),
-                    rows,
-                    field_branch,
-                })
-                .await;
-        }
-    };
+    let send =
+        |page: u64, rows: Vec<Vec<Value>>, ahead: Option<tokio::sync::OwnedSemaphorePermit>| {
+            let sink = &sink;
+            async move {
+                // The receiver lives until every fetch of the statement has ended.
+                let _ = sink
+                    .send(Batch {
+                        table: plan.table,
+                        first_rowid: rowid(call, page),
+                        rows,
+                        field_branch,
+                        _ahead: ahead,
+                    })
+                    .await;
+            }
+        };
+    // Pages requested but not yet taken by the reader: twice the requests in flight. Permits are
+    // granted in page order, so the page a reader waits for is never starved by later ones.
+    let ahead = Arc::new(tokio::sync::Semaphore::new(
+        2 * runtime.engine().config().http.concurrency.max(1),
+    ));
     let mut rows = first.rows.len();
     let mut pages_read = 1u64;
-    send(0, std::mem::take(&mut first.rows)).await;
+    send(0, std::mem::take(&mut first.rows), None).await;
     let enough = |n: usize| plan.row_limit.is_some_and(|l| n as u64 >= l);
     let cap = runtime.max_pages();
     let known_range = match (&first.next, &first.last) {
@@ -401,10 +425,12 @@ async fn fetch_call(
         try_join_all(urls.into_iter().enumerate().map(|(i, url)| {
             let get = &get;
             let send = &send;
+            let ahead = ahead.clone();
             async move {
+                let permit = ahead.acquire_owned().await.ok();
                 let page = get(url, true).await?;
                 let n = page.rows.len();
-                send(i as u64 + 1, page.rows).await;
+                send(i as u64 + 1, page.rows, permit).await;
                 Ok::<usize, EngineError>(n)
             }
         }))
@@ -436,7 +462,7 @@ async fn fetch_call(
             pages_read += 1;
             next = page.next;
             rows += page.rows.len();
-            send(pages, page.rows).await;
+            send(pages, page.rows, None).await;
             pages += 1;
         }
     }

@@ -141,9 +141,20 @@ impl Session {
                 let token = tokens.get(&p.provider.name).cloned().flatten();
                 let sink = tx.clone();
                 jobs.push(async move {
-                    fetch::fetch_table(self, p, bound, token, sink, fresh)
-                        .await
-                        .map(|f| (*p, f))
+                    fetch::fetch_table(
+                        self,
+                        p,
+                        bound,
+                        token,
+                        sink,
+                        if fresh {
+                            fetch::Reuse::Fresh
+                        } else {
+                            fetch::Reuse::Kept
+                        },
+                    )
+                    .await
+                    .map(|f| (*p, f))
                 });
             }
             drop(tx);

@@ -8,6 +8,9 @@
 //! bounded, so a slow reader slows the fetching), never the whole list. Pages that arrive early
 //! wait for the ones before them, so rows come in the API's order, as they do from `execute`.
 //!
+//! A streamed result neither uses nor fills the response cache: keeping its pages would hold the
+//! whole list in memory, which is what streaming avoids.
+//!
 //! Other queries (a sort needs every row before the first) run as usual and their rows are then
 //! handed out one by one: the same stream, without the memory bound.
 
@@ -204,7 +207,14 @@ impl Session {
         let (btx, mut brx) = tokio::sync::mpsc::channel::<fetch::Batch>(
             2 * self.engine().config().http.concurrency.max(1),
         );
-        let fetching = fetch::fetch_table(self, plan, plan.literals.clone(), token, btx, false);
+        let fetching = fetch::fetch_table(
+            self,
+            plan,
+            plan.literals.clone(),
+            token,
+            btx,
+            fetch::Reuse::Bypass,
+        );
         let table = plan.local_name.clone();
         let loading = async move {
             // Pages by number (the row id of their first row), waiting for those before them.
