@@ -82,18 +82,20 @@ Statements end with ';' and may span lines. Ctrl-C cancels a running statement; 
   SELECT … FROM p.s.r WHERE param = '…' …
   INSERT INTO p.s.r (…) VALUES (…) | REPLACE p.s.r SET … WHERE … | DELETE FROM p.s.r WHERE …
   EXEC [/*+ AWAIT */] p.s.r.method @param='…' [@@json='{…}']
+  CREATE [OR REPLACE] [MATERIALIZED] VIEW v AS SELECT … | REFRESH MATERIALIZED VIEW v
+  DROP [MATERIALIZED] VIEW v | SHOW VIEWS | DESCRIBE v
 
 Shell commands:
   .tables [PATTERN]                 provider tables and views (\\dt; * matches anything)
   .schema NAME                      a table's or view's columns (\\d NAME)
   .mode [table|json|jsonl|csv|text] output format; alone: show it (\\pset format …)
-  \\x [on|off|auto]                 expanded display: a line per column (auto: when too wide)
-  \\pset pager on|off               long tables through $PAGER (default less -FRX)
+  \\x [on|off|auto]                  expanded display: a line per column (auto: when too wide)
+  \\pset pager on|off                long tables through $PAGER (default less -FRX)
   .headers on|off                   column names           
   .timer on|off                     time each statement    (\\timing)
-  \\set [NAME [VALUE]]              variables, used as :NAME in statements; alone: list them
-  \\unset NAME                      forget a variable      (.parameter set|unset|list)
-  \\e                               edit the last statement in $EDITOR, then run it
+  \\set [NAME [VALUE]]               variables, used as :NAME in statements; alone: list them
+  \\unset NAME                       forget a variable      (.parameter set|unset|list)
+  \\e                                edit the last statement in $EDITOR, then run it
   .cache on|off|clear|ttl N         the response cache: use it, not, empty it, keep N s
   .read FILE                        run the statements in FILE (\\i FILE)
   .output [FILE]                    results into FILE; alone: back to the screen (\\o)

@@ -85,6 +85,20 @@ fn help_texts() {
     insta::assert_snapshot!("help", iql(&["--help"]).stdout);
     insta::assert_snapshot!("help_exec", iql(&["exec", "--help"]).stdout);
     insta::assert_snapshot!("help_shell", iql(&["shell", "--help"]).stdout);
+    // The shell's own .help, read from a pipe.
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iql"))
+        .env("XDG_DATA_HOME", data_home())
+        .env("NO_COLOR", "1")
+        .args(["shell", "--store", "temp", "--dry-run"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b".help\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    insta::assert_snapshot!("shell_dot_help", String::from_utf8_lossy(&out.stdout));
 }
 
 #[test]

@@ -35,6 +35,8 @@ fn a_scripted_session() {
             ("XDG_DATA_HOME", &data_home),
             // A pager that marks what it shows, to see that long output goes through it.
             ("PAGER", "sed 's/^/P:/'"),
+            // An "editor" that changes the statement it is given, for \\e.
+            ("EDITOR", "sed -i s/40/41/"),
         ],
         150,
         50,
@@ -112,6 +114,12 @@ fn a_scripted_session() {
     t.enter();
     let screen = t.wait_for("answer\n42", 1);
     assert!(!screen.contains("error:"), "{screen}");
+
+    // \\e: the last statement through the editor, then run as it comes back.
+    t.wait_for_prompt("iql>");
+    t.type_text("\\e");
+    t.enter();
+    t.wait_for("answer\n43", 1);
 
     // A bug (a panic inside a statement) is reported, and the shell goes on.
     t.wait_for_prompt("iql>");
