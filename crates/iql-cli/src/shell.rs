@@ -535,11 +535,20 @@ fn command(line: &str, console: &mut Console, vars: &Vars, last: &str) -> Next {
                 eprintln!("usage: .read FILE");
                 return Next::Prompt;
             };
-            // Rendered as `iql exec -i` renders files, with the shell's --var/--vars: a
-            // {{ name }} without a value is reported with its line.
+            // Rendered as `iql exec -i` renders files, with the shell's --var/--vars and its
+            // \\set variables (which win): a {{ name }} without a value is reported with its line.
+            // So a template runs again with other values without restarting the shell.
+            let mut all = vars.clone();
+            for (k, v) in &console.display.variables {
+                let value = match v.parse::<i64>() {
+                    Ok(i) => serde_json::Value::from(i),
+                    Err(_) => serde_json::Value::String(v.clone()),
+                };
+                all.insert(k.clone(), value);
+            }
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| format!("cannot read {path}: {e}"))
-                .and_then(|src| iql_template::render(&src, vars).map_err(|e| e.to_string()));
+                .and_then(|src| iql_template::render(&src, &all).map_err(|e| e.to_string()));
             match text {
                 Ok(text) => return Next::Run(text),
                 Err(e) => eprintln!("error: {}", crate::output::visible(&e, true)),
@@ -859,6 +868,24 @@ pub fn run(
         match editor.readline(prompt) {
             Ok(line) => {
                 if buffer.is_empty() && line.trim().is_empty() {
+                    continue;
+                }
+                // `\\e` on a continuation line edits the statement being typed, as psql's does.
+                if !buffer.is_empty() && line.trim() == "\\e" {
+                    let typed = std::mem::take(&mut buffer);
+                    match edit(&typed) {
+                        Ok(text) if !text.trim().is_empty() => {
+                            last = text.clone();
+                            let outcome = rt.block_on(console.run_script(&text, || async {
+                                if tokio::signal::ctrl_c().await.is_err() {
+                                    std::future::pending::<()>().await;
+                                }
+                            }));
+                            failed |= matches!(outcome, Outcome::Failed);
+                        }
+                        Ok(_) => {}
+                        Err(e) => eprintln!("error: {e}"),
+                    }
                     continue;
                 }
                 if !buffer.is_empty() {

@@ -120,6 +120,14 @@ fn a_scripted_session() {
     t.type_text("\\e");
     t.enter();
     t.wait_for("answer\n43", 1);
+    // On a continuation line, \\e takes the statement being typed.
+    t.wait_for_prompt("iql>");
+    t.type_text("SELECT 40 + 2 AS typed");
+    t.enter();
+    t.wait_for_prompt("...>");
+    t.type_text("\\e");
+    t.enter();
+    t.wait_for("typed\n43", 1);
 
     // A bug (a panic inside a statement) is reported, and the shell goes on.
     t.wait_for_prompt("iql>");
