@@ -631,3 +631,68 @@ fn a_piped_shell_fails_like_exec_and_keeps_no_history() {
     assert!(String::from_utf8_lossy(&failed.stderr).contains("no such column: nope"));
     assert!(!history.exists(), "piped input went into the history");
 }
+
+#[test]
+fn two_processes_share_one_store_at_once() {
+    let store = data_home().join(format!("shared-{}.sqlite", std::process::id()));
+    let store_arg = store.display().to_string();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{store_arg}{suffix}"));
+    }
+    // Each process makes its own materialized view and refreshes and reads it while the other
+    // does the same: writers wait for each other, readers never wait, nothing is lost.
+    let spawn = |name: &str| {
+        let mut script = format!(
+            "CREATE OR REPLACE MATERIALIZED VIEW {name} AS SELECT id, type FROM digitalocean.compute.images;"
+        );
+        for _ in 0..6 {
+            script.push_str(&format!(
+                "REFRESH MATERIALIZED VIEW {name}; SELECT count(*) AS n FROM {name};"
+            ));
+        }
+        Command::new(env!("CARGO_BIN_EXE_iql"))
+            .env("XDG_DATA_HOME", data_home())
+            .args([
+                "exec",
+                "--sandbox",
+                "--store",
+                &store_arg,
+                "-o",
+                "csv",
+                "--no-headers",
+                &script,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let a = spawn("from_a");
+    let b = spawn("from_b");
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        // Every count read during the refreshes is the whole view: 60 sandbox images.
+        assert_eq!(text.matches("60\n").count(), 6, "{text}");
+    }
+    let shown = sandbox(&[
+        "--store",
+        &store_arg,
+        "-o",
+        "csv",
+        "SELECT name, row_count FROM iql_views ORDER BY name",
+    ]);
+    assert_eq!(
+        shown.stdout, "name,row_count\nfrom_a,60\nfrom_b,60\n",
+        "{}",
+        shown.stderr
+    );
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{store_arg}{suffix}"));
+    }
+}
