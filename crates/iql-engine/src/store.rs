@@ -137,8 +137,23 @@ impl SqliteStore {
         }
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| err(e.to_string()))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| err(format!("cannot use it: {e}")))?;
+        // Turning WAL on takes the file for a moment, and SQLite does not wait for a busy file
+        // here: two processes opening a new store at once retry until the other is done.
+        let started = std::time::Instant::now();
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Ok(()) => break,
+                Err(rusqlite::Error::SqliteFailure(f, _))
+                    if matches!(
+                        f.code,
+                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                    ) && started.elapsed() < BUSY_TIMEOUT =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(err(format!("cannot use it: {e}"))),
+            }
+        }
         migrate(&conn).map_err(|e| match e {
             EngineError::Store { message, .. } => err(message),
             other => other,
