@@ -59,6 +59,16 @@ Examples:
 In the shell: statements end with ';'; .help lists the shell commands; Ctrl-C cancels a running
 statement; Ctrl-D leaves.")]
     Shell(ShellArgs),
+    /// Serve iql over the PostgreSQL wire protocol: psql, drivers and BI tools connect to it.
+    #[command(after_help = "\
+Examples:
+  iql serve --sandbox
+  psql -h 127.0.0.1 -p 5444 -c \"SELECT name FROM digitalocean.compute.images LIMIT 3\"
+  DIGITALOCEAN_TOKEN=… iql serve --listen 127.0.0.1:6543 --statement-timeout 60
+
+Each connection is a session of its own; all share one engine (one request bound, one response
+cache, one store). Loopback only: connections carry no password and no TLS.")]
+    Serve(ServeArgs),
     /// Provider documents: generate them from an OpenAPI specification, or write their reference.
     #[command(subcommand)]
     Provider(ProviderCommand),
@@ -137,6 +147,21 @@ struct ShellArgs {
     template: TemplateArgs,
     #[command(flatten)]
     output: OutputArgs,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on (loopback only).
+    #[arg(long, default_value = "127.0.0.1:5444", value_name = "HOST:PORT")]
+    listen: std::net::SocketAddr,
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Seconds a statement may run before it is cancelled (0: no limit).
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    statement_timeout: u64,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -294,6 +319,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Exec(args) => exec(&rt, args),
         Command::Shell(args) => shell(&rt, args),
+        Command::Serve(args) => serve(&rt, args),
         Command::Provider(ProviderCommand::Generate(args)) => generate(args),
         Command::Provider(ProviderCommand::Reference(args)) => reference(args),
     };
@@ -539,4 +565,50 @@ fn shell(rt: &tokio::runtime::Runtime, args: ShellArgs) -> anyhow::Result<ExitCo
     } else {
         ExitCode::from(1)
     })
+}
+
+fn serve(rt: &tokio::runtime::Runtime, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logging(&args.engine);
+    let config = iql_serve::ServeConfig {
+        listen: args.listen,
+        max_connections: args.max_connections as usize,
+        statement_timeout: (args.statement_timeout > 0)
+            .then(|| Duration::from_secs(args.statement_timeout)),
+    };
+    // Refused before anything starts (the sandbox included).
+    iql_serve::check_listen(config.listen)?;
+    let engine = rt.block_on(build_engine(&args.engine))?;
+    rt.block_on(async move {
+        let listener = iql_serve::bind(&config).await?;
+        let addr = listener.local_addr()?;
+        println!("listening on postgres://{addr}");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let shutdown = async {
+            #[cfg(unix)]
+            {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+                match term.as_mut() {
+                    Ok(t) => {
+                        tokio::select! {
+                            _ = tokio::signal::ctrl_c() => {}
+                            _ = t.recv() => {}
+                        }
+                    }
+                    Err(_) => {
+                        let _ = tokio::signal::ctrl_c().await;
+                    }
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        };
+        iql_serve::serve(engine, listener, config, shutdown).await;
+        eprintln!("stopped");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

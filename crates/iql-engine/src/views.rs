@@ -125,6 +125,31 @@ impl Session {
         columns
     }
 
+    /// The columns a statement's result will have, found without sending a request (what a
+    /// server answers when a client describes a prepared statement): a query is planned and
+    /// compiled, SHOW and DESCRIBE are answered from the documents; `None` for a statement that
+    /// gives no rows (a change without RETURNING, a view statement). Placeholders are read as
+    /// the number 0, which gives the same columns as any value.
+    pub async fn result_columns(
+        &self,
+        statement: &Statement,
+    ) -> Result<Option<Vec<crate::value::ResultColumn>>, EngineError> {
+        match statement {
+            Statement::Query(q) => {
+                let q = self.with_views(q)?;
+                let plans = plan::plan_query(self, &q)?;
+                let (db, sql) = self.prepare_local(&q, &plans)?;
+                let columns = crate::sqlite::columns_of(&db.conn, &sql);
+                self.local.give_back(db);
+                columns.map(Some)
+            }
+            Statement::Show(_) | Statement::Describe(_) => {
+                Ok(Some(self.execute(statement).await?.columns))
+            }
+            _ => Ok(None),
+        }
+    }
+
     pub(crate) async fn create_view(&self, v: &CreateView) -> Result<QueryResult, EngineError> {
         let store = self.engine().store()?;
         if let Some(old) = store.view(&v.name)? {

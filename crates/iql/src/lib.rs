@@ -574,6 +574,15 @@ impl Session {
         }
     }
 
+    /// The columns `statement` will give, without running it or sending a request; `None` for a
+    /// statement without rows (see `iql_engine::Session::result_columns`).
+    pub async fn result_columns(
+        &self,
+        statement: &ParsedStatement,
+    ) -> Result<Option<Vec<ResultColumn>>, Error> {
+        self.inner.result_columns(&statement.statement).await
+    }
+
     /// Runs one parsed statement and gives its rows as they come, a `futures::Stream` (or
     /// [`RowStream::next_row`]). A query of one table without sorting, grouping or joins streams
     /// page by page in memory that does not grow with the result (`SELECT * …` over 100,000

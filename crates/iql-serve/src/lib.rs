@@ -1,0 +1,695 @@
+//! `iql serve`: iql over the PostgreSQL wire protocol, so psql, drivers (psycopg, tokio-postgres,
+//! JDBC) and BI tools query cloud APIs through one iql.
+//!
+//! The protocol is `pgwire`'s; this crate only maps it onto iql: each connection is an iql
+//! [`Session`] (its own settings), all share one [`Engine`] (one HTTP concurrency bound and 429
+//! pause, as the rate limit is per token; one response cache; one store). Statements run as they
+//! do in `iql exec`; what differs is the shape of the answer:
+//!
+//! - **Types**: integer → `int8`, real → `float8`, boolean → `bool`, text → `text`, JSON columns →
+//!   `jsonb`; a column whose values do not all fit its type is sent as `text`.
+//! - **Tags**: `SELECT n`, `INSERT 0 n`, `UPDATE n`, `DELETE n`, `EXEC n`, `CREATE VIEW`, ….
+//! - **Errors** carry a SQLSTATE ([`sqlstate`]) and iql's own message; notices (a key that is not
+//!   there, a page cap) arrive as NoticeResponse.
+//! - **Parameters** (`$1`, `$2`, … of the extended protocol) are bound as iql binds them: each one
+//!   literal. A statement described before it runs is planned and compiled with its parameters
+//!   read as 0, so no request is sent to describe it.
+//! - What clients send on connecting (`SET …`, `SHOW server_version`, `SELECT version()`,
+//!   `current_database()`, `current_schema()`, `BEGIN`/`COMMIT`) is answered here.
+//!
+//! Only loopback addresses are served: the connection carries no password and no TLS, so
+//! listening elsewhere is refused with the reason (reach a remote iql through an SSH tunnel).
+
+use std::fmt::Debug;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::{stream, Sink, SinkExt};
+use iql::{Cell, ColumnType, Engine, ErrorKind, ParsedStatement, QueryResult, Session, Statement};
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{
+    DataRowEncoder, DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo,
+    QueryResponse, Response, Tag,
+};
+use pgwire::api::stmt::{NoopQueryParser, StoredStatement};
+use pgwire::api::{ClientInfo, ClientPortalStore, NoopHandler, PgWireServerHandlers, Type};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::response::NoticeResponse;
+use pgwire::messages::PgWireBackendMessage;
+
+/// The Postgres version clients are told (they adapt their catalogue queries to it).
+pub const SERVER_VERSION: &str = "16.0";
+
+/// How the server listens.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    /// Connections served at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// Longest a statement may run; `None` for no limit.
+    pub statement_timeout: Option<Duration>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5444)),
+            max_connections: 64,
+            statement_timeout: None,
+        }
+    }
+}
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Refused(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Checks that `addr` may be served (loopback only: see the module documentation).
+pub fn check_listen(addr: SocketAddr) -> Result<(), ServeError> {
+    if addr.ip().is_loopback() {
+        return Ok(());
+    }
+    Err(ServeError::Refused(format!(
+        "iql serve listens on loopback only ({addr} is not): connections carry no password and no TLS, so anyone who reaches the port would query with the server's DigitalOcean token. Listen on 127.0.0.1 and reach it from elsewhere through an SSH tunnel (ssh -L 5444:127.0.0.1:5444 host)"
+    )))
+}
+
+/// Binds the listening socket (so the caller can print its address before serving).
+pub async fn bind(config: &ServeConfig) -> Result<tokio::net::TcpListener, ServeError> {
+    check_listen(config.listen)?;
+    tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: config.listen,
+            source,
+        })
+}
+
+/// Serves connections from `listener` until `shutdown` resolves; connections still open are then
+/// dropped (their statements cancelled with them).
+pub async fn serve(
+    engine: Engine,
+    listener: tokio::net::TcpListener,
+    config: ServeConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
+        let (socket, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let handlers = Handlers(Arc::new(Connection::new(
+            engine.session(),
+            config.statement_timeout,
+        )));
+        connections.spawn(async move {
+            if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                tracing::info!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+        // Reap the finished ones so the set does not grow.
+        while connections.try_join_next().is_some() {}
+    }
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
+}
+
+/// One client: its session, and the handlers pgwire calls.
+struct Connection {
+    session: Session,
+    timeout: Option<Duration>,
+    parser: Arc<NoopQueryParser>,
+}
+
+impl Connection {
+    fn new(session: Session, timeout: Option<Duration>) -> Self {
+        Connection {
+            session,
+            timeout,
+            parser: Arc::new(NoopQueryParser),
+        }
+    }
+
+    /// Runs one parsed statement under the statement timeout.
+    async fn run(&self, statement: &ParsedStatement) -> Result<QueryResult, PgWireError> {
+        let running = self.session.run(statement);
+        let result = match self.timeout {
+            Some(limit) => match tokio::time::timeout(limit, running).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(user_error(
+                        "57014",
+                        format!(
+                            "canceling statement due to statement timeout ({} s)",
+                            limit.as_secs_f64()
+                        ),
+                        None,
+                    ))
+                }
+            },
+            None => running.await,
+        };
+        result.map_err(|e| iql_error(&e))
+    }
+
+    /// A whole simple-protocol text: client chatter answered here, the rest run statement by
+    /// statement.
+    async fn answer<C>(&self, client: &mut C, text: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Some(r) = chatter(text) {
+            return Ok(vec![r]);
+        }
+        let statements = self.session.parse(text).map_err(|e| iql_error(&e))?;
+        if statements.is_empty() {
+            return Ok(vec![Response::EmptyQuery]);
+        }
+        let mut out = Vec::new();
+        for s in &statements {
+            let result = self.run(s).await?;
+            notify(client, &result.notices).await?;
+            out.push(response(&s.statement, result, &Format::UnifiedText, true));
+        }
+        Ok(out)
+    }
+}
+
+/// Sends each notice as a NoticeResponse.
+async fn notify<C>(client: &mut C, notices: &[String]) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    for n in notices {
+        let info = ErrorInfo::new("NOTICE".to_string(), "00000".to_string(), n.clone());
+        client
+            .send(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(
+                info,
+            )))
+            .await?;
+    }
+    Ok(())
+}
+
+/// What clients send on connecting or to look around, answered without iql: `SET`, transactions,
+/// `SHOW server_version` and friends, `SELECT version()`, `current_database()`,
+/// `current_schema()`, `current_user`.
+fn chatter(text: &str) -> Option<Response> {
+    let t = text.trim().trim_end_matches(';').trim();
+    let lower = t.to_ascii_lowercase();
+    let words: Vec<&str> = lower.split_whitespace().collect();
+    match words.as_slice() {
+        ["set", ..] | ["reset", ..] | ["discard", ..] | ["deallocate", ..] => {
+            let verb = words[0].to_ascii_uppercase();
+            Some(Response::Execution(Tag::new(&verb)))
+        }
+        ["begin", ..] | ["start", "transaction", ..] => {
+            Some(Response::TransactionStart(Tag::new("BEGIN")))
+        }
+        ["commit", ..] | ["end", ..] => Some(Response::TransactionEnd(Tag::new("COMMIT"))),
+        ["rollback", ..] => Some(Response::TransactionEnd(Tag::new("ROLLBACK"))),
+        ["show", name] if setting(name).is_some() => {
+            one_text_row(name, setting(name).unwrap_or_default())
+        }
+        ["select", rest @ ..] => {
+            let expr = rest.join(" ");
+            let value = match expr.as_str() {
+                "version()" => format!("PostgreSQL {SERVER_VERSION} (iql {})", iql_version()),
+                "current_database()" => "iql".to_string(),
+                "current_schema()" | "current_schema" => "public".to_string(),
+                "current_user" | "session_user" | "user" => "iql".to_string(),
+                _ => return None,
+            };
+            let name = expr.trim_end_matches("()").to_string();
+            one_text_row(&name, value)
+        }
+        _ => None,
+    }
+}
+
+fn iql_version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+/// The server settings clients ask for.
+fn setting(name: &str) -> Option<String> {
+    Some(
+        match name {
+            "server_version" => SERVER_VERSION,
+            "server_version_num" => "160000",
+            "server_encoding" | "client_encoding" => "UTF8",
+            "datestyle" => "ISO, MDY",
+            "timezone" => "UTC",
+            "standard_conforming_strings" => "on",
+            "transaction_isolation" | "default_transaction_isolation" => "read committed",
+            "search_path" => "public",
+            "integer_datetimes" => "on",
+            "max_identifier_length" => "63",
+            "application_name" => "",
+            _ => return None,
+        }
+        .to_string(),
+    )
+}
+
+fn one_text_row(name: &str, value: String) -> Option<Response> {
+    let fields = Arc::new(vec![FieldInfo::new(
+        name.to_string(),
+        None,
+        None,
+        Type::TEXT,
+        FieldFormat::Text,
+    )]);
+    let mut encoder = DataRowEncoder::new(fields.clone());
+    encoder.encode_field(&value).ok()?;
+    let row = encoder.take_row();
+    Some(Response::Query(QueryResponse::new(
+        fields,
+        stream::iter(vec![Ok(row)]),
+    )))
+}
+
+/// The type of a column of expressions, from its values: integer, real or boolean when they all
+/// are, else text.
+fn inferred(result: &QueryResult, i: usize) -> Type {
+    let values = || {
+        result
+            .rows
+            .iter()
+            .filter_map(move |r| r.get(i))
+            .filter(|c| !matches!(c, Cell::Null))
+    };
+    if values().next().is_none() {
+        Type::TEXT
+    } else if values().all(|c| matches!(c, Cell::Integer(_))) {
+        Type::INT8
+    } else if values().all(|c| matches!(c, Cell::Integer(_) | Cell::Real(_))) {
+        Type::FLOAT8
+    } else if values().all(|c| matches!(c, Cell::Bool(_))) {
+        Type::BOOL
+    } else {
+        Type::TEXT
+    }
+}
+
+/// The type a column is described with before it runs.
+fn declared_type(t: ColumnType) -> Type {
+    match t {
+        ColumnType::Integer => Type::INT8,
+        ColumnType::Real => Type::FLOAT8,
+        ColumnType::Boolean => Type::BOOL,
+        ColumnType::Json => Type::JSONB,
+        ColumnType::Text | ColumnType::Any => Type::TEXT,
+    }
+}
+
+fn fields(names: &[String], types: &[Type], format: &Format) -> Vec<FieldInfo> {
+    names
+        .iter()
+        .zip(types)
+        .enumerate()
+        .map(|(i, (n, t))| FieldInfo::new(n.clone(), None, None, t.clone(), format.format_for(i)))
+        .collect()
+}
+
+/// One value as its column's type; a value SQLite stored in another type is converted where that
+/// keeps its meaning (an integer in a real column), else it is an error naming it.
+fn encode(encoder: &mut DataRowEncoder, t: &Type, cell: &Cell) -> PgWireResult<()> {
+    let mismatch = |c: &Cell| {
+        user_error(
+            "22P02",
+            format!(
+                "a value of type {} cannot be sent as {}: {c}",
+                kind(c),
+                t.name()
+            ),
+            None,
+        )
+    };
+    match (cell, t) {
+        (Cell::Null, _) => encoder.encode_field(&None::<i64>),
+        (_, t) if *t == Type::TEXT => encoder.encode_field(&cell.to_string()),
+        (Cell::Integer(i), t) if *t == Type::INT8 => encoder.encode_field(i),
+        (Cell::Bool(b), t) if *t == Type::INT8 => encoder.encode_field(&i64::from(*b)),
+        (Cell::Text(s), t) if *t == Type::INT8 => match s.trim().parse::<i64>() {
+            Ok(i) => encoder.encode_field(&i),
+            Err(_) => Err(mismatch(cell)),
+        },
+        (Cell::Integer(i), t) if *t == Type::FLOAT8 => encoder.encode_field(&(*i as f64)),
+        (Cell::Real(f), t) if *t == Type::FLOAT8 => encoder.encode_field(f),
+        (Cell::Bool(b), t) if *t == Type::BOOL => encoder.encode_field(b),
+        (Cell::Integer(i), t) if *t == Type::BOOL => encoder.encode_field(&(*i != 0)),
+        (Cell::Json(v), t) if *t == Type::JSONB => encoder.encode_field(v),
+        (Cell::Text(s), t) if *t == Type::JSONB => {
+            let v = serde_json::from_str::<serde_json::Value>(s)
+                .unwrap_or_else(|_| serde_json::Value::String(s.clone()));
+            encoder.encode_field(&v)
+        }
+        (Cell::Integer(_) | Cell::Real(_) | Cell::Bool(_), t) if *t == Type::JSONB => {
+            encoder.encode_field(&cell.to_json())
+        }
+        (other, _) => Err(mismatch(other)),
+    }
+}
+
+fn kind(c: &Cell) -> &'static str {
+    match c {
+        Cell::Null => "null",
+        Cell::Bool(_) => "boolean",
+        Cell::Integer(_) => "integer",
+        Cell::Real(_) => "real",
+        Cell::Text(_) => "text",
+        Cell::Json(_) => "json",
+    }
+}
+
+/// A statement's result as the wire carries it. With `infer` (the simple protocol, where nothing
+/// was described before), a column of expressions (`count(*)`) is typed by its values.
+fn response(statement: &Statement, result: QueryResult, format: &Format, infer: bool) -> Response {
+    if result.columns.is_empty() {
+        let n = result.affected.unwrap_or(0) as usize;
+        let tag = match statement {
+            Statement::Insert(_) => Tag::new("INSERT").with_oid(0).with_rows(n),
+            Statement::Update(_) => Tag::new("UPDATE").with_rows(n),
+            Statement::Delete(_) => Tag::new("DELETE").with_rows(n),
+            Statement::Exec(_) => Tag::new("EXEC").with_rows(n),
+            Statement::CreateView(v) if v.materialized => Tag::new("CREATE MATERIALIZED VIEW"),
+            Statement::CreateView(_) => Tag::new("CREATE VIEW"),
+            Statement::DropView(d) if d.materialized => Tag::new("DROP MATERIALIZED VIEW"),
+            Statement::DropView(_) => Tag::new("DROP VIEW"),
+            Statement::RefreshView(_) => Tag::new("REFRESH MATERIALIZED VIEW"),
+            _ => Tag::new("SELECT").with_rows(0),
+        };
+        return Response::Execution(tag);
+    }
+    // The types a describe gave before the statement ran: clients decode by them.
+    let types: Vec<Type> = result
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match c.column_type {
+            ColumnType::Any if infer => inferred(&result, i),
+            other => declared_type(other),
+        })
+        .collect();
+    let names: Vec<String> = result.columns.iter().map(|c| c.name.clone()).collect();
+    let schema = Arc::new(fields(&names, &types, format));
+    let mut encoder = DataRowEncoder::new(schema.clone());
+    let rows: Vec<PgWireResult<_>> = result
+        .rows
+        .iter()
+        .map(|row| {
+            for (cell, t) in row.iter().zip(&types) {
+                encode(&mut encoder, t, cell)?;
+            }
+            Ok(encoder.take_row())
+        })
+        .collect();
+    let mut r = QueryResponse::new(schema, stream::iter(rows));
+    // pgwire adds the row count.
+    r.set_command_tag(match statement {
+        Statement::Insert(_) => "INSERT 0",
+        Statement::Update(_) => "UPDATE",
+        Statement::Delete(_) => "DELETE",
+        Statement::Exec(_) => "EXEC",
+        _ => "SELECT",
+    });
+    Response::Query(r)
+}
+
+fn user_error(code: &str, message: String, detail: Option<String>) -> PgWireError {
+    let mut info = ErrorInfo::new("ERROR".to_string(), code.to_string(), message);
+    info.detail = detail;
+    PgWireError::UserError(Box::new(info))
+}
+
+/// The SQLSTATE of an iql error: syntax 42601, unknown table 42P01, unknown column 42703, missing
+/// parameter or bad value 22023, fan-out limit 54000, upstream HTTP failure 58000, credentials
+/// 28000, a statement timeout 57014, else XX000.
+pub fn sqlstate(e: &iql::Error) -> &'static str {
+    let text = e.to_string();
+    match e.kind() {
+        ErrorKind::Syntax => "42601",
+        ErrorKind::Provider => "42P01",
+        ErrorKind::Sql if text.starts_with("no such table") => "42P01",
+        ErrorKind::Sql if text.starts_with("no such column") => "42703",
+        ErrorKind::Sql if text.starts_with("no such function") => "42883",
+        ErrorKind::Sql => "42000",
+        ErrorKind::Planning if matches!(e, iql::Error::TooManyRequests { .. }) => "54000",
+        ErrorKind::Planning => "22023",
+        ErrorKind::Http | ErrorKind::Response | ErrorKind::Action => "58000",
+        ErrorKind::Credentials => "28000",
+        ErrorKind::Conversion => "22000",
+        _ => "XX000",
+    }
+}
+
+fn iql_error(e: &iql::Error) -> PgWireError {
+    let detail = match e {
+        iql::Error::Http(h) => Some(h.to_string()),
+        _ => None,
+    };
+    user_error(sqlstate(e), e.to_string(), detail)
+}
+
+/// Parameter values of a portal, as iql bind values: text and binary forms of the usual types.
+fn parameters(portal: &Portal<String>) -> PgWireResult<Vec<Cell>> {
+    let mut out = Vec::with_capacity(portal.parameter_len());
+    for i in 0..portal.parameter_len() {
+        let t = portal
+            .statement
+            .parameter_types
+            .get(i)
+            .cloned()
+            .flatten()
+            .unwrap_or(Type::UNKNOWN);
+        let cell = match t {
+            Type::INT2 => Cell::from(portal.parameter::<i16>(i, &t)?),
+            Type::INT4 => Cell::from(portal.parameter::<i32>(i, &t)?),
+            Type::INT8 => Cell::from(portal.parameter::<i64>(i, &t)?),
+            Type::FLOAT4 => Cell::from(portal.parameter::<f32>(i, &t)?),
+            Type::FLOAT8 => Cell::from(portal.parameter::<f64>(i, &t)?),
+            Type::BOOL => Cell::from(portal.parameter::<bool>(i, &t)?),
+            Type::JSON | Type::JSONB => portal
+                .parameter::<serde_json::Value>(i, &t)?
+                .map(|v| Cell::Text(v.to_string()))
+                .unwrap_or(Cell::Null),
+            _ => Cell::from(portal.parameter::<String>(i, &Type::TEXT)?),
+        };
+        out.push(cell);
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Connection {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: pgwire::api::store::PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self.answer(client, query).await
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Connection {
+    type Statement = String;
+    type QueryParser = NoopQueryParser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: pgwire::api::store::PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let text = &portal.statement.statement;
+        if let Some(r) = chatter(text) {
+            return Ok(r);
+        }
+        let values = parameters(portal)?;
+        let bound = iql::bind(text, &values).map_err(|e| iql_error(&e))?;
+        let statements = self.session.parse(&bound).map_err(|e| iql_error(&e))?;
+        let [statement] = statements.as_slice() else {
+            return match statements.len() {
+                0 => Ok(Response::EmptyQuery),
+                n => Err(user_error(
+                    "42601",
+                    format!("a prepared statement holds one statement; this one holds {n}"),
+                    None,
+                )),
+            };
+        };
+        let result = self.run(statement).await?;
+        notify(client, &result.notices).await?;
+        Ok(response(
+            &statement.statement,
+            result,
+            &portal.result_column_format,
+            false,
+        ))
+    }
+
+    async fn do_describe_statement<C>(
+        &self,
+        _client: &mut C,
+        stmt: &StoredStatement<Self::Statement>,
+    ) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: pgwire::api::store::PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // Parameters the client did not type are text: every driver can send text, and iql
+        // types a value by where it goes.
+        let count = positional_count(&stmt.statement);
+        let params: Vec<Type> = (0..count)
+            .map(|i| {
+                stmt.parameter_types
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .filter(|t| *t != Type::UNKNOWN)
+                    .unwrap_or(Type::TEXT)
+            })
+            .collect();
+        let fields = self
+            .describe(&stmt.statement, count, &Format::UnifiedBinary)
+            .await?;
+        Ok(DescribeStatementResponse::new(params, fields))
+    }
+
+    async fn do_describe_portal<C>(
+        &self,
+        _client: &mut C,
+        portal: &Portal<Self::Statement>,
+    ) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: pgwire::api::store::PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let text = &portal.statement.statement;
+        let fields = self
+            .describe(text, positional_count(text), &portal.result_column_format)
+            .await?;
+        Ok(DescribePortalResponse::new(fields))
+    }
+}
+
+/// How many values `$1`, `$2`, … (or `?`) a statement takes.
+fn positional_count(text: &str) -> usize {
+    let mut question = 0;
+    let mut highest = 0;
+    for p in iql::placeholders(text) {
+        if p == "?" {
+            question += 1;
+        } else if let Some(n) = p
+            .strip_prefix('$')
+            .or_else(|| p.strip_prefix('?'))
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            highest = highest.max(n);
+        }
+    }
+    highest.max(question)
+}
+
+impl Connection {
+    /// The fields a statement will give, found without running it.
+    async fn describe(
+        &self,
+        text: &str,
+        params: usize,
+        format: &Format,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        if let Some(Response::Query(q)) = chatter(text) {
+            return Ok(q.row_schema().as_ref().clone());
+        }
+        if chatter(text).is_some() {
+            return Ok(Vec::new());
+        }
+        let zeros = vec![Cell::Integer(0); params];
+        let bound = iql::bind(text, &zeros).map_err(|e| iql_error(&e))?;
+        let statements = self.session.parse(&bound).map_err(|e| iql_error(&e))?;
+        let Some(statement) = statements.first() else {
+            return Ok(Vec::new());
+        };
+        let columns = self
+            .session
+            .result_columns(statement)
+            .await
+            .map_err(|e| iql_error(&e))?
+            .unwrap_or_default();
+        let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+        let types: Vec<Type> = columns
+            .iter()
+            .map(|c| declared_type(c.column_type))
+            .collect();
+        Ok(fields(&names, &types, format))
+    }
+}
+
+/// What pgwire asks a connection for: its handlers, all the same connection.
+struct Handlers(Arc<Connection>);
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.0.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.0.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
+        // Loopback only, no password (see the module documentation).
+        Arc::new(NoopHandler)
+    }
+}

@@ -1,0 +1,284 @@
+//! `iql serve` with real clients: tokio-postgres (simple and extended protocol) from Rust, and psql
+//! when it is installed (scripts/test installs it). The server runs in this process against the
+//! sandbox, on a free loopback port.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use iql::{Engine, SandboxConfig};
+use iql_serve::ServeConfig;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+/// A server on a free port; it stops when the returned sender is dropped.
+async fn server(timeout: Option<Duration>) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let engine = Engine::builder()
+        .sandbox(SandboxConfig::default())
+        .build()
+        .await
+        .unwrap();
+    let config = ServeConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        max_connections: 64,
+        statement_timeout: timeout,
+    };
+    let listener = iql_serve::bind(&config).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(iql_serve::serve(engine, listener, config, async {
+        let _ = stopped.await;
+    }));
+    (addr, stop)
+}
+
+async fn connect(addr: SocketAddr) -> Client {
+    let (client, connection) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={} user=iql dbname=iql", addr.port()),
+        NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+fn simple_rows(messages: Vec<SimpleQueryMessage>) -> Vec<Vec<Option<String>>> {
+    messages
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_parameters_types_and_changes_over_the_wire() {
+    let (addr, _stop) = server(None).await;
+    let client = connect(addr).await;
+    // Simple protocol.
+    let rows = simple_rows(
+        client
+            .simple_query(
+                "SELECT count(*) AS n FROM digitalocean.compute.images WHERE type = 'snapshot'",
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(rows, [[Some("13".to_string())]]);
+    // Extended protocol: a parameter the API answers, typed columns.
+    let rows = client
+        .query(
+            "SELECT id, name, public, size_gigabytes, regions FROM digitalocean.compute.images WHERE image_id = $1",
+            &[&"100003"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let id: i64 = rows[0].get("id");
+    let public: bool = rows[0].get("public");
+    let regions: serde_json::Value = rows[0].get("regions");
+    assert_eq!(id, 100003);
+    assert!(public);
+    assert!(regions.as_array().is_some_and(|r| !r.is_empty()));
+    // A prepared statement run twice with different values, one of them a SQL filter.
+    let stmt = client
+        .prepare("SELECT count(*) FROM digitalocean.compute.images WHERE name LIKE $1")
+        .await
+        .unwrap();
+    let all: i64 = client
+        .query_one(&stmt, &[&"%"])
+        .await
+        .unwrap()
+        .get::<_, String>(0)
+        .parse()
+        .unwrap();
+    let none: String = client
+        .query_one(&stmt, &[&"x' OR '1'='1"])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!((all, none.as_str()), (60, "0"));
+    // Changes: RETURNING rows and the command tags.
+    let inserted = simple_rows(
+        client
+            .simple_query("INSERT INTO digitalocean.compute.images (name, url, region) VALUES ('w', 'https://example.com/w.qcow2', 'nyc3') RETURNING name")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(inserted, [[Some("w".to_string())]]);
+    let deleted = client
+        .execute(
+            "DELETE FROM digitalocean.compute.images WHERE image_id = $1",
+            &[&"100010"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    // What clients send on connecting.
+    client
+        .batch_execute("SET client_min_messages = notice; BEGIN; COMMIT")
+        .await
+        .unwrap();
+    let version = simple_rows(client.simple_query("SELECT version()").await.unwrap());
+    assert!(version[0][0]
+        .as_deref()
+        .unwrap()
+        .starts_with("PostgreSQL 16.0 (iql "));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_carry_their_sqlstate() {
+    let (addr, _stop) = server(None).await;
+    let client = connect(addr).await;
+    let code = |e: tokio_postgres::Error| e.code().cloned();
+    let e = client.simple_query("SELEC 1").await.unwrap_err();
+    assert_eq!(code(e), Some(SqlState::SYNTAX_ERROR));
+    let e = client
+        .simple_query("SELECT nope FROM digitalocean.compute.images")
+        .await
+        .unwrap_err();
+    let message = e
+        .as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_default();
+    assert!(
+        message.contains("no such column: nope") && message.contains("did you mean name"),
+        "{message}"
+    );
+    assert_eq!(code(e), Some(SqlState::UNDEFINED_COLUMN));
+    let e = client
+        .simple_query("SELECT * FROM digitalocean.compute.imagez")
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), Some(SqlState::UNDEFINED_TABLE));
+    let e = client
+        .simple_query("SELECT * FROM digitalocean.compute.image_actions")
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), Some(SqlState::INVALID_PARAMETER_VALUE));
+    let e = client
+        .simple_query("DELETE FROM digitalocean.compute.images WHERE image_id = 1")
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), Some(SqlState::SYSTEM_ERROR));
+    // The connection goes on after each.
+    let rows = simple_rows(client.simple_query("SELECT 40 + 2").await.unwrap());
+    assert_eq!(rows, [[Some("42".to_string())]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_clients_at_once_and_garbage_harms_none() {
+    let (addr, _stop) = server(None).await;
+    // Garbage, and a client that leaves after half a startup packet.
+    for bytes in [
+        &b"\x00\x00\x00\x08garbage!garbage!"[..],
+        &b"\x00\x00\x01"[..],
+    ] {
+        use tokio::io::AsyncWriteExt;
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let _ = s.write_all(bytes).await;
+        drop(s);
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        tasks.push(tokio::spawn(async move {
+            let client = connect(addr).await;
+            simple_rows(
+                client
+                    .simple_query("SELECT count(*) FROM digitalocean.compute.images")
+                    .await
+                    .unwrap(),
+            )
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), [[Some("60".to_string())]]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_over_the_timeout_is_cancelled() {
+    let engine = Engine::builder()
+        .sandbox(SandboxConfig {
+            images: 2_000,
+            latency: Duration::from_millis(200),
+            ..SandboxConfig::default()
+        })
+        .concurrency(1)
+        .build()
+        .await
+        .unwrap();
+    let config = ServeConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        max_connections: 4,
+        statement_timeout: Some(Duration::from_millis(300)),
+    };
+    let listener = iql_serve::bind(&config).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(iql_serve::serve(
+        engine,
+        listener,
+        config,
+        std::future::pending(),
+    ));
+    let client = connect(addr).await;
+    let e = client
+        .simple_query("SELECT count(*) FROM digitalocean.compute.images")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::QUERY_CANCELED));
+    assert!(iql_serve::check_listen("0.0.0.0:5444".parse().unwrap())
+        .unwrap_err()
+        .to_string()
+        .contains("loopback only"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_queries_and_shows_notices() {
+    if std::process::Command::new("psql")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("psql is not installed: skipped (scripts/test installs it)");
+        return;
+    }
+    let (addr, _stop) = server(None).await;
+    let port = addr.port().to_string();
+    let out = tokio::process::Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "iql",
+            "-d",
+            "iql",
+            "-X",
+            "-A",
+            "-t",
+        ])
+        .args([
+            "-c",
+            "SELECT id FROM digitalocean.compute.images WHERE image_id IN (1, 100003)",
+        ])
+        .args(["-c", "SHOW VIEWS"])
+        .env("PGCONNECT_TIMEOUT", "5")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout.trim(), "100003", "{stdout}");
+    assert!(
+        stderr.contains("NOTICE:  digitalocean.compute.images has nothing for image_id = 1"),
+        "{stderr}"
+    );
+}
