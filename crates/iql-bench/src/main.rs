@@ -19,7 +19,14 @@ mod sections;
 
 use std::fmt::Write as _;
 
-const SECTIONS: &[&str] = &["concurrency", "overhead", "scale", "providers", "reuse"];
+const SECTIONS: &[&str] = &[
+    "concurrency",
+    "overhead",
+    "scale",
+    "providers",
+    "reuse",
+    "serve",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -55,6 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "scale" => rt.block_on(sections::scale())?,
             "providers" => rt.block_on(sections::providers())?,
             "reuse" => rt.block_on(sections::reuse())?,
+            "serve" => rt.block_on(sections::serve())?,
             _ => unreachable_section(name)?,
         };
         print!("{table}");

@@ -627,3 +627,107 @@ pub async fn reuse() -> Result<String> {
     )?;
     Ok(table)
 }
+
+/// `iql serve` against in-process: a single-image query answered by the response cache, over the
+/// wire with 1 and 16 clients (tokio-postgres, simple protocol), and the same in-process.
+pub async fn serve() -> Result<String> {
+    let mock = mock(100, LATENCY).await?;
+    let engine = Engine::builder()
+        .endpoint("digitalocean", &mock.url())
+        .credential("digitalocean", "bench")
+        .build()
+        .await?;
+    let sql = "SELECT id, name FROM digitalocean.compute.images WHERE image_id = 100003";
+    // Cached once; every run below is answered by the cache.
+    engine.execute(sql).await?;
+    let config = iql_serve::ServeConfig {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..iql_serve::ServeConfig::default()
+    };
+    let listener = iql_serve::bind(&config).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(iql_serve::serve(
+        engine.clone(),
+        listener,
+        config,
+        std::future::pending(),
+    ));
+    let connect = || async move {
+        let (client, conn) = tokio_postgres::connect(
+            &format!("host=127.0.0.1 port={} user=iql dbname=iql", addr.port()),
+            tokio_postgres::NoTls,
+        )
+        .await?;
+        tokio::spawn(conn);
+        Ok::<_, Box<dyn std::error::Error>>(client)
+    };
+    const QUERIES: usize = 2_000;
+    // In-process, the same session path the server uses.
+    let session = engine.session();
+    let start = Instant::now();
+    for _ in 0..QUERIES {
+        session.execute(sql).await?;
+    }
+    let in_process = start.elapsed() / QUERIES as u32;
+    // One client, one query after another.
+    let client = connect().await?;
+    let start = Instant::now();
+    for _ in 0..QUERIES {
+        client.simple_query(sql).await?;
+    }
+    let one = start.elapsed();
+    // Sixteen clients at once.
+    let mut tasks = Vec::new();
+    let start = Instant::now();
+    for _ in 0..16 {
+        let client = connect().await?;
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..QUERIES / 16 {
+                client.simple_query(sql).await?;
+            }
+            Ok::<_, tokio_postgres::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let sixteen = start.elapsed();
+    if mock.request_count() != 1 {
+        return Err(format!(
+            "{} requests: the cache did not answer",
+            mock.request_count()
+        )
+        .into());
+    }
+    let qps = |d: Duration| QUERIES as f64 / d.as_secs_f64();
+    let mut table = String::new();
+    writeln!(
+        table,
+        "| cached one-image query, {QUERIES} runs | queries/s | ms per query |"
+    )?;
+    writeln!(table, "|---|---|---|")?;
+    writeln!(
+        table,
+        "| in-process (`Session::execute`) | {:.0} | {:.3} |",
+        1.0 / in_process.as_secs_f64(),
+        in_process.as_secs_f64() * 1e3
+    )?;
+    writeln!(
+        table,
+        "| `iql serve`, 1 client (tokio-postgres) | {:.0} | {:.3} |",
+        qps(one),
+        one.as_secs_f64() * 1e3 / QUERIES as f64
+    )?;
+    writeln!(
+        table,
+        "| `iql serve`, 16 clients at once | {:.0} | {:.3} (wall time / queries) |",
+        qps(sixteen),
+        sixteen.as_secs_f64() * 1e3 / QUERIES as f64
+    )?;
+    writeln!(
+        table,
+        "\nAdded by the wire, per query: {:.3} ms.",
+        (one.as_secs_f64() / QUERIES as f64 - in_process.as_secs_f64()) * 1e3
+    )?;
+    Ok(table)
+}

@@ -635,6 +635,62 @@ impl Session {
         .await
     }
 
+    /// The columns a change's RETURNING will give, worked out as the change chooses its method,
+    /// without sending anything; `None` without RETURNING.
+    pub(crate) fn returning_columns(
+        &self,
+        statement: &iql_sql::Statement,
+    ) -> Result<Option<Vec<ResultColumn>>, EngineError> {
+        use iql_sql::Statement;
+        let (table, names, verbs, returning, reader): (_, Vec<String>, Vec<SqlVerb>, _, bool) =
+            match statement {
+                Statement::Insert(s) => (
+                    &s.table,
+                    s.columns.iter().map(|c| field_name(c)).collect(),
+                    vec![SqlVerb::Insert],
+                    s.returning.as_ref(),
+                    false,
+                ),
+                Statement::Update(s) => {
+                    let mut names: Vec<String> = s.set.iter().map(|(n, _)| field_name(n)).collect();
+                    names.extend(s.filter.iter().map(|b| field_name(&b.name)));
+                    let verbs = if s.replace {
+                        vec![SqlVerb::Replace, SqlVerb::Update]
+                    } else {
+                        vec![SqlVerb::Update, SqlVerb::Replace]
+                    };
+                    (&s.table, names, verbs, s.returning.as_ref(), false)
+                }
+                Statement::Delete(s) => (
+                    &s.table,
+                    s.filter.iter().map(|b| field_name(&b.name)).collect(),
+                    vec![SqlVerb::Delete],
+                    s.returning.as_ref(),
+                    true,
+                ),
+                _ => return Ok(None),
+            };
+        let Some(returning) = returning else {
+            return Ok(None);
+        };
+        let (_, resource) = self.resolve(table)?;
+        let m = if reader {
+            reader_for(&resource, &names)?
+        } else {
+            choose(&resource, &verbs, &names, "describe")?
+        };
+        let picks = returning_picks(m, &resource, returning)?;
+        Ok(Some(
+            picks
+                .iter()
+                .map(|(n, k)| ResultColumn {
+                    name: n.clone(),
+                    column_type: k.map(ColumnType::of).unwrap_or(ColumnType::Json),
+                })
+                .collect(),
+        ))
+    }
+
     pub(crate) async fn update(&self, s: &UpdateStatement) -> Result<QueryResult, EngineError> {
         let target = self.write_target(&s.table)?;
         let (resource, token) = (target.resource.clone(), target.token.clone());

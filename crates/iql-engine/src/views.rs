@@ -146,7 +146,7 @@ impl Session {
             Statement::Show(_) | Statement::Describe(_) => {
                 Ok(Some(self.execute(statement).await?.columns))
             }
-            _ => Ok(None),
+            other => self.returning_columns(other),
         }
     }
 

@@ -28,6 +28,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::{stream, Sink, SinkExt};
 use iql::{Cell, ColumnType, Engine, ErrorKind, ParsedStatement, QueryResult, Session, Statement};
+use pgwire::api::auth::noop::NoopStartupHandler;
+use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{
@@ -35,7 +37,7 @@ use pgwire::api::results::{
     QueryResponse, Response, Tag,
 };
 use pgwire::api::stmt::{NoopQueryParser, StoredStatement};
-use pgwire::api::{ClientInfo, ClientPortalStore, NoopHandler, PgWireServerHandlers, Type};
+use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::response::NoticeResponse;
 use pgwire::messages::PgWireBackendMessage;
@@ -105,6 +107,10 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
+    // Knows every connection's key, so a CancelRequest (psql's Ctrl-C) on a new connection stops
+    // the statement running on the one it names.
+    let manager = Arc::new(ConnectionManager::new());
+    let cancel = Arc::new(DefaultCancelHandler::new(manager.clone()));
     let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -125,10 +131,14 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
-        let handlers = Handlers(Arc::new(Connection::new(
-            engine.session(),
-            config.statement_timeout,
-        )));
+        let handlers = Handlers {
+            connection: Arc::new(Connection::new(
+                engine.session(),
+                config.statement_timeout,
+                manager.clone(),
+            )),
+            cancel: cancel.clone(),
+        };
         connections.spawn(async move {
             if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
                 tracing::info!(%peer, error = %e, "connection ended with an error");
@@ -147,14 +157,16 @@ struct Connection {
     session: Session,
     timeout: Option<Duration>,
     parser: Arc<NoopQueryParser>,
+    manager: Arc<ConnectionManager>,
 }
 
 impl Connection {
-    fn new(session: Session, timeout: Option<Duration>) -> Self {
+    fn new(session: Session, timeout: Option<Duration>, manager: Arc<ConnectionManager>) -> Self {
         Connection {
             session,
             timeout,
             parser: Arc::new(NoopQueryParser),
+            manager,
         }
     }
 
@@ -676,20 +688,35 @@ impl Connection {
     }
 }
 
-/// What pgwire asks a connection for: its handlers, all the same connection.
-struct Handlers(Arc<Connection>);
+/// What pgwire asks a connection for: its handlers (the connection itself), and the server's
+/// cancel handler.
+struct Handlers {
+    connection: Arc<Connection>,
+    cancel: Arc<DefaultCancelHandler>,
+}
 
 impl PgWireServerHandlers for Handlers {
     fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
-        self.0.clone()
+        self.connection.clone()
     }
 
     fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
-        self.0.clone()
+        self.connection.clone()
     }
 
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
         // Loopback only, no password (see the module documentation).
-        Arc::new(NoopHandler)
+        self.connection.clone()
+    }
+
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        self.cancel.clone()
+    }
+}
+
+#[async_trait]
+impl NoopStartupHandler for Connection {
+    fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
+        Some(self.manager.clone())
     }
 }

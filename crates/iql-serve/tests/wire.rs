@@ -282,3 +282,75 @@ async fn psql_queries_and_shows_notices() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_request_stops_the_running_statement() {
+    let engine = Engine::builder()
+        .sandbox(SandboxConfig {
+            images: 4_000,
+            latency: Duration::from_millis(150),
+            ..SandboxConfig::default()
+        })
+        .concurrency(1)
+        .build()
+        .await
+        .unwrap();
+    let requests = engine.progress_counter();
+    let config = ServeConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..ServeConfig::default()
+    };
+    let listener = iql_serve::bind(&config).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(iql_serve::serve(
+        engine,
+        listener,
+        config,
+        std::future::pending(),
+    ));
+    let client = connect(addr).await;
+    let token = client.cancel_token();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        token.cancel_query(NoTls).await.unwrap();
+    });
+    // 20 pages one at a time at 150 ms: three seconds, unless cancelled.
+    let started = std::time::Instant::now();
+    let e = client
+        .simple_query("SELECT count(*) FROM digitalocean.compute.images")
+        .await
+        .unwrap_err();
+    canceller.await.unwrap();
+    assert_eq!(e.code(), Some(&SqlState::QUERY_CANCELED), "{e:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let sent = requests().0;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(requests().0, sent, "requests went on after the cancel");
+    // The connection serves the next statement.
+    let rows = simple_rows(client.simple_query("SELECT 1").await.unwrap());
+    assert_eq!(rows, [[Some("1".to_string())]]);
+}
+
+/// psycopg 3 from the Python that scripts/test prepares (IQL_TEST_PYTHON: a venv with psycopg).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psycopg_queries_with_server_side_parameters() {
+    let Ok(python) = std::env::var("IQL_TEST_PYTHON") else {
+        eprintln!("IQL_TEST_PYTHON is not set: skipped (scripts/test sets it)");
+        return;
+    };
+    let (addr, _stop) = server(None).await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/psycopg_client.py");
+    let out = tokio::process::Command::new(python)
+        .arg(script)
+        .arg(addr.port().to_string())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("psycopg ok"));
+}
