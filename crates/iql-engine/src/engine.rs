@@ -48,6 +48,8 @@ pub struct Engine {
     rows: Arc<AtomicU64>,
     cache: Arc<ResponseCache>,
     store: std::sync::Mutex<Option<Arc<dyn Store>>>,
+    /// `information_schema`'s rows for the provider tables, worked out on first use.
+    catalog: std::sync::OnceLock<Arc<crate::catalog::Catalog>>,
 }
 
 impl Engine {
@@ -70,6 +72,7 @@ impl Engine {
             rows: Arc::default(),
             cache: Arc::new(cache),
             store: std::sync::Mutex::new(store),
+            catalog: std::sync::OnceLock::new(),
         }))
     }
 
@@ -111,6 +114,14 @@ impl Engine {
         let store = open_store(&self.config)?;
         *slot = Some(store.clone());
         Ok(store)
+    }
+
+    /// The catalog rows, made by `build` the first time.
+    pub(crate) fn catalog(
+        &self,
+        build: impl FnOnce() -> crate::catalog::Catalog,
+    ) -> Arc<crate::catalog::Catalog> {
+        self.catalog.get_or_init(|| Arc::new(build())).clone()
     }
 
     /// The store if a statement has opened it already.

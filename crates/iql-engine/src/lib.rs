@@ -16,11 +16,13 @@
 //! - `mutate.rs`: INSERT, REPLACE/UPDATE, DELETE and EXEC, and waiting for what they start.
 //! - `meta.rs`: SHOW and DESCRIBE, from the documents alone (and the store's views).
 //! - `views.rs`: CREATE/DROP/REFRESH of views, and a query's views replaced by their queries.
+//! - `catalog.rs`: `information_schema.tables`/`columns`, for tools that list before they query.
 //! - `store.rs`: the SQLite file that keeps views, materialized rows and, when asked, answers.
 //! - `dry_run.rs`: what a statement would send.
 //! - `params.rs`, `value.rs`: parameter values, and cells of results.
 
 mod cache;
+mod catalog;
 mod dry_run;
 mod engine;
 mod error;

@@ -52,6 +52,9 @@ impl Session {
         plans: &[plan::TablePlan],
     ) -> Result<(sqlite::LocalDb, String), EngineError> {
         let mut db = self.local.take()?;
+        if q.mentions("information_schema") {
+            self.attach_catalog(&mut db)?;
+        }
         // A query naming something other than provider tables may read a materialized view.
         if q.scopes.iter().any(|s| s.other_sources > 0) {
             if let Some(store) = self.engine().opened_store() {

@@ -354,3 +354,90 @@ async fn psycopg_queries_with_server_side_parameters() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("psycopg ok"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_list_tables_and_columns_from_information_schema() {
+    let (addr, _stop) = server(None).await;
+    let client = connect(addr).await;
+    let rows = client
+        .query(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position LIMIT 2",
+            &[&"digitalocean.compute", &"images"],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        got,
+        [
+            ("id".to_string(), "bigint".to_string()),
+            ("name".to_string(), "text".to_string())
+        ]
+    );
+    client
+        .batch_execute("CREATE VIEW listed AS SELECT id FROM digitalocean.compute.images")
+        .await
+        .unwrap();
+    let views = simple_rows(
+        client
+            .simple_query(
+                "SELECT table_name FROM information_schema.tables WHERE table_type = 'VIEW'",
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(views, [[Some("listed".to_string())]]);
+    let services = simple_rows(
+        client
+            .simple_query("SELECT count(DISTINCT table_schema) FROM information_schema.tables WHERE table_type = 'BASE TABLE'")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(services, [[Some("19".to_string())]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_query_and_a_vanished_client_harm_no_one() {
+    let engine = Engine::builder()
+        .sandbox(SandboxConfig {
+            images: 2_000,
+            latency: Duration::from_millis(100),
+            ..SandboxConfig::default()
+        })
+        .concurrency(1)
+        .build()
+        .await
+        .unwrap();
+    let config = ServeConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..ServeConfig::default()
+    };
+    let listener = iql_serve::bind(&config).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(iql_serve::serve(
+        engine,
+        listener,
+        config,
+        std::future::pending(),
+    ));
+    // A client that leaves in the middle of a slow statement.
+    let leaving = connect(addr).await;
+    let slow = tokio::spawn(async move {
+        let _ = leaving
+            .simple_query("SELECT count(*) FROM digitalocean.compute.images")
+            .await;
+    });
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    slow.abort();
+    // A 10 MB statement: answered (here, an error about it), not a crash.
+    let client = connect(addr).await;
+    let huge = format!("SELECT length('{}') AS n", "x".repeat(10 << 20));
+    match client.simple_query(&huge).await {
+        Ok(rows) => assert_eq!(simple_rows(rows), [[Some((10 << 20).to_string())]]),
+        Err(e) => assert!(e.code().is_some(), "{e:?}"),
+    }
+    // Everyone else is still served.
+    let other = connect(addr).await;
+    let rows = simple_rows(other.simple_query("SELECT 6 * 7").await.unwrap());
+    assert_eq!(rows, [[Some("42".to_string())]]);
+}

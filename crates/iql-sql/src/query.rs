@@ -241,6 +241,11 @@ impl QueryStatement {
         self.depth
     }
 
+    /// Whether the statement's text holds the word (any case).
+    pub fn mentions(&self, word: &str) -> bool {
+        self.words.contains(&word.to_lowercase())
+    }
+
     /// Whether the statement may need the column `name` of a table it reads: it names it, or asks
     /// for every column. A table keeps only such columns, which saves the memory and the time to
     /// hold the others.
