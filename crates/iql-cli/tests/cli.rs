@@ -85,6 +85,7 @@ fn help_texts() {
     insta::assert_snapshot!("help", iql(&["--help"]).stdout);
     insta::assert_snapshot!("help_exec", iql(&["exec", "--help"]).stdout);
     insta::assert_snapshot!("help_shell", iql(&["shell", "--help"]).stdout);
+    insta::assert_snapshot!("help_serve", iql(&["serve", "--help"]).stdout);
     // The shell's own .help, read from a pipe.
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_iql"))
@@ -695,4 +696,16 @@ fn two_processes_share_one_store_at_once() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{store_arg}{suffix}"));
     }
+}
+
+#[test]
+fn serve_refuses_an_address_off_this_machine_before_starting() {
+    let r = iql(&["serve", "--sandbox", "--listen", "0.0.0.0:5444"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("iql serve listens on loopback only"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("SSH tunnel"), "{}", r.stderr);
 }
