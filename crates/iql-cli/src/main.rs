@@ -162,6 +162,17 @@ struct ServeArgs {
     /// Seconds a statement may run before it is cancelled (0: no limit).
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
     statement_timeout: u64,
+    /// TLS certificate chain (PEM). With --tls-key and a password, clients must use TLS and
+    /// SCRAM-SHA-256; required to listen off loopback.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// TLS private key (PEM), for --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// A file holding the password clients must give (else the IQL_SERVE_PASSWORD environment
+    /// variable; never a flag value, which other users can see in the process list).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -569,14 +580,38 @@ fn shell(rt: &tokio::runtime::Runtime, args: ShellArgs) -> anyhow::Result<ExitCo
 
 fn serve(rt: &tokio::runtime::Runtime, args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging(&args.engine);
+    let password = match &args.password_file {
+        Some(f) => Some(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read the password file {}", f.display()))?
+                .trim_end_matches(['\n', '\r'])
+                .to_string(),
+        ),
+        None => std::env::var("IQL_SERVE_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty()),
+    };
+    let security = match (&args.tls_cert, &args.tls_key, password) {
+        (Some(cert), Some(key), Some(password)) => {
+            Some(iql_serve::Security::load(cert, key, password)?)
+        }
+        (Some(_), _, None) => bail!(
+            "--tls-cert needs a password for clients: put it in IQL_SERVE_PASSWORD or a file given by --password-file"
+        ),
+        (None, _, Some(_)) => bail!(
+            "a password without TLS would cross the network readable: give --tls-cert FILE --tls-key FILE too"
+        ),
+        _ => None,
+    };
     let config = iql_serve::ServeConfig {
         listen: args.listen,
+        security,
         max_connections: args.max_connections as usize,
         statement_timeout: (args.statement_timeout > 0)
             .then(|| Duration::from_secs(args.statement_timeout)),
     };
     // Refused before anything starts (the sandbox included).
-    iql_serve::check_listen(config.listen)?;
+    iql_serve::check_listen(config.listen, config.security.is_some())?;
     let engine = rt.block_on(build_engine(&args.engine))?;
     rt.block_on(async move {
         let listener = iql_serve::bind(&config).await?;

@@ -17,8 +17,11 @@
 //! - What clients send on connecting (`SET …`, `SHOW server_version`, `SELECT version()`,
 //!   `current_database()`, `current_schema()`, `BEGIN`/`COMMIT`) is answered here.
 //!
-//! Only loopback addresses are served: the connection carries no password and no TLS, so
-//! listening elsewhere is refused with the reason (reach a remote iql through an SSH tunnel).
+//! **Security.** On loopback no password is asked. Anywhere else the server needs a password
+//! (SCRAM-SHA-256, given by an environment variable or a file, never a flag value) and TLS
+//! (certificate and key files); without both it refuses to start, saying why. With them, a client
+//! without TLS or with a wrong password is turned away. The DigitalOcean token never leaves the
+//! server.
 
 use std::fmt::Debug;
 use std::net::SocketAddr;
@@ -45,10 +48,67 @@ use pgwire::messages::PgWireBackendMessage;
 /// The Postgres version clients are told (they adapt their catalogue queries to it).
 pub const SERVER_VERSION: &str = "16.0";
 
+/// A password and TLS: what listening off loopback requires.
+#[derive(Clone)]
+pub struct Security {
+    password: String,
+    certificate_pem: Vec<u8>,
+    tls: pgwire::tokio::TlsAcceptor,
+}
+
+impl std::fmt::Debug for Security {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password.
+        f.debug_struct("Security").finish_non_exhaustive()
+    }
+}
+
+impl Security {
+    /// TLS from a certificate chain and a private key (PEM files), and the password clients give.
+    pub fn load(
+        certificate: &std::path::Path,
+        key: &std::path::Path,
+        password: String,
+    ) -> Result<Security, ServeError> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let bad = |what: &std::path::Path, e: &dyn std::fmt::Display| {
+            ServeError::Refused(format!("cannot read {}: {e}", what.display()))
+        };
+        if password.trim().is_empty() {
+            return Err(ServeError::Refused(
+                "the password is empty: give one in IQL_SERVE_PASSWORD or --password-file".into(),
+            ));
+        }
+        let certificate_pem = std::fs::read(certificate).map_err(|e| bad(certificate, &e))?;
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&certificate_pem)
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad(certificate, &e))?;
+        if chain.is_empty() {
+            return Err(bad(certificate, &"no certificate in it"));
+        }
+        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, &e))?;
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
+            .map_err(|e| {
+                ServeError::Refused(format!("the certificate and key do not make TLS: {e}"))
+            })?;
+        Ok(Security {
+            password,
+            certificate_pem,
+            tls: pgwire::tokio::TlsAcceptor::from(Arc::new(config)),
+        })
+    }
+}
+
 /// How the server listens.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
+    /// Password and TLS; required off loopback.
+    pub security: Option<Security>,
     /// Connections served at once; more wait to be accepted.
     pub max_connections: usize,
     /// Longest a statement may run; `None` for no limit.
@@ -59,6 +119,7 @@ impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 5444)),
+            security: None,
             max_connections: 64,
             statement_timeout: None,
         }
@@ -77,19 +138,19 @@ pub enum ServeError {
     },
 }
 
-/// Checks that `addr` may be served (loopback only: see the module documentation).
-pub fn check_listen(addr: SocketAddr) -> Result<(), ServeError> {
-    if addr.ip().is_loopback() {
+/// Checks that `addr` may be served: loopback, or anywhere with a password and TLS.
+pub fn check_listen(addr: SocketAddr, secured: bool) -> Result<(), ServeError> {
+    if addr.ip().is_loopback() || secured {
         return Ok(());
     }
     Err(ServeError::Refused(format!(
-        "iql serve listens on loopback only ({addr} is not): connections carry no password and no TLS, so anyone who reaches the port would query with the server's DigitalOcean token. Listen on 127.0.0.1 and reach it from elsewhere through an SSH tunnel (ssh -L 5444:127.0.0.1:5444 host)"
+        "iql serve listens off loopback ({addr}) only with a password and TLS, or anyone who reaches the port would query with the server's DigitalOcean token: give --tls-cert FILE --tls-key FILE and a password in IQL_SERVE_PASSWORD or --password-file, or listen on 127.0.0.1 and reach it through an SSH tunnel (ssh -L 5444:127.0.0.1:5444 host)"
     )))
 }
 
 /// Binds the listening socket (so the caller can print its address before serving).
 pub async fn bind(config: &ServeConfig) -> Result<tokio::net::TcpListener, ServeError> {
-    check_listen(config.listen)?;
+    check_listen(config.listen, config.security.is_some())?;
     tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -131,16 +192,23 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
+        let connection = Arc::new(Connection::new(
+            engine.session(),
+            config.statement_timeout,
+            manager.clone(),
+        ));
+        let startup = match &config.security {
+            None => Startup::Trust(connection.clone()),
+            Some(sec) => Startup::Scram(Arc::new(scram_handler(sec, manager.clone()))),
+        };
         let handlers = Handlers {
-            connection: Arc::new(Connection::new(
-                engine.session(),
-                config.statement_timeout,
-                manager.clone(),
-            )),
+            connection,
+            startup: Arc::new(startup),
             cancel: cancel.clone(),
         };
+        let tls = config.security.as_ref().map(|s| s.tls.clone());
         connections.spawn(async move {
-            if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+            if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
                 tracing::info!(%peer, error = %e, "connection ended with an error");
             }
             drop(permit);
@@ -692,7 +760,92 @@ impl Connection {
 /// cancel handler.
 struct Handlers {
     connection: Arc<Connection>,
+    startup: Arc<Startup>,
     cancel: Arc<DefaultCancelHandler>,
+}
+
+/// How a connection is let in: trusted (loopback), or TLS and a SCRAM-SHA-256 password.
+enum Startup {
+    Trust(Arc<Connection>),
+    Scram(Arc<pgwire::api::auth::sasl::SASLAuthStartupHandler<DefaultParameters>>),
+}
+
+type DefaultParameters = pgwire::api::auth::DefaultServerParameterProvider;
+
+/// Iterations of SCRAM's key derivation (PostgreSQL's default).
+const SCRAM_ITERATIONS: usize = 4096;
+
+/// The one password, salted once per server.
+#[derive(Debug)]
+struct OnePassword {
+    salt: Vec<u8>,
+    salted: Vec<u8>,
+}
+
+#[async_trait]
+impl pgwire::api::auth::AuthSource for OnePassword {
+    async fn get_password(
+        &self,
+        _login: &pgwire::api::auth::LoginInfo,
+    ) -> PgWireResult<pgwire::api::auth::Password> {
+        Ok(pgwire::api::auth::Password::new(
+            Some(self.salt.clone()),
+            self.salted.clone(),
+        ))
+    }
+}
+
+fn scram_handler(
+    security: &Security,
+    manager: Arc<ConnectionManager>,
+) -> pgwire::api::auth::sasl::SASLAuthStartupHandler<DefaultParameters> {
+    use pgwire::api::auth::sasl::scram::{gen_salted_password, ScramAuth};
+    let mut salt = vec![0u8; 16];
+    {
+        use ring::rand::SecureRandom;
+        // Without a source of random numbers the salt stays zeros: still a valid SCRAM exchange.
+        let _ = ring::rand::SystemRandom::new().fill(&mut salt);
+    }
+    let salted = gen_salted_password(&security.password, &salt, SCRAM_ITERATIONS);
+    let mut scram = ScramAuth::new(Arc::new(OnePassword { salt, salted }));
+    scram.set_iterations(SCRAM_ITERATIONS);
+    // Channel binding (SCRAM-SHA-256-PLUS) for clients that ask for it.
+    let _ = scram.configure_certificate(&security.certificate_pem);
+    pgwire::api::auth::sasl::SASLAuthStartupHandler::new(Arc::new(DefaultParameters::default()))
+        .with_scram(scram)
+        .with_connection_manager(manager)
+}
+
+#[async_trait]
+impl pgwire::api::auth::StartupHandler for Startup {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: pgwire::messages::PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match self {
+            Startup::Trust(c) => c.on_startup(client, message).await,
+            Startup::Scram(s) => {
+                if !client.is_secure() {
+                    let mut info = ErrorInfo::new(
+                        "FATAL".to_string(),
+                        "28000".to_string(),
+                        "this iql serve takes connections over TLS only (sslmode=require)"
+                            .to_string(),
+                    );
+                    info.hint =
+                        Some("connect with sslmode=require and the server's password".into());
+                    return Err(PgWireError::UserError(Box::new(info)));
+                }
+                s.on_startup(client, message).await
+            }
+        }
+    }
 }
 
 impl PgWireServerHandlers for Handlers {
@@ -705,8 +858,7 @@ impl PgWireServerHandlers for Handlers {
     }
 
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
-        // Loopback only, no password (see the module documentation).
-        self.connection.clone()
+        self.startup.clone()
     }
 
     fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {

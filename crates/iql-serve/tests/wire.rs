@@ -23,6 +23,7 @@ async fn server(timeout: Option<Duration>) -> (SocketAddr, tokio::sync::oneshot:
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         max_connections: 64,
         statement_timeout: timeout,
+        security: None,
     };
     let listener = iql_serve::bind(&config).await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -217,6 +218,7 @@ async fn a_statement_over_the_timeout_is_cancelled() {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         max_connections: 4,
         statement_timeout: Some(Duration::from_millis(300)),
+        security: None,
     };
     let listener = iql_serve::bind(&config).await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -232,10 +234,13 @@ async fn a_statement_over_the_timeout_is_cancelled() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some(&SqlState::QUERY_CANCELED));
-    assert!(iql_serve::check_listen("0.0.0.0:5444".parse().unwrap())
-        .unwrap_err()
-        .to_string()
-        .contains("loopback only"));
+    assert!(
+        iql_serve::check_listen("0.0.0.0:5444".parse().unwrap(), false)
+            .unwrap_err()
+            .to_string()
+            .contains("only with a password and TLS")
+    );
+    assert!(iql_serve::check_listen("0.0.0.0:5444".parse().unwrap(), true).is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -440,4 +445,72 @@ async fn a_huge_query_and_a_vanished_client_harm_no_one() {
     let other = connect(addr).await;
     let rows = simple_rows(other.simple_query("SELECT 6 * 7").await.unwrap());
     assert_eq!(rows, [[Some("42".to_string())]]);
+}
+
+/// With a password and TLS: psql over TLS with the password gets in; a wrong password, or no TLS,
+/// is turned away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_password_and_tls_only_those_get_in() {
+    if std::process::Command::new("psql")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("psql is not installed: skipped (scripts/test installs it)");
+        return;
+    }
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let security = iql_serve::Security::load(
+        &fixtures.join("server.crt"),
+        &fixtures.join("server.key"),
+        "correct horse".to_string(),
+    )
+    .unwrap();
+    let engine = Engine::builder()
+        .sandbox(SandboxConfig::default())
+        .build()
+        .await
+        .unwrap();
+    let config = ServeConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        security: Some(security),
+        ..ServeConfig::default()
+    };
+    let listener = iql_serve::bind(&config).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(iql_serve::serve(
+        engine,
+        listener,
+        config,
+        std::future::pending(),
+    ));
+    let psql = |sslmode: &str, password: &str| {
+        let conninfo = format!("host=127.0.0.1 port={port} user=iql dbname=iql sslmode={sslmode}");
+        let password = password.to_string();
+        async move {
+            tokio::process::Command::new("psql")
+                .args([&conninfo, "-X", "-A", "-t", "-c", "SELECT 6 * 7"])
+                .env("PGPASSWORD", password)
+                .env("PGCONNECT_TIMEOUT", "5")
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let ok = psql("require", "correct horse").await;
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "42");
+    let wrong = psql("require", "battery staple").await;
+    assert!(!wrong.status.success());
+    let clear = psql("disable", "correct horse").await;
+    assert!(!clear.status.success());
+    assert!(
+        String::from_utf8_lossy(&clear.stderr).contains("over TLS only"),
+        "{}",
+        String::from_utf8_lossy(&clear.stderr)
+    );
 }
