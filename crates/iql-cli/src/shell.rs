@@ -816,6 +816,15 @@ fn cache_command(console: &mut Console, arg: Option<&str>, value: Option<&str>) 
     }
 }
 
+/// Runs `script`; Ctrl-C cancels the running statement (and drops its requests).
+fn run_cancellable(rt: &tokio::runtime::Runtime, console: &mut Console, script: &str) -> Outcome {
+    rt.block_on(console.run_script(script, || async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }))
+}
+
 /// Runs the shell until Ctrl-D or `.quit`. `Ok(false)` when input was piped (not a terminal) and a
 /// statement failed: a script fed to the shell fails as `iql exec` would.
 pub fn run(
@@ -876,11 +885,7 @@ pub fn run(
                     match edit(&typed) {
                         Ok(text) if !text.trim().is_empty() => {
                             last = text.clone();
-                            let outcome = rt.block_on(console.run_script(&text, || async {
-                                if tokio::signal::ctrl_c().await.is_err() {
-                                    std::future::pending::<()>().await;
-                                }
-                            }));
+                            let outcome = run_cancellable(rt, &mut console, &text);
                             failed |= matches!(outcome, Outcome::Failed);
                         }
                         Ok(_) => {}
@@ -917,11 +922,7 @@ pub fn run(
                     text.to_string()
                 };
                 last = script.clone();
-                let outcome = rt.block_on(console.run_script(&script, || async {
-                    if tokio::signal::ctrl_c().await.is_err() {
-                        std::future::pending::<()>().await;
-                    }
-                }));
+                let outcome = run_cancellable(rt, &mut console, &script);
                 match outcome {
                     Outcome::Failed => failed = true,
                     Outcome::Cancelled | Outcome::Done => {}

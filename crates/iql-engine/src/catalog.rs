@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::error::EngineError;
 use crate::session::Session;
 use crate::sqlite::LocalDb;
+use crate::value::ColumnType;
 
 /// The rows of the two tables, for the provider tables (views are added per statement).
 #[derive(Debug, Default)]
@@ -22,14 +23,14 @@ pub(crate) struct Catalog {
     columns: Vec<(String, String, String, i64, &'static str)>,
 }
 
-fn pg_type(kind: iql_provider::ValueKind) -> &'static str {
-    use iql_provider::ValueKind;
-    match kind {
-        ValueKind::Integer => "bigint",
-        ValueKind::Real => "double precision",
-        ValueKind::Boolean => "boolean",
-        ValueKind::Text => "text",
-        ValueKind::Json => "jsonb",
+/// The PostgreSQL name of a column's type (an expression's is text).
+fn pg_type(t: ColumnType) -> &'static str {
+    match t {
+        ColumnType::Integer => "bigint",
+        ColumnType::Real => "double precision",
+        ColumnType::Boolean => "boolean",
+        ColumnType::Json => "jsonb",
+        ColumnType::Text | ColumnType::Any => "text",
     }
 }
 
@@ -56,7 +57,7 @@ fn build(session: &Session) -> Catalog {
                         r.name.clone(),
                         col.name.clone(),
                         i as i64 + 1,
-                        pg_type(col.schema.kind()),
+                        pg_type(ColumnType::of(col.schema.kind())),
                     ));
                 }
             }
@@ -115,11 +116,7 @@ impl Session {
              DELETE FROM information_schema.columns WHERE table_schema = 'public';",
         )
         .map_err(sql_error)?;
-        if let Some(store) = self
-            .engine()
-            .opened_store()
-            .or_else(|| self.engine().store().ok())
-        {
+        if let Ok(store) = self.engine().store() {
             for v in store.views()? {
                 conn.execute(
                     "INSERT INTO information_schema.tables VALUES ('iql', 'public', ?1, 'VIEW')",
@@ -134,13 +131,7 @@ impl Session {
                                 v.name,
                                 col.name,
                                 i as i64 + 1,
-                                match col.column_type {
-                                    crate::value::ColumnType::Integer => "bigint",
-                                    crate::value::ColumnType::Real => "double precision",
-                                    crate::value::ColumnType::Boolean => "boolean",
-                                    crate::value::ColumnType::Json => "jsonb",
-                                    _ => "text",
-                                }
+                                pg_type(col.column_type)
                             ],
                         )
                         .map_err(sql_error)?;

@@ -273,10 +273,15 @@ fn open_store(config: &EngineConfig) -> Result<Arc<dyn Store>, EngineError> {
 
 /// A key for identity hashes that no other process shares.
 fn random_key() -> Result<[u8; 32], EngineError> {
+    random_bytes()
+}
+
+/// `N` bytes from the operating system's source of random numbers.
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], EngineError> {
     use ring::rand::SecureRandom;
-    let mut key = [0u8; 32];
+    let mut bytes = [0u8; N];
     ring::rand::SystemRandom::new()
-        .fill(&mut key)
+        .fill(&mut bytes)
         .map_err(|_| EngineError::Unsupported("no source of random numbers".to_string()))?;
-    Ok(key)
+    Ok(bytes)
 }

@@ -22,7 +22,7 @@ fn sql_error(e: rusqlite::Error) -> EngineError {
     }
 }
 
-fn quote(name: &str) -> String {
+pub(crate) fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
@@ -120,38 +120,8 @@ impl LocalDb {
         columns: &[ResultColumn],
         rows: &[Vec<Cell>],
     ) -> Result<(), EngineError> {
-        let defs: Vec<String> = columns
-            .iter()
-            .map(|c| {
-                format!(
-                    "{} {}",
-                    quote(&c.name),
-                    crate::store::decl_type(c.column_type)
-                )
-            })
-            .collect();
-        self.conn
-            .execute_batch(&format!(
-                "CREATE TEMP TABLE {} ({});",
-                quote(name),
-                defs.join(", ")
-            ))
-            .map_err(sql_error)?;
+        create_filled_table(&self.conn, "temp", name, columns, rows).map_err(sql_error)?;
         self.copied.push(name.to_string());
-        let placeholders = vec!["?"; columns.len()].join(", ");
-        let mut insert = self
-            .conn
-            .prepare(&format!(
-                "INSERT INTO temp.{} VALUES ({placeholders})",
-                quote(name)
-            ))
-            .map_err(sql_error)?;
-        for row in rows {
-            let values: Vec<SqlValue> = row.iter().map(crate::store::sql_value).collect();
-            insert
-                .execute(rusqlite::params_from_iter(values))
-                .map_err(sql_error)?;
-        }
         Ok(())
     }
 
@@ -425,16 +395,55 @@ fn result_columns(stmt: &rusqlite::Statement<'_>) -> Vec<ResultColumn> {
         .iter()
         .map(|c| ResultColumn {
             name: c.name().to_string(),
-            column_type: match c.decl_type().map(str::to_ascii_uppercase).as_deref() {
-                Some("INTEGER") => ColumnType::Integer,
-                Some("REAL") => ColumnType::Real,
-                Some("BOOLEAN") => ColumnType::Boolean,
-                Some("TEXT") => ColumnType::Text,
-                Some("JSON_TEXT") => ColumnType::Json,
-                _ => ColumnType::Any,
-            },
+            column_type: ColumnType::from_decl(c.decl_type()),
         })
         .collect()
+}
+
+/// A table `schema.name` with these columns (typed as `ColumnType::decl` says) holding `rows`:
+/// a store's materialized view, or its copy in a statement's database. SQLite would refuse two
+/// columns of one name (`SELECT a.id, b.id`): the second gets a suffix, as SQLite's own
+/// CREATE TABLE … AS does.
+pub(crate) fn create_filled_table(
+    conn: &Connection,
+    schema: &str,
+    name: &str,
+    columns: &[ResultColumn],
+    rows: &[Vec<Cell>],
+) -> rusqlite::Result<()> {
+    let table = format!("{}.{}", quote(schema), quote(name));
+    let mut seen = std::collections::HashSet::new();
+    let defs: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            let mut col = c.name.clone();
+            let mut n = 1;
+            while !seen.insert(col.to_ascii_lowercase()) {
+                col = format!("{}:{n}", c.name);
+                n += 1;
+            }
+            format!("{} {}", quote(&col), c.column_type.decl())
+        })
+        .collect();
+    conn.execute_batch(&format!("CREATE TABLE {table} ({});", defs.join(", ")))?;
+    let placeholders = vec!["?"; columns.len()].join(", ");
+    let mut insert = conn.prepare(&format!("INSERT INTO {table} VALUES ({placeholders})"))?;
+    for row in rows {
+        insert.execute(rusqlite::params_from_iter(row.iter().map(sql_value)))?;
+    }
+    Ok(())
+}
+
+/// A cell as SQLite stores it (booleans as 0/1, JSON as its text).
+fn sql_value(c: &Cell) -> SqlValue {
+    match c {
+        Cell::Null => SqlValue::Null,
+        Cell::Bool(b) => SqlValue::Integer(*b as i64),
+        Cell::Integer(i) => SqlValue::Integer(*i),
+        Cell::Real(f) => SqlValue::Real(*f),
+        Cell::Text(s) => SqlValue::Text(s.clone()),
+        Cell::Json(v) => SqlValue::Text(v.to_string()),
+    }
 }
 
 /// Runs the query and converts its rows, typing each column from its declared type when the

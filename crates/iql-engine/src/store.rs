@@ -22,10 +22,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::EngineError;
+use crate::sqlite::quote;
 use crate::value::{Cell, ColumnType, ResultColumn};
 
 /// The version of the store's own tables this iql writes.
@@ -167,11 +167,7 @@ impl SqliteStore {
 
     /// A store in a temporary file, deleted when it is dropped (a library's engine, a test).
     pub fn temporary() -> Result<SqliteStore, EngineError> {
-        let mut random = [0u8; 8];
-        use ring::rand::SecureRandom;
-        ring::rand::SystemRandom::new()
-            .fill(&mut random)
-            .map_err(|_| EngineError::Unsupported("no source of random numbers".to_string()))?;
+        let random: [u8; 8] = crate::engine::random_bytes()?;
         let name = format!(
             "iql-store-{}-{}.sqlite",
             std::process::id(),
@@ -249,7 +245,7 @@ impl Store for SqliteStore {
         let existing = view_in(&tx, name).map_err(|e| self.err(e))?;
         if let Some(old) = &existing {
             if !replace {
-                return Err(exists(old));
+                return Err(exists(old, false));
             }
             if old.materialized {
                 tx.execute_batch(&format!("DROP TABLE IF EXISTS {};", quote(&old.name)))
@@ -287,7 +283,7 @@ impl Store for SqliteStore {
             .map_err(|e| self.err(e))?;
         let existing = view_in(&tx, name).map_err(|e| self.err(e))?;
         let name = match (&existing, create) {
-            (Some(old), Some(false)) => return Err(exists(old)),
+            (Some(old), Some(false)) => return Err(exists(old, true)),
             (None, None) => {
                 return Err(EngineError::View(format!(
                     "there is no view {name} any more (it was dropped while it was refreshed)"
@@ -302,42 +298,8 @@ impl Store for SqliteStore {
             .map(|v| v.created_at.clone());
         tx.execute_batch(&format!("DROP TABLE IF EXISTS {};", quote(&name)))
             .map_err(|e| self.err(e))?;
-        let mut seen = std::collections::HashSet::new();
-        let defs: Vec<String> = columns
-            .iter()
-            .map(|c| {
-                // SQLite would refuse two columns of one name (`SELECT a.id, b.id`): the second
-                // gets a suffix, as SQLite's own CREATE TABLE … AS does.
-                let mut col = c.name.clone();
-                let mut n = 1;
-                while !seen.insert(col.to_ascii_lowercase()) {
-                    col = format!("{}:{n}", c.name);
-                    n += 1;
-                }
-                format!("{} {}", quote(&col), decl_type(c.column_type))
-            })
-            .collect();
-        tx.execute_batch(&format!(
-            "CREATE TABLE {} ({});",
-            quote(&name),
-            defs.join(", ")
-        ))
-        .map_err(|e| self.err(e))?;
-        {
-            let placeholders = vec!["?"; columns.len()].join(", ");
-            let mut insert = tx
-                .prepare(&format!(
-                    "INSERT INTO {} VALUES ({placeholders})",
-                    quote(&name)
-                ))
-                .map_err(|e| self.err(e))?;
-            for row in rows {
-                let values: Vec<SqlValue> = row.iter().map(sql_value).collect();
-                insert
-                    .execute(rusqlite::params_from_iter(values))
-                    .map_err(|e| self.err(e))?;
-            }
-        }
+        crate::sqlite::create_filled_table(&tx, "main", &name, columns, rows)
+            .map_err(|e| self.err(e))?;
         tx.execute("DELETE FROM iql_views WHERE name = ?1", [&name])
             .map_err(|e| self.err(e))?;
         tx.execute(
@@ -387,7 +349,7 @@ impl Store for SqliteStore {
             .iter()
             .map(|c| ResultColumn {
                 name: c.name().to_string(),
-                column_type: column_type(c.decl_type()),
+                column_type: ColumnType::from_decl(c.decl_type()),
             })
             .collect())
     }
@@ -414,11 +376,7 @@ impl Store for SqliteStore {
             key.copy_from_slice(&v);
             return Ok(key);
         }
-        let mut key = [0u8; 32];
-        use ring::rand::SecureRandom;
-        ring::rand::SystemRandom::new()
-            .fill(&mut key)
-            .map_err(|_| EngineError::Unsupported("no source of random numbers".to_string()))?;
+        let mut key: [u8; 32] = crate::engine::random_bytes()?;
         // Another process may have made one meanwhile: the first one written wins.
         conn.execute(
             "INSERT OR IGNORE INTO iql_meta (key, value) VALUES ('cache_secret', ?1)",
@@ -533,25 +491,23 @@ fn view_in(conn: &Connection, name: &str) -> rusqlite::Result<Option<ViewRecord>
     .optional()
 }
 
-fn exists(old: &ViewRecord) -> EngineError {
+/// `VIEW` or `MATERIALIZED VIEW`, as the statements name them.
+pub(crate) fn kind_word(materialized: bool) -> &'static str {
+    if materialized {
+        "MATERIALIZED VIEW"
+    } else {
+        "VIEW"
+    }
+}
+
+/// Creating a view of kind `materialized` where `old` is: what to write instead.
+pub(crate) fn exists(old: &ViewRecord, materialized: bool) -> EngineError {
     EngineError::View(format!(
         "there is already a {} named {}: CREATE OR REPLACE {} replaces it, DROP {} removes it",
-        if old.materialized {
-            "materialized view"
-        } else {
-            "view"
-        },
+        kind_word(old.materialized).to_lowercase(),
         old.name,
-        if old.materialized {
-            "MATERIALIZED VIEW"
-        } else {
-            "VIEW"
-        },
-        if old.materialized {
-            "MATERIALIZED VIEW"
-        } else {
-            "VIEW"
-        },
+        kind_word(materialized),
+        kind_word(old.materialized)
     ))
 }
 
@@ -610,40 +566,3 @@ fn restrict_to_owner(path: &Path) {
 
 #[cfg(not(unix))]
 fn restrict_to_owner(_path: &Path) {}
-
-pub(crate) fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-pub(crate) fn decl_type(t: ColumnType) -> &'static str {
-    match t {
-        ColumnType::Integer => "INTEGER",
-        ColumnType::Real => "REAL",
-        ColumnType::Boolean => "BOOLEAN",
-        ColumnType::Text => "TEXT",
-        ColumnType::Json => "JSON_TEXT",
-        ColumnType::Any => "",
-    }
-}
-
-fn column_type(decl: Option<&str>) -> ColumnType {
-    match decl.map(str::to_ascii_uppercase).as_deref() {
-        Some("INTEGER") => ColumnType::Integer,
-        Some("REAL") => ColumnType::Real,
-        Some("BOOLEAN") => ColumnType::Boolean,
-        Some("TEXT") => ColumnType::Text,
-        Some("JSON_TEXT") => ColumnType::Json,
-        _ => ColumnType::Any,
-    }
-}
-
-pub(crate) fn sql_value(c: &Cell) -> SqlValue {
-    match c {
-        Cell::Null => SqlValue::Null,
-        Cell::Bool(b) => SqlValue::Integer(*b as i64),
-        Cell::Integer(i) => SqlValue::Integer(*i),
-        Cell::Real(f) => SqlValue::Real(*f),
-        Cell::Text(s) => SqlValue::Text(s.clone()),
-        Cell::Json(v) => SqlValue::Text(v.to_string()),
-    }
-}

@@ -273,10 +273,7 @@ fn run_batch(
     )?;
     let (_, rows) = sqlite::run_query(&db.conn, sql)?;
     db.conn
-        .execute(
-            &format!("DELETE FROM \"{}\"", table.replace('"', "\"\"")),
-            [],
-        )
+        .execute(&format!("DELETE FROM {}", sqlite::quote(table)), [])
         .map_err(|e| EngineError::Sqlite {
             message: e.to_string(),
         })?;

@@ -151,6 +151,31 @@ impl Cell {
 }
 
 impl ColumnType {
+    /// The declared type iql gives a SQLite column of this type (what [`ColumnType::from_decl`]
+    /// reads back).
+    pub(crate) fn decl(self) -> &'static str {
+        match self {
+            ColumnType::Integer => "INTEGER",
+            ColumnType::Real => "REAL",
+            ColumnType::Boolean => "BOOLEAN",
+            ColumnType::Text => "TEXT",
+            ColumnType::Json => "JSON_TEXT",
+            ColumnType::Any => "",
+        }
+    }
+
+    /// The type of a SQLite column from its declared type; `Any` for an expression.
+    pub(crate) fn from_decl(decl: Option<&str>) -> ColumnType {
+        match decl.map(str::to_ascii_uppercase).as_deref() {
+            Some("INTEGER") => ColumnType::Integer,
+            Some("REAL") => ColumnType::Real,
+            Some("BOOLEAN") => ColumnType::Boolean,
+            Some("TEXT") => ColumnType::Text,
+            Some("JSON_TEXT") => ColumnType::Json,
+            _ => ColumnType::Any,
+        }
+    }
+
     pub fn of(kind: iql_provider::ValueKind) -> ColumnType {
         use iql_provider::ValueKind;
         match kind {

@@ -17,7 +17,7 @@ use iql_sql::{CreateView, DropView, QueryStatement, RefreshView, Statement};
 use crate::error::EngineError;
 use crate::plan;
 use crate::session::Session;
-use crate::store::{Store, ViewRecord};
+use crate::store::{kind_word, Store, ViewRecord};
 use crate::value::QueryResult;
 
 fn no_view(store: &dyn Store, name: &str) -> EngineError {
@@ -33,14 +33,6 @@ fn no_view(store: &dyn Store, name: &str) -> EngineError {
         None => " (SHOW VIEWS lists them)".to_string(),
     };
     EngineError::View(format!("there is no view named {name}{hint}"))
-}
-
-fn kind_word(materialized: bool) -> &'static str {
-    if materialized {
-        "MATERIALIZED VIEW"
-    } else {
-        "VIEW"
-    }
 }
 
 fn message(text: String) -> QueryResult {
@@ -112,7 +104,7 @@ impl Session {
         &self,
         name: &str,
     ) -> Result<Vec<crate::value::ResultColumn>, EngineError> {
-        let sql = format!("SELECT * FROM {}", crate::store::quote(name));
+        let sql = format!("SELECT * FROM {}", crate::sqlite::quote(name));
         let Some(Statement::Query(q)) = iql_sql::parse_script(&sql)?.pop().map(|s| s.statement)
         else {
             return Ok(Vec::new());
@@ -162,13 +154,7 @@ impl Session {
             }
             if !v.or_replace {
                 // The store says it again in its transaction; this is the early answer.
-                return Err(EngineError::View(format!(
-                    "there is already a {} named {}: CREATE OR REPLACE {} replaces it, DROP {} removes it",
-                    kind_word(old.materialized).to_lowercase(),
-                    old.name,
-                    kind_word(v.materialized),
-                    kind_word(old.materialized)
-                )));
+                return Err(crate::store::exists(&old, v.materialized));
             }
         }
         // The query must stand: its views expanded (this one as it will be, so a view that names

@@ -729,11 +729,10 @@ impl Connection {
         params: usize,
         format: &Format,
     ) -> PgWireResult<Vec<FieldInfo>> {
-        if let Some(Response::Query(q)) = chatter(text) {
-            return Ok(q.row_schema().as_ref().clone());
-        }
-        if chatter(text).is_some() {
-            return Ok(Vec::new());
+        match chatter(text) {
+            Some(Response::Query(q)) => return Ok(q.row_schema().as_ref().clone()),
+            Some(_) => return Ok(Vec::new()),
+            None => {}
         }
         let zeros = vec![Cell::Integer(0); params];
         let bound = iql::bind(text, &zeros).map_err(|e| iql_error(&e))?;
