@@ -12,26 +12,49 @@ use iql_serve::ServeConfig;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
-/// A server on a free port; it stops when the returned sender is dropped.
-async fn server(timeout: Option<Duration>) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let engine = Engine::builder()
-        .sandbox(SandboxConfig::default())
-        .build()
-        .await
-        .unwrap();
+/// `engine` served on a free loopback port (the rest of `config` as given), until the test ends.
+async fn serve_on_loopback(engine: Engine, config: ServeConfig) -> SocketAddr {
     let config = ServeConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        max_connections: 64,
-        statement_timeout: timeout,
-        security: None,
+        ..config
     };
     let listener = iql_serve::bind(&config).await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(iql_serve::serve(engine, listener, config, async {
-        let _ = stopped.await;
-    }));
-    (addr, stop)
+    tokio::spawn(iql_serve::serve(
+        engine,
+        listener,
+        config,
+        std::future::pending(),
+    ));
+    addr
+}
+
+/// A server over the default sandbox.
+async fn server() -> SocketAddr {
+    serve_on_loopback(
+        sandbox(SandboxConfig::default()).await,
+        ServeConfig::default(),
+    )
+    .await
+}
+
+/// A sandbox engine.
+async fn sandbox(config: SandboxConfig) -> Engine {
+    Engine::builder().sandbox(config).build().await.unwrap()
+}
+
+/// A sandbox whose lists are slow: `images` at `latency_ms` a page, one request at a time.
+async fn slow_sandbox(images: usize, latency_ms: u64) -> Engine {
+    Engine::builder()
+        .sandbox(SandboxConfig {
+            images,
+            latency: Duration::from_millis(latency_ms),
+            ..SandboxConfig::default()
+        })
+        .concurrency(1)
+        .build()
+        .await
+        .unwrap()
 }
 
 async fn connect(addr: SocketAddr) -> Client {
@@ -59,7 +82,7 @@ fn simple_rows(messages: Vec<SimpleQueryMessage>) -> Vec<Vec<Option<String>>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_parameters_types_and_changes_over_the_wire() {
-    let (addr, _stop) = server(None).await;
+    let addr = server().await;
     let client = connect(addr).await;
     // Simple protocol.
     let rows = simple_rows(
@@ -134,7 +157,7 @@ async fn queries_parameters_types_and_changes_over_the_wire() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_carry_their_sqlstate() {
-    let (addr, _stop) = server(None).await;
+    let addr = server().await;
     let client = connect(addr).await;
     let code = |e: tokio_postgres::Error| e.code().cloned();
     let e = client.simple_query("SELEC 1").await.unwrap_err();
@@ -174,7 +197,7 @@ async fn errors_carry_their_sqlstate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_clients_at_once_and_garbage_harms_none() {
-    let (addr, _stop) = server(None).await;
+    let addr = server().await;
     // Garbage, and a client that leaves after half a startup packet.
     for bytes in [
         &b"\x00\x00\x00\x08garbage!garbage!"[..],
@@ -204,30 +227,12 @@ async fn twenty_clients_at_once_and_garbage_harms_none() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_statement_over_the_timeout_is_cancelled() {
-    let engine = Engine::builder()
-        .sandbox(SandboxConfig {
-            images: 2_000,
-            latency: Duration::from_millis(200),
-            ..SandboxConfig::default()
-        })
-        .concurrency(1)
-        .build()
-        .await
-        .unwrap();
     let config = ServeConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         max_connections: 4,
         statement_timeout: Some(Duration::from_millis(300)),
-        security: None,
+        ..ServeConfig::default()
     };
-    let listener = iql_serve::bind(&config).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(iql_serve::serve(
-        engine,
-        listener,
-        config,
-        std::future::pending(),
-    ));
+    let addr = serve_on_loopback(slow_sandbox(2_000, 200).await, config).await;
     let client = connect(addr).await;
     let e = client
         .simple_query("SELECT count(*) FROM digitalocean.compute.images")
@@ -253,7 +258,7 @@ async fn psql_queries_and_shows_notices() {
         eprintln!("psql is not installed: skipped (scripts/test installs it)");
         return;
     }
-    let (addr, _stop) = server(None).await;
+    let addr = server().await;
     let port = addr.port().to_string();
     let out = tokio::process::Command::new("psql")
         .args([
@@ -290,29 +295,9 @@ async fn psql_queries_and_shows_notices() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_request_stops_the_running_statement() {
-    let engine = Engine::builder()
-        .sandbox(SandboxConfig {
-            images: 4_000,
-            latency: Duration::from_millis(150),
-            ..SandboxConfig::default()
-        })
-        .concurrency(1)
-        .build()
-        .await
-        .unwrap();
+    let engine = slow_sandbox(4_000, 150).await;
     let requests = engine.progress_counter();
-    let config = ServeConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..ServeConfig::default()
-    };
-    let listener = iql_serve::bind(&config).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(iql_serve::serve(
-        engine,
-        listener,
-        config,
-        std::future::pending(),
-    ));
+    let addr = serve_on_loopback(engine, ServeConfig::default()).await;
     let client = connect(addr).await;
     let token = client.cancel_token();
     let canceller = tokio::spawn(async move {
@@ -343,7 +328,7 @@ async fn psycopg_queries_with_server_side_parameters() {
         eprintln!("IQL_TEST_PYTHON is not set: skipped (scripts/test sets it)");
         return;
     };
-    let (addr, _stop) = server(None).await;
+    let addr = server().await;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/psycopg_client.py");
     let out = tokio::process::Command::new(python)
         .arg(script)
@@ -362,7 +347,7 @@ async fn psycopg_queries_with_server_side_parameters() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tools_list_tables_and_columns_from_information_schema() {
-    let (addr, _stop) = server(None).await;
+    let addr = server().await;
     let client = connect(addr).await;
     let rows = client
         .query(
@@ -403,28 +388,7 @@ async fn tools_list_tables_and_columns_from_information_schema() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_huge_query_and_a_vanished_client_harm_no_one() {
-    let engine = Engine::builder()
-        .sandbox(SandboxConfig {
-            images: 2_000,
-            latency: Duration::from_millis(100),
-            ..SandboxConfig::default()
-        })
-        .concurrency(1)
-        .build()
-        .await
-        .unwrap();
-    let config = ServeConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..ServeConfig::default()
-    };
-    let listener = iql_serve::bind(&config).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(iql_serve::serve(
-        engine,
-        listener,
-        config,
-        std::future::pending(),
-    ));
+    let addr = serve_on_loopback(slow_sandbox(2_000, 100).await, ServeConfig::default()).await;
     // A client that leaves in the middle of a slow statement.
     let leaving = connect(addr).await;
     let slow = tokio::spawn(async move {
@@ -466,24 +430,13 @@ async fn with_a_password_and_tls_only_those_get_in() {
         "correct horse".to_string(),
     )
     .unwrap();
-    let engine = Engine::builder()
-        .sandbox(SandboxConfig::default())
-        .build()
-        .await
-        .unwrap();
     let config = ServeConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         security: Some(security),
         ..ServeConfig::default()
     };
-    let listener = iql_serve::bind(&config).await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(iql_serve::serve(
-        engine,
-        listener,
-        config,
-        std::future::pending(),
-    ));
+    let port = serve_on_loopback(sandbox(SandboxConfig::default()).await, config)
+        .await
+        .port();
     let psql = |sslmode: &str, password: &str| {
         let conninfo = format!("host=127.0.0.1 port={port} user=iql dbname=iql sslmode={sslmode}");
         let password = password.to_string();
