@@ -262,8 +262,19 @@ impl iql::Store for Unattachable {
         columns: &[iql::ResultColumn],
         rows: &[Vec<Cell>],
         create: Option<bool>,
+        refresh_interval: Option<i64>,
     ) -> Result<iql::ViewRecord, iql::Error> {
-        self.0.materialize(name, definition, columns, rows, create)
+        self.0
+            .materialize(name, definition, columns, rows, create, refresh_interval)
+    }
+    fn try_lock_refresh(&self, name: &str) -> Result<Option<iql::RefreshLock>, iql::Error> {
+        self.0.try_lock_refresh(name)
+    }
+    fn due_views(&self) -> Result<Vec<iql::ViewRecord>, iql::Error> {
+        self.0.due_views()
+    }
+    fn note_attempt(&self, name: &str, error: Option<&str>) -> Result<(), iql::Error> {
+        self.0.note_attempt(name, error)
     }
     fn drop_view(&self, name: &str) -> Result<Option<iql::ViewRecord>, iql::Error> {
         self.0.drop_view(name)

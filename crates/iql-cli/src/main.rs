@@ -162,6 +162,10 @@ struct ServeArgs {
     /// Seconds a statement may run before it is cancelled (0: no limit).
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
     statement_timeout: u64,
+    /// Do not refresh the materialized views created WITH (refresh_interval = …) when they are
+    /// due (by default every server on a store does, and one of them does each refresh).
+    #[arg(long)]
+    no_refresh_schedule: bool,
     /// TLS certificate chain (PEM). With --tls-key and a password, clients must use TLS and
     /// SCRAM-SHA-256; required to listen off loopback.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
@@ -278,9 +282,11 @@ struct EngineArgs {
     /// cluster configs) and the store is a file (readable by you alone).
     #[arg(long, conflicts_with = "no_cache")]
     persist_cache: bool,
-    /// The file that keeps views and materialized views from one run to the next ("temp": a
-    /// temporary one, gone at exit). Default: $XDG_DATA_HOME/iql/store.sqlite
-    /// (~/.local/share/iql/store.sqlite), and sandbox.sqlite beside it with --sandbox.
+    /// Where views and materialized views are kept from one run to the next: a SQLite file
+    /// ("temp": a temporary one, gone at exit), or a PostgreSQL database shared by a team,
+    /// postgres://USER@HOST:PORT/DB (password from PGPASSWORD or ~/.pgpass; ?sslmode=require for
+    /// TLS). Default: $XDG_DATA_HOME/iql/store.sqlite (~/.local/share/iql/store.sqlite), and
+    /// sandbox.sqlite beside it with --sandbox.
     #[arg(long, value_name = "PATH")]
     store: Option<String>,
     /// Show each HTTP request and its status on stderr (the token is never shown).
@@ -343,8 +349,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(args: &EngineArgs) {
+/// Logging on stderr; a server also says what its refresh schedule did.
+fn init_logging(args: &EngineArgs, serving: bool) {
     let filter = match (args.verbose, args.http_log) {
+        (0, false) if serving => "warn,iql_serve=info",
+        (0, true) if serving => "warn,iql_serve=info,iql_http=debug",
         (0, false) => "warn",
         (0, true) => "warn,iql_http=debug",
         (1, _) => "info,iql_http=debug,iql_engine=debug",
@@ -469,7 +478,7 @@ fn console(engine: Engine, args: &OutputArgs) -> anyhow::Result<Console> {
 }
 
 fn exec(rt: &tokio::runtime::Runtime, args: ExecArgs) -> anyhow::Result<ExitCode> {
-    init_logging(&args.engine);
+    init_logging(&args.engine, false);
     let stdin = || -> anyhow::Result<String> {
         let mut text = String::new();
         std::io::stdin()
@@ -566,7 +575,7 @@ fn reference(args: ReferenceArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn shell(rt: &tokio::runtime::Runtime, args: ShellArgs) -> anyhow::Result<ExitCode> {
-    init_logging(&args.engine);
+    init_logging(&args.engine, false);
     let vars = args.template.load()?;
     let engine = rt.block_on(build_engine(&args.engine))?;
     let console = console(engine, &args.output)?;
@@ -579,7 +588,7 @@ fn shell(rt: &tokio::runtime::Runtime, args: ShellArgs) -> anyhow::Result<ExitCo
 }
 
 fn serve(rt: &tokio::runtime::Runtime, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    init_logging(&args.engine);
+    init_logging(&args.engine, true);
     let password = match &args.password_file {
         Some(f) => Some(
             std::fs::read_to_string(f)
@@ -609,6 +618,7 @@ fn serve(rt: &tokio::runtime::Runtime, args: ServeArgs) -> anyhow::Result<ExitCo
         max_connections: args.max_connections as usize,
         statement_timeout: (args.statement_timeout > 0)
             .then(|| Duration::from_secs(args.statement_timeout)),
+        refresh_views: !args.no_refresh_schedule,
     };
     // Refused before anything starts (the sandbox included).
     iql_serve::check_listen(config.listen, config.security.is_some())?;

@@ -277,7 +277,7 @@ fn random_key() -> Result<[u8; 32], EngineError> {
 }
 
 /// `N` bytes from the operating system's source of random numbers.
-pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], EngineError> {
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], EngineError> {
     use ring::rand::SecureRandom;
     let mut bytes = [0u8; N];
     ring::rand::SystemRandom::new()

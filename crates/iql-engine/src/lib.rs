@@ -42,14 +42,19 @@ mod value;
 mod views;
 
 pub use cache::{CacheConfig, DEFAULT_CACHE_BYTES, DEFAULT_CACHE_TTL};
-pub use engine::{Engine, EngineConfig};
+pub use engine::{random_bytes, Engine, EngineConfig};
 pub use error::{EngineError, ErrorKind};
 pub use iql_http::{check_url, HttpError, Secret as Credential};
 pub use mutate::WaitPolicy;
 pub use session::{Session, SessionSettings};
-pub use store::{SqliteStore, Store, StoredAnswer, ViewRecord, BUSY_TIMEOUT, STORE_SCHEMA_VERSION};
+pub use store::exists as view_exists;
+pub use store::{
+    LocalLock, LocalLocks, RefreshLock, SqliteStore, Store, StoredAnswer, ViewRecord, BUSY_TIMEOUT,
+    STORE_SCHEMA_VERSION,
+};
 pub use stream::{RowStream, StreamSummary};
 pub use value::{Cell, ColumnType, FetchStats, FromCell, QueryResult, ResultColumn, Row};
+pub use views::ScheduledRefresh;
 
 /// The fan-out limit unless set: DigitalOcean allows 5,000 requests an hour per token.
 pub const DEFAULT_MAX_FANOUT: usize = 1000;

@@ -51,7 +51,15 @@ pub(crate) fn show(runtime: &Session, s: &Show) -> Result<QueryResult, EngineErr
     match s.kind {
         ShowKind::Views => {
             let store = runtime.engine().store()?;
-            result.columns = text_columns(&["name", "kind", "rows", "refreshed_at", "definition"]);
+            result.columns = text_columns(&[
+                "name",
+                "kind",
+                "rows",
+                "refreshed_at",
+                "refresh_interval",
+                "last_error",
+                "definition",
+            ]);
             result.columns[2].column_type = ColumnType::Integer;
             for v in store.views()? {
                 if keep(&v.name) {
@@ -64,6 +72,10 @@ pub(crate) fn show(runtime: &Session, s: &Show) -> Result<QueryResult, EngineErr
                         }),
                         v.row_count.map(Cell::Integer).unwrap_or(Cell::Null),
                         opt(&v.refreshed_at),
+                        opt(&v.refresh_interval.map(|s| {
+                            iql_sql::format_interval(std::time::Duration::from_secs(s as u64))
+                        })),
+                        opt(&v.last_error),
                         text(&v.definition),
                     ]);
                 }

@@ -18,8 +18,9 @@
 //! Its own tables (`iql_meta`, `iql_views`, `iql_cache`) carry a schema version in `iql_meta`; a
 //! newer iql migrates an older file, an older iql refuses a newer one rather than misread it.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -29,7 +30,7 @@ use crate::sqlite::quote;
 use crate::value::{Cell, ColumnType, ResultColumn};
 
 /// The version of the store's own tables this iql writes.
-pub const STORE_SCHEMA_VERSION: i64 = 1;
+pub const STORE_SCHEMA_VERSION: i64 = 2;
 
 /// How long a write waits for another process's write to finish.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,6 +47,68 @@ pub struct ViewRecord {
     /// For a materialized view: when its rows were fetched, and how many there are.
     pub refreshed_at: Option<String>,
     pub row_count: Option<i64>,
+    /// For a materialized view created `WITH (refresh_interval = …)`: seconds between refreshes.
+    pub refresh_interval: Option<i64>,
+    /// Why the last scheduled refresh failed (cleared by the next one that works).
+    pub last_error: Option<String>,
+}
+
+/// Held while a materialized view is refreshed: other refreshes of that view, in this process and
+/// in every other process on the same store, wait until it is dropped.
+pub struct RefreshLock(Box<dyn Send>);
+
+impl RefreshLock {
+    /// A lock that lasts as long as `held` (whose drop releases it).
+    pub fn new(held: impl Send + 'static) -> RefreshLock {
+        RefreshLock(Box::new(held))
+    }
+
+    /// Releases it now.
+    pub fn release(self) {
+        drop(self.0)
+    }
+}
+
+impl std::fmt::Debug for RefreshLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefreshLock")
+    }
+}
+
+/// The names being refreshed in this process: the first half of every store's refresh lock (the
+/// other half is the store's own, across processes).
+#[derive(Debug, Default, Clone)]
+pub struct LocalLocks(Arc<Mutex<HashSet<String>>>);
+
+/// One name of [`LocalLocks`], taken until dropped.
+#[derive(Debug)]
+pub struct LocalLock {
+    held: Arc<Mutex<HashSet<String>>>,
+    name: String,
+}
+
+impl LocalLocks {
+    /// Takes `name` (any case), unless it is taken.
+    pub fn try_take(&self, name: &str) -> Option<LocalLock> {
+        let name = name.to_ascii_lowercase();
+        let mut held = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.insert(name.clone()).then(|| LocalLock {
+            held: self.0.clone(),
+            name,
+        })
+    }
+}
+
+impl Drop for LocalLock {
+    fn drop(&mut self) {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.name);
+    }
 }
 
 /// An answer of the response cache, kept in the store.
@@ -75,7 +138,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Records a plain view; an existing one of that name is replaced when `replace`, else it is
     /// an error.
     fn create_view(&self, name: &str, definition: &str, replace: bool) -> Result<(), EngineError>;
-    /// Stores a materialized view's rows in one transaction (see [`SqliteStore`]).
+    /// Stores a materialized view's rows in one transaction (see [`SqliteStore`]); a new view
+    /// gets `refresh_interval` (seconds), a refreshed one keeps its own.
     fn materialize(
         &self,
         name: &str,
@@ -83,7 +147,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         columns: &[ResultColumn],
         rows: &[Vec<Cell>],
         create: Option<bool>,
+        refresh_interval: Option<i64>,
     ) -> Result<ViewRecord, EngineError>;
+    /// Takes the refresh lock of the view `name`, unless another refresh holds it (here or in
+    /// another process on the store): then `None`, and the caller waits or leaves it.
+    fn try_lock_refresh(&self, name: &str) -> Result<Option<RefreshLock>, EngineError>;
+    /// The materialized views whose scheduled refresh is due, by the store's clock: a refresh
+    /// interval has passed since their last refresh or last scheduled attempt.
+    fn due_views(&self) -> Result<Vec<ViewRecord>, EngineError>;
+    /// Records a scheduled refresh of `name` tried now, and why it failed (`None`: it is starting).
+    fn note_attempt(&self, name: &str, error: Option<&str>) -> Result<(), EngineError>;
     /// Removes a view and its rows; what was removed.
     fn drop_view(&self, name: &str) -> Result<Option<ViewRecord>, EngineError>;
     /// A materialized view's stored columns.
@@ -113,6 +186,7 @@ pub struct SqliteStore {
     /// Deleted when the store is dropped.
     temporary: bool,
     conn: Mutex<Connection>,
+    refreshing: LocalLocks,
 }
 
 fn now_sql() -> &'static str {
@@ -162,6 +236,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             temporary: false,
             conn: Mutex::new(conn),
+            refreshing: LocalLocks::default(),
         })
     }
 
@@ -195,6 +270,13 @@ impl SqliteStore {
             path: self.path.display().to_string(),
             message: e.to_string(),
         }
+    }
+
+    /// The folder of the refresh lock files, beside the store: `store.sqlite.locks`.
+    fn lock_dir(&self) -> PathBuf {
+        let mut p = self.path.clone().into_os_string();
+        p.push(".locks");
+        PathBuf::from(p)
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -276,6 +358,7 @@ impl Store for SqliteStore {
         columns: &[ResultColumn],
         rows: &[Vec<Cell>],
         create: Option<bool>,
+        refresh_interval: Option<i64>,
     ) -> Result<ViewRecord, EngineError> {
         let mut conn = self.conn();
         let tx = conn
@@ -292,10 +375,12 @@ impl Store for SqliteStore {
             (Some(old), _) => old.name.clone(),
             (None, Some(_)) => name.to_string(),
         };
-        let created_at = existing
-            .as_ref()
-            .filter(|_| create.is_none())
-            .map(|v| v.created_at.clone());
+        let kept = existing.as_ref().filter(|_| create.is_none());
+        let created_at = kept.map(|v| v.created_at.clone());
+        let refresh_interval = match kept {
+            Some(v) => v.refresh_interval,
+            None => refresh_interval,
+        };
         tx.execute_batch(&format!("DROP TABLE IF EXISTS {};", quote(&name)))
             .map_err(|e| self.err(e))?;
         crate::sqlite::create_filled_table(&tx, "main", &name, columns, rows)
@@ -304,11 +389,11 @@ impl Store for SqliteStore {
             .map_err(|e| self.err(e))?;
         tx.execute(
             &format!(
-                "INSERT INTO iql_views (name, materialized, definition, created_at, refreshed_at, row_count) \
-                 VALUES (?1, 1, ?2, coalesce(?3, {now}), {now}, ?4)",
+                "INSERT INTO iql_views (name, materialized, definition, created_at, refreshed_at, row_count, refresh_interval) \
+                 VALUES (?1, 1, ?2, coalesce(?3, {now}), {now}, ?4, ?5)",
                 now = now_sql()
             ),
-            params![name, definition, created_at, rows.len() as i64],
+            params![name, definition, created_at, rows.len() as i64, refresh_interval],
         )
         .map_err(|e| self.err(e))?;
         let record = view_in(&tx, &name)
@@ -316,6 +401,72 @@ impl Store for SqliteStore {
             .ok_or_else(|| self.err("the view just written is not there"))?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(record)
+    }
+
+    /// The lock is this process's name for the view and an exclusive lock on a file beside the
+    /// store (`store.sqlite.locks/<name>`), which the system releases if the process dies.
+    fn try_lock_refresh(&self, name: &str) -> Result<Option<RefreshLock>, EngineError> {
+        let Some(local) = self.refreshing.try_take(name) else {
+            return Ok(None);
+        };
+        let dir = self.lock_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            self.err(format!(
+                "cannot create its lock folder {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let file_name: String = name
+            .to_ascii_lowercase()
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let path = dir.join(file_name + ".lock");
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| self.err(format!("cannot open {}: {e}", path.display())))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(RefreshLock::new((local, file)))),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(self.err(format!("cannot lock {}: {e}", path.display())))
+            }
+        }
+    }
+
+    fn due_views(&self) -> Result<Vec<ViewRecord>, EngineError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {VIEW_COLUMNS} FROM iql_views \
+                 WHERE materialized = 1 AND refresh_interval IS NOT NULL \
+                 AND julianday(max(coalesce(refreshed_at, created_at), coalesce(attempted_at, ''))) \
+                     + refresh_interval / 86400.0 <= julianday('now') \
+                 ORDER BY name"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], view_of_row)
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    fn note_attempt(&self, name: &str, error: Option<&str>) -> Result<(), EngineError> {
+        self.conn()
+            .execute(
+                &format!(
+                    "UPDATE iql_views SET attempted_at = {}, last_error = ?2 WHERE name = ?1",
+                    now_sql()
+                ),
+                params![name, error],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
     }
 
     /// Removes a view (and a materialized view's rows); the record removed, `None` if there was
@@ -466,11 +617,13 @@ impl Drop for SqliteStore {
                 p.push(suffix);
                 let _ = std::fs::remove_file(PathBuf::from(p));
             }
+            let _ = std::fs::remove_dir_all(self.lock_dir());
         }
     }
 }
 
-const VIEW_COLUMNS: &str = "name, materialized, definition, created_at, refreshed_at, row_count";
+const VIEW_COLUMNS: &str =
+    "name, materialized, definition, created_at, refreshed_at, row_count, refresh_interval, last_error";
 
 fn view_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ViewRecord> {
     Ok(ViewRecord {
@@ -480,6 +633,8 @@ fn view_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ViewRecord> {
         created_at: r.get(3)?,
         refreshed_at: r.get(4)?,
         row_count: r.get(5)?,
+        refresh_interval: r.get(6)?,
+        last_error: r.get(7)?,
     })
 }
 
@@ -501,7 +656,7 @@ pub(crate) fn kind_word(materialized: bool) -> &'static str {
 }
 
 /// Creating a view of kind `materialized` where `old` is: what to write instead.
-pub(crate) fn exists(old: &ViewRecord, materialized: bool) -> EngineError {
+pub fn exists(old: &ViewRecord, materialized: bool) -> EngineError {
     EngineError::View(format!(
         "there is already a {} named {}: CREATE OR REPLACE {} replaces it, DROP {} removes it",
         kind_word(old.materialized).to_lowercase(),
@@ -511,6 +666,33 @@ pub(crate) fn exists(old: &ViewRecord, materialized: bool) -> EngineError {
     ))
 }
 
+/// The store's own tables as version 1 wrote them: a new store starts here and takes every
+/// migration after, so the path an old store takes is the one every new store takes too.
+const SCHEMA_V1: &str = "
+    CREATE TABLE IF NOT EXISTS iql_views (
+        name TEXT PRIMARY KEY COLLATE NOCASE,
+        materialized INTEGER NOT NULL,
+        definition TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        refreshed_at TEXT,
+        row_count INTEGER);
+    CREATE TABLE IF NOT EXISTS iql_cache (
+        key BLOB PRIMARY KEY,
+        url TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        body BLOB NOT NULL,
+        received_at REAL NOT NULL);
+    INSERT OR IGNORE INTO iql_meta (key, value) VALUES ('schema_version', 1);";
+
+/// Each step takes the store from the version before it to its own.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    // 2: scheduled refreshes (`WITH (refresh_interval = …)`).
+    2,
+    "ALTER TABLE iql_views ADD COLUMN refresh_interval INTEGER;
+     ALTER TABLE iql_views ADD COLUMN attempted_at TEXT;
+     ALTER TABLE iql_views ADD COLUMN last_error TEXT;",
+)];
+
 fn migrate(conn: &Connection) -> Result<(), EngineError> {
     let fail = |e: rusqlite::Error| EngineError::Store {
         path: String::new(),
@@ -518,42 +700,56 @@ fn migrate(conn: &Connection) -> Result<(), EngineError> {
     };
     conn.execute_batch("CREATE TABLE IF NOT EXISTS iql_meta (key TEXT PRIMARY KEY, value);")
         .map_err(fail)?;
-    let version: Option<i64> = conn
-        .query_row(
+    let version = || -> rusqlite::Result<Option<i64>> {
+        conn.query_row(
             "SELECT value FROM iql_meta WHERE key = 'schema_version'",
             [],
             |r| r.get(0),
         )
         .optional()
-        .map_err(fail)?;
-    match version {
-        Some(v) if v > STORE_SCHEMA_VERSION => Err(EngineError::Store {
-            path: String::new(),
-            message: format!(
-                "it was written by a newer iql (store version {v}; this iql knows up to {STORE_SCHEMA_VERSION}): upgrade iql, or use another --store"
-            ),
-        }),
-        Some(_) => Ok(()),
-        None => conn
-            .execute_batch(&format!(
-                "BEGIN IMMEDIATE;
-                 CREATE TABLE IF NOT EXISTS iql_views (
-                     name TEXT PRIMARY KEY COLLATE NOCASE,
-                     materialized INTEGER NOT NULL,
-                     definition TEXT NOT NULL,
-                     created_at TEXT NOT NULL,
-                     refreshed_at TEXT,
-                     row_count INTEGER);
-                 CREATE TABLE IF NOT EXISTS iql_cache (
-                     key BLOB PRIMARY KEY,
-                     url TEXT NOT NULL,
-                     status INTEGER NOT NULL,
-                     body BLOB NOT NULL,
-                     received_at REAL NOT NULL);
-                 INSERT OR IGNORE INTO iql_meta (key, value) VALUES ('schema_version', {STORE_SCHEMA_VERSION});
-                 COMMIT;"
-            ))
-            .map_err(fail),
+    };
+    let newer = |v: i64| {
+        EngineError::Store {
+        path: String::new(),
+        message: format!(
+            "it was written by a newer iql (store version {v}; this iql knows up to {STORE_SCHEMA_VERSION}): upgrade iql, or use another --store"
+        ),
+    }
+    };
+    match version().map_err(fail)? {
+        Some(v) if v > STORE_SCHEMA_VERSION => return Err(newer(v)),
+        Some(v) if v == STORE_SCHEMA_VERSION => return Ok(()),
+        _ => {}
+    }
+    // One process migrates; another waiting on the write lock finds it done.
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(fail)?;
+    let result = (|| {
+        if version()?.is_none() {
+            conn.execute_batch(SCHEMA_V1)?;
+        }
+        let mut at = version()?.unwrap_or(1);
+        for (to, step) in MIGRATIONS {
+            if *to > at {
+                conn.execute_batch(step)?;
+                conn.execute(
+                    "UPDATE iql_meta SET value = ?1 WHERE key = 'schema_version'",
+                    [to],
+                )?;
+                at = *to;
+            }
+        }
+        Ok(at)
+    })();
+    match result {
+        Ok(v) if v > STORE_SCHEMA_VERSION => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(newer(v))
+        }
+        Ok(_) => conn.execute_batch("COMMIT").map_err(fail),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(fail(e))
+        }
     }
 }
 

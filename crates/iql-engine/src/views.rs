@@ -7,6 +7,12 @@
 //! A materialized view's rows are a table of the store, read as they are until a refresh; a refresh
 //! fetches everything fresh (no answer of the response cache) and then replaces the rows in one
 //! transaction, so a failed refresh leaves the old rows, and says so.
+//!
+//! One refresh of a view runs at a time across every process on the store (the store's refresh
+//! lock): a second REFRESH waits for the first and, when that one has finished meanwhile, uses its
+//! rows instead of fetching them again. A view created `WITH (refresh_interval = …)` is refreshed
+//! by [`crate::Engine::refresh_due_views`], which `iql serve` calls every second: the store says
+//! which views are due by its own clock, and the lock makes exactly one server refresh each.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -17,7 +23,7 @@ use iql_sql::{CreateView, DropView, QueryStatement, RefreshView, Statement};
 use crate::error::EngineError;
 use crate::plan;
 use crate::session::Session;
-use crate::store::{kind_word, Store, ViewRecord};
+use crate::store::{kind_word, RefreshLock, Store, ViewRecord};
 use crate::value::QueryResult;
 
 fn no_view(store: &dyn Store, name: &str) -> EngineError {
@@ -208,6 +214,7 @@ impl Session {
             &fetched.columns,
             &fetched.rows,
             Some(v.or_replace),
+            v.refresh_interval.map(|d| d.as_secs() as i64),
         )?;
         Ok(materialized_result(
             format!("created materialized view {}", record.name),
@@ -263,8 +270,37 @@ impl Session {
 
     pub(crate) async fn refresh_view(&self, r: &RefreshView) -> Result<QueryResult, EngineError> {
         let store = self.engine().store()?;
-        let Some(view) = store.view(&r.name)? else {
-            return Err(no_view(store.as_ref(), &r.name));
+        let view = self.refreshable(store.as_ref(), &r.name)?;
+        if self.dry_run() {
+            return self.refresh_locked(store.as_ref(), &view, None).await;
+        }
+        // Another refresh of it (here or on another server) goes first; when it has finished,
+        // its rows are as fresh as the ones this one would fetch.
+        let lock = loop {
+            if let Some(lock) = store.try_lock_refresh(&view.name)? {
+                break lock;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        let now = self.refreshable(store.as_ref(), &view.name)?;
+        if now.refreshed_at != view.refreshed_at {
+            drop(lock);
+            let mut out = message(format!(
+                "materialized view {} was refreshed meanwhile by another session: {} rows at {} (no request sent)",
+                now.name,
+                now.row_count.unwrap_or(0),
+                now.refreshed_at.as_deref().unwrap_or("?")
+            ));
+            out.affected = now.row_count.map(|n| n as u64);
+            return Ok(out);
+        }
+        self.refresh_locked(store.as_ref(), &now, Some(lock)).await
+    }
+
+    /// The materialized view `name`, or why it cannot be refreshed.
+    fn refreshable(&self, store: &dyn Store, name: &str) -> Result<ViewRecord, EngineError> {
+        let Some(view) = store.view(name)? else {
+            return Err(no_view(store, name));
         };
         if !view.materialized {
             return Err(EngineError::View(format!(
@@ -272,6 +308,17 @@ impl Session {
                 view.name
             )));
         }
+        Ok(view)
+    }
+
+    /// Fetches a materialized view's rows and stores them, holding its refresh lock (`None` for
+    /// a dry run, which fetches nothing).
+    pub(crate) async fn refresh_locked(
+        &self,
+        store: &dyn Store,
+        view: &ViewRecord,
+        lock: Option<RefreshLock>,
+    ) -> Result<QueryResult, EngineError> {
         let kept = match (&view.refreshed_at, view.row_count) {
             (Some(at), Some(n)) => format!("from {at} ({n} rows)"),
             _ => "(none: it was never filled)".to_string(),
@@ -296,10 +343,10 @@ impl Session {
             }
         };
         let expanded = self
-            .expand_with_views(&query, Some(store.as_ref()), None)
+            .expand_with_views(&query, Some(store), None)
             .map_err(failed)?
             .unwrap_or_else(|| (*query).clone());
-        if self.dry_run() {
+        if lock.is_none() {
             let mut out = self.dry_run_query(&expanded).map_err(failed)?;
             out.message = Some(format!(
                 "dry run: {} was not refreshed; it would send these requests",
@@ -315,13 +362,83 @@ impl Session {
                 &fetched.columns,
                 &fetched.rows,
                 None,
+                None,
             )
             .map_err(failed)?;
+        drop(lock);
         Ok(materialized_result(
             format!("refreshed materialized view {}", record.name),
             &record,
             fetched,
         ))
+    }
+}
+
+/// What one scheduled refresh did.
+#[derive(Debug)]
+pub struct ScheduledRefresh {
+    pub view: String,
+    pub outcome: Result<QueryResult, EngineError>,
+}
+
+impl crate::engine::Engine {
+    /// Refreshes the materialized views whose refresh interval has passed, those no other process
+    /// on the store is refreshing now (it has them), one after another; what each did. A view
+    /// that fails is tried again an interval later, and its error is kept for SHOW VIEWS.
+    pub async fn refresh_due_views(self: &std::sync::Arc<Self>) -> Vec<ScheduledRefresh> {
+        let mut done = Vec::new();
+        let store = match self.store() {
+            Ok(s) => s,
+            Err(e) => {
+                return vec![ScheduledRefresh {
+                    view: String::new(),
+                    outcome: Err(e),
+                }]
+            }
+        };
+        let due = match store.due_views() {
+            Ok(due) => due,
+            Err(e) => {
+                return vec![ScheduledRefresh {
+                    view: String::new(),
+                    outcome: Err(e),
+                }]
+            }
+        };
+        let session = self.session();
+        for view in due {
+            let outcome = async {
+                let Some(lock) = store.try_lock_refresh(&view.name)? else {
+                    return Ok(None);
+                };
+                // Under the lock, by the store's clock again: another server may have just
+                // refreshed it.
+                let Some(now) = store.due_views()?.into_iter().find(|v| v.name == view.name) else {
+                    return Ok(None);
+                };
+                store.note_attempt(&now.name, None)?;
+                let result = session
+                    .refresh_locked(store.as_ref(), &now, Some(lock))
+                    .await;
+                if let Err(e) = &result {
+                    store.note_attempt(&now.name, Some(&e.to_string()))?;
+                }
+                result.map(Some)
+            }
+            .await;
+            match outcome {
+                Ok(None) => {}
+                Ok(Some(r)) => done.push(ScheduledRefresh {
+                    view: view.name,
+                    outcome: Ok(r),
+                }),
+                Err(e) => done.push(ScheduledRefresh {
+                    view: view.name,
+                    outcome: Err(e),
+                }),
+            }
+        }
+        done
     }
 }
 

@@ -113,6 +113,9 @@ pub struct ServeConfig {
     pub max_connections: usize,
     /// Longest a statement may run; `None` for no limit.
     pub statement_timeout: Option<Duration>,
+    /// Refresh the store's materialized views that have a refresh interval when they are due
+    /// (every server on a store may: the store's lock makes one of them do each refresh).
+    pub refresh_views: bool,
 }
 
 impl Default for ServeConfig {
@@ -122,6 +125,7 @@ impl Default for ServeConfig {
             security: None,
             max_connections: 64,
             statement_timeout: None,
+            refresh_views: true,
         }
     }
 }
@@ -173,6 +177,9 @@ pub async fn serve(
     let manager = Arc::new(ConnectionManager::new());
     let cancel = Arc::new(DefaultCancelHandler::new(manager.clone()));
     let mut connections = tokio::task::JoinSet::new();
+    let scheduler = config
+        .refresh_views
+        .then(|| tokio::spawn(refresh_schedule(engine.clone())));
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -216,8 +223,44 @@ pub async fn serve(
         // Reap the finished ones so the set does not grow.
         while connections.try_join_next().is_some() {}
     }
+    if let Some(s) = scheduler {
+        s.abort();
+    }
     connections.abort_all();
     while connections.join_next().await.is_some() {}
+}
+
+/// How often the store is asked which materialized views are due.
+const SCHEDULE_TICK: Duration = Duration::from_secs(1);
+
+/// Refreshes the views that are due, every [`SCHEDULE_TICK`], for as long as the server runs;
+/// says what it did in the log (a failure once until it changes, not every second).
+async fn refresh_schedule(engine: Engine) {
+    let mut last_failure = String::new();
+    let mut tick = tokio::time::interval(SCHEDULE_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for done in engine.refresh_due_views().await {
+            match done.outcome {
+                Ok(r) => {
+                    last_failure.clear();
+                    tracing::info!("scheduled: {}", r.message.as_deref().unwrap_or("refreshed"));
+                }
+                Err(e) => {
+                    let text = if done.view.is_empty() {
+                        format!("scheduled refreshes cannot run: {e}")
+                    } else {
+                        format!("scheduled refresh of {} failed: {e}", done.view)
+                    };
+                    if text != last_failure {
+                        tracing::warn!("{text}");
+                        last_failure = text;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// One client: its session, and the handlers pgwire calls.

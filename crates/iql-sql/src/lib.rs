@@ -37,7 +37,10 @@ pub use query::{
     ColumnRef, Conjunct, ConjunctKind, LimitHint, Literal, QueryStatement, Scope, TableRef,
 };
 pub use split::{classify_tokens, is_complete, split_statements, StatementText, TokenClass};
-pub use view::{reserved_view_name, CreateView, DropView, RefreshView, MAX_VIEW_DEPTH};
+pub use view::{
+    format_interval, parse_interval, reserved_view_name, CreateView, DropView, RefreshView,
+    MAX_VIEW_DEPTH, MIN_REFRESH_INTERVAL,
+};
 
 /// One statement of a script, parsed.
 #[derive(Debug, Clone)]

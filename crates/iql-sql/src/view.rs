@@ -44,6 +44,9 @@ pub struct CreateView {
     pub definition: String,
     /// The query, parsed.
     pub query: Box<QueryStatement>,
+    /// `WITH (refresh_interval = '5 minutes')`: how often a materialized view is refreshed by
+    /// the servers on its store.
+    pub refresh_interval: Option<std::time::Duration>,
 }
 
 /// `DROP [MATERIALIZED] VIEW [IF EXISTS] name[, name…]`.
@@ -158,6 +161,7 @@ pub(crate) fn parse_create(
             "iql's views are CREATE [OR REPLACE] [MATERIALIZED] VIEW name AS SELECT …",
         ));
     }
+    let refresh_interval = view_options(&create.options, create.materialized, at)?;
     // The query's text: everything after the first AS outside parentheses.
     let tokens = significant(source);
     let mut depth = 0i32;
@@ -190,7 +194,140 @@ pub(crate) fn parse_create(
         if_not_exists: create.if_not_exists,
         definition,
         query: Box::new(query),
+        refresh_interval,
     })
+}
+
+/// The options of `CREATE MATERIALIZED VIEW name WITH (option = value, …) AS …`: only
+/// `refresh_interval` so far.
+fn view_options(
+    options: &ast::CreateTableOptions,
+    materialized: bool,
+    at: (u64, u64),
+) -> Result<Option<std::time::Duration>, SqlError> {
+    let list = match options {
+        ast::CreateTableOptions::None => return Ok(None),
+        ast::CreateTableOptions::With(list) => list,
+        _ => {
+            return Err(SqlError::new(
+                at.0,
+                at.1,
+                "a view's options are written WITH (refresh_interval = '5 minutes') before AS",
+            ))
+        }
+    };
+    let mut interval = None;
+    for option in list {
+        let ast::SqlOption::KeyValue { key, value } = option else {
+            return Err(SqlError::new(
+                at.0,
+                at.1,
+                format!("the view option {option} is not one iql knows: WITH (refresh_interval = '5 minutes')"),
+            ));
+        };
+        if !key.value.eq_ignore_ascii_case("refresh_interval") {
+            return Err(SqlError::new(
+                at.0,
+                at.1,
+                format!(
+                    "the view option {} is not one iql knows: the one there is is refresh_interval (WITH (refresh_interval = '5 minutes'))",
+                    key.value
+                ),
+            ));
+        }
+        if !materialized {
+            return Err(SqlError::new(
+                at.0,
+                at.1,
+                "refresh_interval is for a MATERIALIZED VIEW: a plain view fetches live each time it is read",
+            ));
+        }
+        let text = match value {
+            ast::Expr::Value(v) => match &v.value {
+                ast::Value::SingleQuotedString(s) => s.clone(),
+                ast::Value::Number(n, _) => format!("{n} seconds"),
+                other => other.to_string(),
+            },
+            other => other.to_string(),
+        };
+        interval = Some(parse_interval(&text).map_err(|why| SqlError::new(at.0, at.1, why))?);
+    }
+    Ok(interval)
+}
+
+/// An interval as [`parse_interval`] reads it: `1 hour 30 minutes`.
+pub fn format_interval(d: std::time::Duration) -> String {
+    let mut left = d.as_secs();
+    let mut parts = Vec::new();
+    for (size, unit) in [
+        (86_400, "day"),
+        (3600, "hour"),
+        (60, "minute"),
+        (1, "second"),
+    ] {
+        let n = left / size;
+        left %= size;
+        if n > 0 {
+            parts.push(format!("{n} {unit}{}", if n == 1 { "" } else { "s" }));
+        }
+    }
+    if parts.is_empty() {
+        "0 seconds".to_string()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// The shortest refresh interval: a shorter one would spend the API's rate on one view.
+pub const MIN_REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// `'5 minutes'`, `'1 hour 30 minutes'`, `'90 seconds'`, `'2h'`, `'1 day'` (PostgreSQL's
+/// interval words, singular or plural, and their short forms).
+pub fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || {
+        format!(
+            "refresh_interval '{text}' is not an interval: write a number and a unit, like '30 seconds', '5 minutes', '1 hour' or '1 day'"
+        )
+    };
+    let mut total = 0u64;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = rest[digits..].trim_start();
+        let word_end = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        let unit = rest[..word_end].to_ascii_lowercase();
+        rest = rest[word_end..].trim_start_matches([' ', ',']);
+        let seconds = match unit.as_str() {
+            "s" | "sec" | "secs" | "second" | "seconds" => 1,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60,
+            "h" | "hour" | "hours" => 3600,
+            "d" | "day" | "days" => 86_400,
+            _ => return Err(bad()),
+        };
+        total = n
+            .checked_mul(seconds)
+            .and_then(|s| total.checked_add(s))
+            .ok_or_else(bad)?;
+    }
+    let interval = std::time::Duration::from_secs(total);
+    if interval < MIN_REFRESH_INTERVAL {
+        return Err(format!(
+            "refresh_interval '{text}' is shorter than {} second",
+            MIN_REFRESH_INTERVAL.as_secs()
+        ));
+    }
+    Ok(interval)
 }
 
 pub(crate) fn parse_drop(

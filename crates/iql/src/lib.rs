@@ -78,8 +78,9 @@ impl ScriptOutcome {
 
 pub use iql_engine::{
     CacheConfig, Cell, ColumnType, Credential, EngineConfig, EngineError as Error, ErrorKind,
-    FetchStats, FromCell, QueryResult, ResultColumn, Row, RowStream, SessionSettings, SqliteStore,
-    Store, StoredAnswer, StreamSummary, ViewRecord, WaitPolicy,
+    FetchStats, FromCell, LocalLock, LocalLocks, QueryResult, RefreshLock, ResultColumn, Row,
+    RowStream, ScheduledRefresh, SessionSettings, SqliteStore, Store, StoredAnswer, StreamSummary,
+    ViewRecord, WaitPolicy, STORE_SCHEMA_VERSION,
 };
 #[cfg(feature = "sandbox")]
 pub use iql_mock::{ActionOutcome, MockConfig as SandboxConfig, MockServer as Sandbox};
@@ -249,9 +250,13 @@ impl EngineBuilder {
         self
     }
 
-    /// The store's file: views, materialized views' rows (and the answers kept with
-    /// [`EngineBuilder::persist_cache`]) live there and outlive the engine; several processes may
-    /// use one file at once. Without it the store is a temporary file, deleted with the engine.
+    /// The store: views, materialized views' rows (and the answers kept with
+    /// [`EngineBuilder::persist_cache`]) live there and outlive the engine. A SQLite file's path
+    /// (several processes may use one file at once), or a PostgreSQL URL,
+    /// `postgres://user@host:port/db`, for a team: views shared by every server on it,
+    /// materialized views as tables `iql.<name>` (the password as libpq reads it: the URL,
+    /// `PGPASSWORD`, `~/.pgpass`). Without it the store is a temporary file, deleted with the
+    /// engine.
     pub fn store(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.config.store = Some(path.into());
         self
@@ -299,6 +304,23 @@ impl EngineBuilder {
             }
             None => None,
         };
+        if let Some(url) = self
+            .config
+            .store
+            .as_ref()
+            .and_then(|p| p.to_str())
+            .filter(|p| iql_store_postgres::is_postgres_url(p))
+            .map(str::to_string)
+        {
+            // Connecting blocks (up to its connect_timeout): not on the runtime's threads.
+            let store = tokio::task::spawn_blocking(move || {
+                iql_store_postgres::PostgresStore::connect(&url)
+            })
+            .await
+            .map_err(|e| Error::Unsupported(format!("connecting to the store failed: {e}")))??;
+            self.config.custom_store = Some(Arc::new(store));
+            self.config.store = None;
+        }
         let engine = iql_engine::Engine::new(Arc::new(registry), self.config)?;
         let statements = Arc::new(iql_sql::StatementCache::new(STATEMENTS_CACHED));
         let default = Session {
@@ -460,6 +482,13 @@ impl Engine {
     /// The provider documents, shared (for completion that outlives a borrow of the engine).
     pub fn registry_handle(&self) -> Arc<iql_provider::Registry> {
         self.inner.engine.registry_handle()
+    }
+
+    /// Refreshes the materialized views created `WITH (refresh_interval = …)` whose interval has
+    /// passed, unless another engine on the store is refreshing them (exactly one does each
+    /// refresh); what each did. `iql serve` calls it every second.
+    pub async fn refresh_due_views(&self) -> Vec<ScheduledRefresh> {
+        self.inner.engine.refresh_due_views().await
     }
 
     /// Where the store is (opened, or created, now if no statement has needed it yet): the SQLite

@@ -1,0 +1,375 @@
+//! The store on a real PostgreSQL (started for each test, see `iql-test-postgres`): views shared by
+//! engines that share nothing else, materialized views as typed tables other tools read, one
+//! refresh where two engines ask at once, scheduled refreshes done once per interval, a server
+//! that goes away in the middle of a refresh, a store of the previous version, and the errors a
+//! user sees.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::time::{Duration, Instant};
+
+use iql::{Cell, Engine};
+use iql_mock::{MockConfig, MockServer};
+use iql_store_postgres::{Environment, PostgresStore};
+use iql_test_postgres::{TestPostgres, PASSWORD};
+
+async fn mock(images: usize, latency_ms: u64) -> MockServer {
+    MockServer::start(MockConfig {
+        images,
+        latency: Duration::from_millis(latency_ms),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// A server with database `db` in it.
+fn postgres(db: &str) -> TestPostgres {
+    let pg = TestPostgres::start().unwrap();
+    pg.create_database(db).unwrap();
+    pg
+}
+
+/// An engine with its own connection to the store (as another server would have).
+async fn engine(mock: &MockServer, pg: &TestPostgres, db: &str) -> Engine {
+    Engine::builder()
+        .endpoint("digitalocean", &mock.url())
+        .credential("digitalocean", "token")
+        .cache_ttl(Duration::ZERO)
+        .max_retries(0)
+        .store(pg.url_with_password(db))
+        .build()
+        .await
+        .unwrap()
+}
+
+fn integer(r: &iql::QueryResult) -> i64 {
+    match r.rows[0][0] {
+        Cell::Integer(n) => n,
+        ref other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn views_live_in_postgres_and_materialized_views_are_typed_tables() {
+    let m = mock(120, 0).await;
+    let pg = postgres("inventory");
+    let a = engine(&m, &pg, "inventory").await;
+    let b = engine(&m, &pg, "inventory").await;
+    assert_eq!(
+        a.store_location().unwrap(),
+        format!("postgres://iql@127.0.0.1:{}/inventory", pg.port()),
+        "the location has no password"
+    );
+    a.execute(
+        "CREATE VIEW dists AS SELECT id, name FROM digitalocean.compute.images WHERE type = 'base'",
+    )
+    .await
+    .unwrap();
+    a.execute(
+        "CREATE MATERIALIZED VIEW Snaps AS SELECT id, name, public, min_disk_size, size_gigabytes, regions \
+         FROM digitalocean.compute.images WHERE type = 'snapshot'",
+    )
+    .await
+    .unwrap();
+    let expected = m
+        .images()
+        .iter()
+        .filter(|i| i["type"] == "snapshot")
+        .count() as i64;
+    assert!(expected > 0);
+
+    // Another engine (another server) sees both, and reads the materialized rows without a request.
+    let sent = m.request_count();
+    let r = b.execute("SELECT count(*) FROM snaps").await.unwrap();
+    assert_eq!(integer(&r[0]), expected);
+    let r = b
+        .execute("SELECT name FROM snaps WHERE public = false ORDER BY id LIMIT 1")
+        .await
+        .unwrap();
+    assert_eq!(r[0].rows.len(), 1);
+    assert_eq!(
+        m.request_count(),
+        sent,
+        "a materialized view is read from the store"
+    );
+    let shown = b.execute("SHOW VIEWS").await.unwrap();
+    let names: Vec<String> = shown[0]
+        .rows
+        .iter()
+        .map(|r| match &r[0] {
+            Cell::Text(t) => t.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(names, ["dists", "Snaps"]);
+    let r = b.execute("SELECT count(*) FROM dists").await.unwrap();
+    assert!(integer(&r[0]) > 0);
+    assert!(m.request_count() > sent, "a plain view fetches live");
+
+    // psql reads the table without iql, with real types.
+    assert_eq!(
+        pg.psql("inventory", "SELECT count(*) FROM iql.snaps")
+            .unwrap()
+            .trim(),
+        expected.to_string()
+    );
+    let types = pg
+        .psql(
+            "inventory",
+            "SELECT column_name || ':' || data_type FROM information_schema.columns \
+             WHERE table_schema = 'iql' AND table_name = 'snaps' ORDER BY ordinal_position",
+        )
+        .unwrap();
+    assert_eq!(
+        types.lines().collect::<Vec<_>>(),
+        [
+            "id:bigint",
+            "name:text",
+            "public:boolean",
+            "min_disk_size:bigint",
+            "size_gigabytes:double precision",
+            "regions:jsonb"
+        ]
+    );
+    assert_eq!(
+        pg.psql(
+            "inventory",
+            "SELECT count(*) FROM iql.snaps WHERE jsonb_array_length(regions) > 0 AND NOT public"
+        )
+        .unwrap()
+        .trim(),
+        expected.to_string()
+    );
+
+    // A refresh keeps the table (and what was granted on it) and replaces the rows.
+    let oid = pg
+        .psql("inventory", "SELECT 'iql.snaps'::regclass::oid")
+        .unwrap();
+    b.execute("REFRESH MATERIALIZED VIEW snaps").await.unwrap();
+    assert_eq!(
+        pg.psql("inventory", "SELECT 'iql.snaps'::regclass::oid")
+            .unwrap(),
+        oid
+    );
+    a.execute("DROP MATERIALIZED VIEW snaps").await.unwrap();
+    assert_eq!(
+        pg.psql("inventory", "SELECT to_regclass('iql.snaps') IS NULL")
+            .unwrap()
+            .trim(),
+        "t"
+    );
+    let e = b.execute("SELECT * FROM snaps").await.unwrap_err();
+    assert!(e.to_string().contains("snaps"), "{e}");
+}
+
+#[tokio::test]
+async fn two_engines_refreshing_one_view_at_once_fetch_it_once() {
+    let m = mock(600, 40).await;
+    let pg = postgres("inv");
+    let a = engine(&m, &pg, "inv").await;
+    let b = engine(&m, &pg, "inv").await;
+    a.execute(
+        "CREATE MATERIALIZED VIEW imgs AS SELECT id, name, type FROM digitalocean.compute.images",
+    )
+    .await
+    .unwrap();
+    let one_refresh = {
+        let before = m.request_count();
+        a.execute("REFRESH MATERIALIZED VIEW imgs").await.unwrap();
+        m.request_count() - before
+    };
+    assert!(one_refresh >= 2, "several pages: {one_refresh}");
+    let before = m.request_count();
+    let (ra, rb) = tokio::join!(
+        a.execute("REFRESH MATERIALIZED VIEW imgs"),
+        b.execute("REFRESH MATERIALIZED VIEW imgs")
+    );
+    let messages: Vec<String> = [ra.unwrap(), rb.unwrap()]
+        .iter()
+        .map(|r| r[0].message.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        m.request_count() - before,
+        one_refresh,
+        "one refresh's requests for two REFRESH statements: {messages:?}"
+    );
+    assert_eq!(
+        messages
+            .iter()
+            .filter(|m| m.contains("refreshed meanwhile by another session"))
+            .count(),
+        1,
+        "{messages:?}"
+    );
+    assert_eq!(
+        pg.psql("inv", "SELECT count(*), count(DISTINCT id) FROM iql.imgs")
+            .unwrap()
+            .trim(),
+        "600|600"
+    );
+}
+
+#[tokio::test]
+async fn a_scheduled_refresh_runs_on_one_engine_each_time() {
+    let m = mock(30, 0).await;
+    let pg = postgres("sched");
+    let a = engine(&m, &pg, "sched").await;
+    let b = engine(&m, &pg, "sched").await;
+    a.execute(
+        "CREATE MATERIALIZED VIEW imgs WITH (refresh_interval = '2 seconds') AS \
+         SELECT id, name FROM digitalocean.compute.images",
+    )
+    .await
+    .unwrap();
+    let shown = a.execute("SHOW VIEWS LIKE 'imgs'").await.unwrap();
+    assert_eq!(shown[0].rows[0][4], Cell::Text("2 seconds".into()));
+    let created = m.request_count();
+    // Both engines ask every 100 ms for 5 s; each refresh is one request (30 images, one page).
+    let started = Instant::now();
+    let run = |e: Engine| async move {
+        let mut done = 0;
+        while started.elapsed() < Duration::from_secs(5) {
+            for r in e.refresh_due_views().await {
+                r.outcome.unwrap();
+                done += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        done
+    };
+    let (na, nb) = tokio::join!(run(a.clone()), run(b.clone()));
+    let requests = m.request_count() - created;
+    assert_eq!(
+        requests,
+        (na + nb) as u64,
+        "one request per refresh: {na} + {nb}"
+    );
+    assert!(
+        (2..=3).contains(&(na + nb)),
+        "every 2 seconds over 5 seconds, by one engine each time: {na} + {nb}"
+    );
+}
+
+#[tokio::test]
+async fn postgres_lost_during_a_refresh_fails_it_and_the_old_rows_stay() {
+    let m = mock(400, 150).await;
+    let mut pg = postgres("inv");
+    let e = engine(&m, &pg, "inv").await;
+    e.execute("CREATE MATERIALIZED VIEW imgs AS SELECT id FROM digitalocean.compute.images")
+        .await
+        .unwrap();
+    let refresh = {
+        let e = e.clone();
+        tokio::spawn(async move { e.execute("REFRESH MATERIALIZED VIEW imgs").await })
+    };
+    // The refresh is fetching its pages (150 ms each) when PostgreSQL goes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    pg.stop().unwrap();
+    let err = refresh.await.unwrap().unwrap_err().to_string();
+    assert!(
+        err.contains("refresh of imgs failed") || err.contains("imgs"),
+        "{err}"
+    );
+    assert!(
+        err.contains("400 rows"),
+        "it says which rows it kept: {err}"
+    );
+    assert!(
+        err.contains(&format!("127.0.0.1:{}", pg.port())),
+        "it names the server: {err}"
+    );
+    assert!(!err.contains(PASSWORD), "{err}");
+    // The engine goes on: provider tables do not need the store.
+    let r = e
+        .execute("SELECT count(*) FROM digitalocean.compute.images WHERE type = 'base'")
+        .await
+        .unwrap();
+    assert!(integer(&r[0]) > 0);
+    // PostgreSQL comes back; the old rows are there and the store connects again.
+    pg.start_again().unwrap();
+    let r = e.execute("SELECT count(*) FROM imgs").await.unwrap();
+    assert_eq!(integer(&r[0]), 400);
+}
+
+#[tokio::test]
+async fn a_store_of_the_previous_version_is_migrated_and_a_newer_one_refused() {
+    let m = mock(50, 0).await;
+    let pg = postgres("old");
+    let env = Environment {
+        pgpassword: Some(PASSWORD.to_string()),
+        ..Environment::default()
+    };
+    // What iql with store version 1 made: its tables, a view and a materialized view's table.
+    let old = PostgresStore::connect_with(&pg.url("old"), &env, 1).unwrap();
+    assert_eq!(old.schema_version().unwrap(), 1);
+    drop(old);
+    pg.psql(
+        "old",
+        "INSERT INTO iql_store.views (name, materialized, definition, created_at) \
+             VALUES ('bases', false, 'SELECT id FROM digitalocean.compute.images WHERE type = ''base''', now()); \
+         CREATE TABLE iql.kept (id bigint, name text); \
+         INSERT INTO iql.kept VALUES (1, 'one'), (2, 'two'); \
+         INSERT INTO iql_store.views (name, materialized, definition, created_at, refreshed_at, row_count) \
+             VALUES ('kept', true, 'SELECT id, name FROM digitalocean.compute.images', now(), now(), 2);",
+    )
+    .unwrap();
+    let e = engine(&m, &pg, "old").await;
+    assert_eq!(
+        pg.psql(
+            "old",
+            "SELECT value FROM iql_store.meta WHERE key = 'schema_version'"
+        )
+        .unwrap()
+        .trim(),
+        iql::STORE_SCHEMA_VERSION.to_string()
+    );
+    let r = e.execute("SELECT count(*) FROM kept").await.unwrap();
+    assert_eq!(integer(&r[0]), 2);
+    let r = e.execute("SELECT count(*) FROM bases").await.unwrap();
+    assert!(integer(&r[0]) > 0);
+    e.execute("REFRESH MATERIALIZED VIEW kept").await.unwrap();
+    let r = e.execute("SELECT count(*) FROM kept").await.unwrap();
+    assert_eq!(integer(&r[0]), 50);
+
+    pg.psql(
+        "old",
+        "UPDATE iql_store.meta SET value = '99' WHERE key = 'schema_version'",
+    )
+    .unwrap();
+    let err = PostgresStore::connect_with(&pg.url("old"), &env, iql::STORE_SCHEMA_VERSION)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("newer iql (store version 99"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unreachable_store_is_named_without_its_password() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let err = Engine::builder()
+        .store(format!(
+            "postgres://ops:hunter2@127.0.0.1:{port}/inv?connect_timeout=3"
+        ))
+        .build()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(err.contains("postgres://ops@127.0.0.1"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+
+    let pg = postgres("inv");
+    let err = Engine::builder()
+        .store(format!(
+            "postgres://iql:wrong-password@127.0.0.1:{}/inv",
+            pg.port()
+        ))
+        .build()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert!(!err.contains("wrong-password"), "{err}");
+}
