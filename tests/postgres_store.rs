@@ -373,3 +373,62 @@ async fn an_unreachable_store_is_named_without_its_password() {
     assert!(err.contains("password authentication failed"), "{err}");
     assert!(!err.contains("wrong-password"), "{err}");
 }
+
+#[tokio::test]
+async fn tls_is_used_when_the_url_asks_for_it() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tls");
+    let mut pg = postgres("inv");
+    pg.enable_tls(&fixtures.join("server.crt"), &fixtures.join("server.key"))
+        .unwrap();
+    let m = mock(10, 0).await;
+    let encrypted = || {
+        pg.psql(
+            "inv",
+            "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
+             WHERE application_name = 'iql' AND ssl",
+        )
+        .unwrap()
+        .trim()
+        .to_string()
+    };
+    let store = |query: String| {
+        Engine::builder()
+            .endpoint("digitalocean", &m.url())
+            .credential("digitalocean", "token")
+            .store(format!("{}?{query}", pg.url_with_password("inv")))
+            .build()
+    };
+    for query in [
+        "sslmode=require".to_string(),
+        format!(
+            "sslmode=verify-full&sslrootcert={}",
+            fixtures.join("ca.crt").display()
+        ),
+        format!(
+            "sslmode=verify-ca&sslrootcert={}",
+            fixtures.join("ca.crt").display()
+        ),
+    ] {
+        let e = store(query.clone()).await.unwrap();
+        e.execute("CREATE OR REPLACE VIEW v AS SELECT id FROM digitalocean.compute.images")
+            .await
+            .unwrap();
+        assert_eq!(encrypted(), "1", "{query}");
+        drop(e);
+        // The store's connection closes with its engine.
+        let gone = Instant::now();
+        while encrypted() != "0" && gone.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    // A server whose certificate no trusted authority signed is refused when verifying.
+    let err = store(format!(
+        "sslmode=verify-full&sslrootcert={}",
+        fixtures.join("server.crt").display()
+    ))
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("certificate"), "{err}");
+    assert!(!err.contains(PASSWORD), "{err}");
+}

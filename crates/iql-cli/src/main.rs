@@ -287,7 +287,7 @@ struct EngineArgs {
     /// postgres://USER@HOST:PORT/DB (password from PGPASSWORD or ~/.pgpass; ?sslmode=require for
     /// TLS). Default: $XDG_DATA_HOME/iql/store.sqlite (~/.local/share/iql/store.sqlite), and
     /// sandbox.sqlite beside it with --sandbox.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH|URL")]
     store: Option<String>,
     /// Show each HTTP request and its status on stderr (the token is never shown).
     #[arg(long)]

@@ -24,6 +24,8 @@ pub struct TestPostgres {
     port: u16,
     as_postgres: bool,
     running: bool,
+    /// Serves TLS with the certificate copied into the folder.
+    tls: bool,
 }
 
 /// The folder of `initdb` and `pg_ctl`: `$IQL_PG_BIN`, else the newest
@@ -88,6 +90,7 @@ impl TestPostgres {
             port: free_port()?,
             as_postgres,
             running: false,
+            tls: false,
         };
         if as_postgres {
             run(Command::new("chown")
@@ -134,13 +137,39 @@ impl TestPostgres {
         run(&mut cmd)
     }
 
+    /// Restarts it with TLS on (`ssl=on`), serving the PEM certificate `cert` and key `key`
+    /// (copied in, with the owner and mode PostgreSQL demands of a key).
+    pub fn enable_tls(&mut self, cert: &Path, key: &Path) -> Result<(), String> {
+        let copy = |from: &Path, to: &str| -> Result<(), String> {
+            let target = self.dir.join(to);
+            std::fs::copy(from, &target).map_err(|e| format!("{}: {e}", from.display()))?;
+            run(Command::new("chmod").arg("600").arg(&target))?;
+            if self.as_postgres {
+                run(Command::new("chown").arg("postgres:").arg(&target))?;
+            }
+            Ok(())
+        };
+        copy(cert, "server.crt")?;
+        copy(key, "server.key")?;
+        self.stop()?;
+        self.tls = true;
+        self.start_again()
+    }
+
     /// Starts it (again, after [`TestPostgres::stop`]) on the same port and data.
     pub fn start_again(&mut self) -> Result<(), String> {
-        let options = format!(
+        let mut options = format!(
             "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c full_page_writes=off",
             self.port,
             path_str(&self.dir)?
         );
+        if self.tls {
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                path_str(&self.dir.join("server.crt"))?,
+                path_str(&self.dir.join("server.key"))?
+            ));
+        }
         let data = self.data();
         let log = self.dir.join("server.log");
         self.run_tool(
