@@ -14,6 +14,8 @@
 //! - `providers`: generating the bundled provider from DigitalOcean's specification
 //!   (`../shared/do-openapi/full`), loading its pieces, and the cold start of `target/release/iql`
 //!   (build it first) against `curl`.
+//! - `scaling`: two engines on one PostgreSQL store (started here, `iql-test-postgres`)
+//!   refreshing a 10,000-image materialized view; written to docs/scaling.md.
 
 mod sections;
 
@@ -26,6 +28,7 @@ const SECTIONS: &[&str] = &[
     "providers",
     "reuse",
     "serve",
+    "scaling",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -63,6 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "providers" => rt.block_on(sections::providers())?,
             "reuse" => rt.block_on(sections::reuse())?,
             "serve" => rt.block_on(sections::serve())?,
+            "scaling" => rt.block_on(sections::scaling())?,
             _ => unreachable_section(name)?,
         };
         print!("{table}");

@@ -731,3 +731,151 @@ pub async fn serve() -> Result<String> {
     )?;
     Ok(table)
 }
+
+/// Reads of a materialized view in the `scaling` section.
+const SCALING_READS: usize = 15;
+/// The schedule measured in the `scaling` section, and how long it is watched.
+const SCHEDULE_INTERVAL_S: u64 = 3;
+const SCHEDULE_WATCH: Duration = Duration::from_secs(10);
+
+/// Two engines (as two `iql serve` processes would: each its own connection to the store) on one
+/// PostgreSQL store, refreshing a 10,000-image materialized view at 20 ms latency: the requests
+/// sent in total when they refresh it at once and on a schedule, against two engines with stores
+/// of their own; and what reading the view costs through iql and straight from PostgreSQL.
+pub async fn scaling() -> Result<String> {
+    const IMAGES: i64 = 10_000;
+    let mock = mock(IMAGES as usize, LATENCY).await?;
+    let pg = iql_test_postgres::TestPostgres::start()?;
+    pg.create_database("team")?;
+    let builder = || {
+        Engine::builder()
+            .endpoint("digitalocean", &mock.url())
+            .credential("digitalocean", "bench")
+            .cache_ttl(Duration::ZERO)
+    };
+    let shared = || builder().store(pg.url_with_password("team")).build();
+    let (a, b) = (shared().await?, shared().await?);
+    let define = "CREATE MATERIALIZED VIEW inventory AS SELECT id, name, type, distribution, public, regions, size_gigabytes, created_at FROM digitalocean.compute.images";
+    let refresh = "REFRESH MATERIALIZED VIEW inventory";
+    let count = |r: &[iql::QueryResult]| -> Result<()> {
+        match r
+            .first()
+            .and_then(|r| r.rows.first())
+            .and_then(|row| row.first())
+        {
+            Some(Cell::Integer(IMAGES)) => Ok(()),
+            other => Err(format!("expected {IMAGES}, got {other:?}").into()),
+        }
+    };
+    a.execute(define).await?;
+
+    // One server refreshes.
+    let sent = mock.request_count();
+    let start = Instant::now();
+    a.execute(refresh).await?;
+    let one = (start.elapsed(), mock.request_count() - sent);
+    // Both at once, on one store.
+    let sent = mock.request_count();
+    let start = Instant::now();
+    let (ra, rb) = tokio::join!(a.execute(refresh), b.execute(refresh));
+    ra?;
+    rb?;
+    let both_shared = (start.elapsed(), mock.request_count() - sent);
+    // Both at once, each with a store of its own (nothing shared).
+    let (c, d) = (builder().build().await?, builder().build().await?);
+    c.execute(define).await?;
+    d.execute(define).await?;
+    let sent = mock.request_count();
+    let start = Instant::now();
+    let (rc, rd) = tokio::join!(c.execute(refresh), d.execute(refresh));
+    rc?;
+    rd?;
+    let both_apart = (start.elapsed(), mock.request_count() - sent);
+
+    // On a schedule: both servers ask every second, as `iql serve` does.
+    a.execute(&format!(
+        "CREATE MATERIALIZED VIEW scheduled WITH (refresh_interval = '{SCHEDULE_INTERVAL_S} seconds') AS SELECT id, name, type FROM digitalocean.compute.images"
+    ))
+    .await?;
+    let sent = mock.request_count();
+    let watch = Instant::now();
+    let tick = |e: Engine| async move {
+        let mut done = 0u64;
+        while watch.elapsed() < SCHEDULE_WATCH {
+            for r in e.refresh_due_views().await {
+                r.outcome?;
+                done += 1;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        Ok::<u64, iql::Error>(done)
+    };
+    let (na, nb) = tokio::join!(tick(a.clone()), tick(b.clone()));
+    let (na, nb) = (na?, nb?);
+    let scheduled_requests = mock.request_count() - sent;
+
+    // Reading it: through iql (the rows come from PostgreSQL), and straight from PostgreSQL.
+    let mut through_iql = Vec::new();
+    for _ in 0..SCALING_READS {
+        let start = Instant::now();
+        let r = b.execute("SELECT count(*) FROM inventory").await?;
+        through_iql.push(start.elapsed());
+        count(&r)?;
+    }
+    let (client, connection) =
+        tokio_postgres::connect(&pg.url_with_password("team"), tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    let mut direct = Vec::new();
+    for _ in 0..SCALING_READS {
+        let start = Instant::now();
+        let n: i64 = client
+            .query_one("SELECT count(*) FROM iql.inventory", &[])
+            .await?
+            .get(0);
+        direct.push(start.elapsed());
+        if n != IMAGES {
+            return Err(format!("psql-side count {n}").into());
+        }
+    }
+
+    let mut t = String::new();
+    writeln!(
+        t,
+        "| {IMAGES} images, 20 ms latency, PostgreSQL store | requests sent | time |"
+    )?;
+    writeln!(t, "|---|---|---|")?;
+    writeln!(
+        t,
+        "| one server refreshes the view | {} | {} ms |",
+        one.1,
+        ms2(one.0)
+    )?;
+    writeln!(
+        t,
+        "| two servers on one PostgreSQL store refresh it at once | {} | {} ms |",
+        both_shared.1,
+        ms2(both_shared.0)
+    )?;
+    writeln!(
+        t,
+        "| two servers with stores of their own refresh it at once | {} | {} ms |",
+        both_apart.1,
+        ms2(both_apart.0)
+    )?;
+    writeln!(
+        t,
+        "| schedule every {SCHEDULE_INTERVAL_S} s, two servers, watched {} s: refreshes by A + B | {scheduled_requests} ({na} + {nb} refreshes) | |",
+        SCHEDULE_WATCH.as_secs()
+    )?;
+    writeln!(
+        t,
+        "| `SELECT count(*)` of the view through iql (median of {SCALING_READS}) | 0 | {} ms |",
+        ms2(median(through_iql))
+    )?;
+    writeln!(
+        t,
+        "| `SELECT count(*) FROM iql.inventory` straight from PostgreSQL (median) | 0 | {} ms |",
+        ms2(median(direct))
+    )?;
+    Ok(t)
+}
