@@ -253,7 +253,7 @@ async fn a_scheduled_refresh_runs_on_one_engine_each_time() {
 
 #[tokio::test]
 async fn postgres_lost_during_a_refresh_fails_it_and_the_old_rows_stay() {
-    let m = mock(400, 150).await;
+    let m = mock(400, 600).await;
     let mut pg = postgres("inv");
     let e = engine(&m, &pg, "inv").await;
     e.execute("CREATE MATERIALIZED VIEW imgs AS SELECT id FROM digitalocean.compute.images")
@@ -263,8 +263,9 @@ async fn postgres_lost_during_a_refresh_fails_it_and_the_old_rows_stay() {
         let e = e.clone();
         tokio::spawn(async move { e.execute("REFRESH MATERIALIZED VIEW imgs").await })
     };
-    // The refresh is fetching its pages (150 ms each) when PostgreSQL goes.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The refresh is fetching its pages (600 ms each, the first before the others) when
+    // PostgreSQL goes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     pg.stop().unwrap();
     let err = refresh.await.unwrap().unwrap_err().to_string();
     assert!(
