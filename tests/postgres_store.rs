@@ -433,3 +433,49 @@ async fn tls_is_used_when_the_url_asks_for_it() {
     assert!(err.contains("certificate"), "{err}");
     assert!(!err.contains(PASSWORD), "{err}");
 }
+
+#[tokio::test]
+async fn queries_of_a_materialized_view_answer_as_on_the_sqlite_store() {
+    let m = mock(300, 0).await;
+    let pg = postgres("same");
+    let on_pg = engine(&m, &pg, "same").await;
+    let on_sqlite = Engine::builder()
+        .endpoint("digitalocean", &m.url())
+        .credential("digitalocean", "token")
+        .cache_ttl(Duration::ZERO)
+        .build()
+        .await
+        .unwrap();
+    let define = "CREATE MATERIALIZED VIEW inv AS SELECT id, name, type, public, min_disk_size, \
+                  size_gigabytes, regions, distribution FROM digitalocean.compute.images";
+    on_pg.execute(define).await.unwrap();
+    on_sqlite.execute(define).await.unwrap();
+    let first = m.images()[3].clone();
+    let (id, name) = (
+        first["id"].as_i64().unwrap(),
+        first["name"].as_str().unwrap(),
+    );
+    // Conditions PostgreSQL filters, conditions it leaves to SQLite, columns it leaves out.
+    for sql in [
+        "SELECT count(*) FROM inv".to_string(),
+        "SELECT count(*) FROM inv WHERE type = 'snapshot'".to_string(),
+        format!("SELECT id, name FROM inv WHERE id = {id}"),
+        format!("SELECT id FROM inv WHERE id IN ('{id}', 1, 2)"),
+        format!("SELECT * FROM inv WHERE name = '{}'", name.replace('\'', "''")),
+        "SELECT type, count(*), sum(size_gigabytes) FROM inv WHERE public = true GROUP BY type ORDER BY type".to_string(),
+        "SELECT count(*) FROM inv WHERE public = 1 AND min_disk_size IN (20, 25)".to_string(),
+        "SELECT count(*) FROM inv WHERE size_gigabytes = 2.5 OR distribution = 'Ubuntu'".to_string(),
+        "SELECT i.name FROM inv i JOIN inv j ON j.id = i.id WHERE i.type = 'base' ORDER BY i.id LIMIT 3".to_string(),
+        "SELECT count(*) FROM inv, json_each(inv.regions) r WHERE r.value = 'nyc3' AND inv.type = 'base'".to_string(),
+        "SELECT count(*) FROM inv WHERE id = 'seven'".to_string(),
+    ] {
+        let a = on_pg.execute(&sql).await.unwrap();
+        let b = on_sqlite.execute(&sql).await.unwrap();
+        assert_eq!(a[0].rows, b[0].rows, "{sql}");
+        assert_eq!(
+            a[0].columns.iter().map(|c| &c.name).collect::<Vec<_>>(),
+            b[0].columns.iter().map(|c| &c.name).collect::<Vec<_>>(),
+            "{sql}"
+        );
+    }
+}

@@ -822,6 +822,23 @@ pub async fn scaling() -> Result<String> {
         through_iql.push(start.elapsed());
         count(&r)?;
     }
+    // One row by id: the condition goes to PostgreSQL, one row is copied.
+    let one_id = mock
+        .images()
+        .get(5_000)
+        .and_then(|i| i["id"].as_i64())
+        .ok_or("no image 5000")?;
+    let mut by_id = Vec::new();
+    for _ in 0..SCALING_READS {
+        let start = Instant::now();
+        let r = b
+            .execute(&format!("SELECT name FROM inventory WHERE id = {one_id}"))
+            .await?;
+        by_id.push(start.elapsed());
+        if r[0].rows.len() != 1 {
+            return Err("one row by id".into());
+        }
+    }
     let (client, connection) =
         tokio_postgres::connect(&pg.url_with_password("team"), tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
@@ -871,6 +888,11 @@ pub async fn scaling() -> Result<String> {
         t,
         "| `SELECT count(*)` of the view through iql (median of {SCALING_READS}) | 0 | {} ms |",
         ms2(median(through_iql))
+    )?;
+    writeln!(
+        t,
+        "| `SELECT name … WHERE id = …` of the view through iql (the condition sent to PostgreSQL; median) | 0 | {} ms |",
+        ms2(median(by_id))
     )?;
     writeln!(
         t,

@@ -65,7 +65,11 @@ impl Session {
                     None => {
                         for name in q.plain_table_names() {
                             if let Some(v) = store.view(&name)?.filter(|v| v.materialized) {
-                                let (columns, rows) = store.rows_of(&v.name)?;
+                                let (columns, rows) = store.rows_for_query(
+                                    &v.name,
+                                    q.named_columns(),
+                                    &q.stored_filters(&name),
+                                )?;
                                 db.copy_table(&name, &columns, &rows)?;
                             }
                         }

@@ -163,6 +163,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn columns_of(&self, name: &str) -> Result<Vec<ResultColumn>, EngineError>;
     /// A materialized view's rows, for statements that cannot attach the store.
     fn rows_of(&self, name: &str) -> Result<(Vec<ResultColumn>, Vec<Vec<Cell>>), EngineError>;
+    /// The rows of a materialized view one query reads: it names only `columns` (lower case;
+    /// `None`: it may read every one) and keeps only rows meeting every filter. A store may send
+    /// both where the rows are and copy less; what it returns is filtered again by the query, so
+    /// it may also return more (the default: every row and column).
+    fn rows_for_query(
+        &self,
+        name: &str,
+        columns: Option<&HashSet<String>>,
+        filters: &[iql_sql::StoredFilter],
+    ) -> Result<(Vec<ResultColumn>, Vec<Vec<Cell>>), EngineError> {
+        let _ = (columns, filters);
+        self.rows_of(name)
+    }
     /// The secret that keys credential identities of kept answers (made on first use).
     fn cache_secret(&self) -> Result<[u8; 32], EngineError>;
     /// A kept answer.

@@ -39,7 +39,7 @@ pub use query::{
 pub use split::{classify_tokens, is_complete, split_statements, StatementText, TokenClass};
 pub use view::{
     format_interval, parse_interval, reserved_view_name, CreateView, DropView, RefreshView,
-    MAX_VIEW_DEPTH, MIN_REFRESH_INTERVAL,
+    StoredFilter, MAX_VIEW_DEPTH, MIN_REFRESH_INTERVAL,
 };
 
 /// One statement of a script, parsed.

@@ -241,6 +241,14 @@ impl QueryStatement {
         self.depth
     }
 
+    pub(crate) fn every_column(&self) -> bool {
+        self.every_column
+    }
+
+    pub(crate) fn words(&self) -> &std::collections::HashSet<String> {
+        &self.words
+    }
+
     /// Whether the statement's text holds the word (any case).
     pub fn mentions(&self, word: &str) -> bool {
         self.words.contains(&word.to_lowercase())

@@ -1190,3 +1190,202 @@ mod row_local_tests {
         }
     }
 }
+
+/// A condition every row a query reads of a stored table must meet: `column = v` or
+/// `column IN (v, …)`, so a store on another database may send it there and copy fewer rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFilter {
+    pub column: String,
+    pub values: Vec<query::Literal>,
+}
+
+impl QueryStatement {
+    /// The conditions of the query's `WHERE` on the one-word table `table` that hold for every
+    /// row it reads of it: conjuncts `column = literal` or `column IN (literals)` of the `SELECT`
+    /// whose `FROM` names it, when it is named once in the whole query (not hidden by a `WITH`)
+    /// and not on the optional side of an outer join. Unqualified columns count only when that
+    /// `FROM` has nothing else. Filtering the table by them first gives the same answer (the
+    /// query still filters).
+    pub fn stored_filters(&self, table: &str) -> Vec<StoredFilter> {
+        if cte_names(self.ast()).contains(&table.to_ascii_lowercase()) {
+            return Vec::new();
+        }
+        let mut finder = StoredFilters {
+            table,
+            occurrences: 0,
+            filters: Vec::new(),
+        };
+        let _ = self.ast().visit(&mut finder);
+        if finder.occurrences == 1 {
+            finder.filters
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The names the query's text holds (lower case), `None` when it may read every column of a
+    /// table (`*`, `t.*`, a `NATURAL` join): the columns of a stored table it can need.
+    pub fn named_columns(&self) -> Option<&std::collections::HashSet<String>> {
+        (!self.every_column()).then(|| self.words())
+    }
+}
+
+struct StoredFilters<'a> {
+    table: &'a str,
+    occurrences: usize,
+    filters: Vec<StoredFilter>,
+}
+
+impl StoredFilters<'_> {
+    /// The name the select knows `table` by, if this factor is it.
+    fn names(&self, factor: &TableFactor) -> Option<String> {
+        match factor {
+            TableFactor::Table {
+                name,
+                args: None,
+                alias,
+                ..
+            } if one_word(name).is_some_and(|n| n.eq_ignore_ascii_case(self.table)) => Some(
+                alias
+                    .as_ref()
+                    .map(|a| a.name.value.clone())
+                    .unwrap_or_else(|| self.table.to_string()),
+            ),
+            _ => None,
+        }
+    }
+}
+
+impl Visitor for StoredFilters<'_> {
+    type Break = ();
+    fn pre_visit_select(&mut self, select: &Select) -> ControlFlow<()> {
+        let inner = |op: &JoinOperator| {
+            matches!(
+                op,
+                JoinOperator::Join(_) | JoinOperator::Inner(_) | JoinOperator::CrossJoin(_)
+            )
+        };
+        let mut factors = 0;
+        let mut here: Option<(String, bool)> = None;
+        for twj in &select.from {
+            factors += 1 + twj.joins.len();
+            if let Some(n) = self.names(&twj.relation) {
+                self.occurrences += 1;
+                here = Some((n, twj.joins.iter().all(|j| safe_join(&j.join_operator))));
+            }
+            for (k, j) in twj.joins.iter().enumerate() {
+                if let Some(n) = self.names(&j.relation) {
+                    self.occurrences += 1;
+                    let safe = inner(&j.join_operator)
+                        && twj.joins[..k].iter().all(|j| inner(&j.join_operator))
+                        && twj.joins[k + 1..]
+                            .iter()
+                            .all(|j| safe_join(&j.join_operator));
+                    here = Some((n, safe));
+                }
+            }
+        }
+        let (Some((known_as, true)), Some(selection)) = (here, &select.selection) else {
+            return ControlFlow::Continue(());
+        };
+        let mut conjuncts = Vec::new();
+        split_and(selection, &mut conjuncts);
+        for c in conjuncts {
+            let Some(((qualifier, column), _)) = pushable(c) else {
+                continue;
+            };
+            let ours = match qualifier.as_slice() {
+                [] => factors == 1,
+                [q] => q.eq_ignore_ascii_case(&known_as),
+                _ => false,
+            };
+            if !ours {
+                continue;
+            }
+            let values = match c {
+                Expr::BinaryOp { left, right, .. } => query::literal_of(right)
+                    .or_else(|| query::literal_of(left))
+                    .into_iter()
+                    .collect(),
+                Expr::InList { list, .. } => list.iter().filter_map(query::literal_of).collect(),
+                _ => Vec::new(),
+            };
+            if !values.is_empty() {
+                self.filters.push(StoredFilter { column, values });
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod stored_filter_tests {
+    use crate::query::Literal;
+
+    fn filters(sql: &str, table: &str) -> Vec<(String, Vec<Literal>)> {
+        let q = match crate::parse_script(sql).unwrap().pop().unwrap().statement {
+            crate::Statement::Query(q) => q,
+            other => panic!("{other:?}"),
+        };
+        q.stored_filters(table)
+            .into_iter()
+            .map(|f| (f.column, f.values))
+            .collect()
+    }
+
+    fn text(s: &str) -> Literal {
+        Literal::Text(s.into())
+    }
+
+    #[test]
+    fn conditions_that_hold_for_every_row_read() {
+        assert_eq!(
+            filters(
+                "SELECT * FROM inv WHERE type = 'snapshot' AND id IN (1, 2) AND name LIKE 'a%'",
+                "inv"
+            ),
+            [
+                ("type".to_string(), vec![text("snapshot")]),
+                (
+                    "id".to_string(),
+                    vec![Literal::Number("1".into()), Literal::Number("2".into())]
+                )
+            ]
+        );
+        assert_eq!(
+            filters("SELECT count(*) FROM inv i JOIN other o ON o.id = i.id WHERE i.type = 'x' AND type = 'y' AND o.k = 1", "INV"),
+            [("type".to_string(), vec![text("x")])],
+            "qualified by its alias only, when the FROM has two tables"
+        );
+        assert_eq!(
+            filters(
+                "SELECT type, count(*) FROM inv WHERE 'base' = type GROUP BY type LIMIT 1",
+                "inv"
+            ),
+            [("type".to_string(), vec![text("base")])],
+            "WHERE comes before grouping and limits"
+        );
+    }
+
+    #[test]
+    fn none_where_filtering_first_could_change_the_answer() {
+        for sql in [
+            "SELECT * FROM inv WHERE type = 'x' OR id = 1",
+            "SELECT * FROM other o LEFT JOIN inv i ON i.id = o.id WHERE i.type = 'x'",
+            "SELECT * FROM inv a JOIN inv b ON a.id = b.id WHERE a.type = 'x'",
+            "SELECT * FROM inv WHERE type = 'x' UNION SELECT * FROM inv",
+            "WITH inv AS (SELECT 1 AS type) SELECT * FROM inv WHERE type = 1",
+            "SELECT * FROM inv WHERE type NOT IN ('x')",
+        ] {
+            assert_eq!(filters(sql, "inv"), [], "{sql}");
+        }
+        assert_eq!(
+            filters(
+                "SELECT * FROM inv i LEFT JOIN other o ON i.id = o.id WHERE i.type = 'x'",
+                "inv"
+            ),
+            [("type".to_string(), vec![text("x")])],
+            "the required side of a LEFT JOIN"
+        );
+    }
+}

@@ -21,19 +21,23 @@
 //! again.
 //!
 //! Statements read a materialized view by copying its rows into their own SQLite database
-//! (`Store::local_file` is `None`); queries on provider tables still run in SQLite.
+//! (`Store::local_file` is `None`): only the columns the query names, and only the rows meeting
+//! its simple conditions (`column = literal`, `IN (literals)`), which PostgreSQL filters. Queries
+//! on provider tables still run in SQLite.
 
 mod cells;
 mod schema;
 pub mod settings;
 mod tls;
 
+use std::collections::HashSet;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use iql_engine::{
     Cell, EngineError, LocalLocks, RefreshLock, ResultColumn, Store, StoredAnswer, ViewRecord,
 };
+use iql_sql::{Literal, StoredFilter};
 use postgres::types::Type;
 use postgres::{Client, GenericClient};
 
@@ -554,26 +558,35 @@ impl Store for PostgresStore {
     }
 
     fn rows_of(&self, name: &str) -> Result<(Vec<ResultColumn>, Vec<Vec<Cell>>), EngineError> {
+        let sql = format!("SELECT * FROM {}", table_of(name));
+        self.call(move |c| read_rows(c, &sql))
+    }
+
+    /// Sends the query's columns and conditions to PostgreSQL, so only what the query can use
+    /// is copied into its SQLite database (`SELECT count(*) FROM v WHERE type = 'snapshot'`
+    /// copies one column of the snapshots).
+    fn rows_for_query(
+        &self,
+        name: &str,
+        columns: Option<&HashSet<String>>,
+        filters: &[StoredFilter],
+    ) -> Result<(Vec<ResultColumn>, Vec<Vec<Cell>>), EngineError> {
         let table = table_of(name);
+        let columns = columns.cloned();
+        let filters = filters.to_vec();
         self.call(move |c| {
-            let statement = c.prepare(&format!("SELECT * FROM {table}"))?;
-            let columns: Vec<ResultColumn> = statement
-                .columns()
+            let present: Vec<(String, String)> = c
+                .query(
+                    "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) \
+                     FROM pg_attribute a WHERE a.attrelid = to_regclass($1) \
+                     AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                    &[&table],
+                )?
                 .iter()
-                .map(|col| ResultColumn {
-                    name: col.name().to_string(),
-                    column_type: cells::column_type_of(col.type_()),
-                })
+                .map(|r| (r.get(0), r.get(1)))
                 .collect();
-            let mut rows = Vec::new();
-            for row in c.query(&statement, &[])? {
-                rows.push(
-                    (0..columns.len())
-                        .map(|i| cells::cell(&row, i))
-                        .collect::<Result<Vec<_>, _>>()?,
-                );
-            }
-            Ok((columns, rows))
+            let sql = select_for(&table, &present, columns.as_ref(), &filters);
+            read_rows(c, &sql)
         })
     }
 
@@ -662,6 +675,93 @@ impl Store for PostgresStore {
     }
 }
 
+/// Runs `sql` and reads its rows as cells.
+fn read_rows(c: &mut Client, sql: &str) -> Result<(Vec<ResultColumn>, Vec<Vec<Cell>>), Failure> {
+    let statement = c.prepare(sql)?;
+    let columns: Vec<ResultColumn> = statement
+        .columns()
+        .iter()
+        .map(|col| ResultColumn {
+            name: col.name().to_string(),
+            column_type: cells::column_type_of(col.type_()),
+        })
+        .collect();
+    let mut rows = Vec::new();
+    for row in c.query(&statement, &[])? {
+        rows.push(
+            (0..columns.len())
+                .map(|i| cells::cell(&row, i))
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+    }
+    Ok((columns, rows))
+}
+
+/// The `SELECT` of a stored table's rows a query reads: the columns it names (at least one, so
+/// the rows are still counted), and the filters PostgreSQL compares as SQLite would. A filter
+/// whose values could compare differently there (a boolean, JSON, a word against a number) is
+/// left to SQLite.
+fn select_for(
+    table: &str,
+    present: &[(String, String)],
+    wanted: Option<&HashSet<String>>,
+    filters: &[StoredFilter],
+) -> String {
+    let mut columns: Vec<&str> = present
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| wanted.is_none_or(|w| w.contains(&n.to_lowercase())))
+        .collect();
+    if columns.is_empty() {
+        columns.extend(present.first().map(|(n, _)| n.as_str()));
+    }
+    let list = if columns.len() == present.len() || columns.is_empty() {
+        "*".to_string()
+    } else {
+        columns
+            .iter()
+            .map(|c| quote(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut conditions = Vec::new();
+    for f in filters {
+        // SQLite compares names without case when they are columns.
+        let Some((column, kind)) = present
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&f.column))
+        else {
+            continue;
+        };
+        let values: Option<Vec<String>> = f.values.iter().map(|v| sql_value(v, kind)).collect();
+        if let Some(values) = values {
+            conditions.push(format!("{} IN ({})", quote(column), values.join(", ")));
+        }
+    }
+    let mut sql = format!("SELECT {list} FROM {table}");
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    sql
+}
+
+/// `v` as a PostgreSQL literal of a column of type `kind`, when equality means the same there as
+/// in SQLite.
+fn sql_value(v: &Literal, kind: &str) -> Option<String> {
+    match (kind, v) {
+        ("bigint", Literal::Number(n)) => n.parse::<i64>().ok().map(|i| i.to_string()),
+        ("bigint", Literal::Text(t)) => t.trim().parse::<i64>().ok().map(|i| i.to_string()),
+        ("double precision", Literal::Number(n)) => n
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(|f| format!("{f:?}")),
+        ("text", Literal::Text(t)) => Some(format!("'{}'", t.replace('\'', "''"))),
+        _ => None,
+    }
+}
+
 /// A refresh lock's PostgreSQL half: unlocked on the store's connection when dropped.
 struct AdvisoryLock {
     name: String,
@@ -689,4 +789,76 @@ fn exists(old: &ViewRecord, materialized: bool) -> EngineError {
 
 fn random_key() -> Result<[u8; 32], EngineError> {
     iql_engine::random_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cols() -> Vec<(String, String)> {
+        [
+            ("id", "bigint"),
+            ("Name", "text"),
+            ("size", "double precision"),
+            ("public", "boolean"),
+            ("regions", "jsonb"),
+        ]
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .collect()
+    }
+
+    fn filter(column: &str, values: Vec<Literal>) -> StoredFilter {
+        StoredFilter {
+            column: column.into(),
+            values,
+        }
+    }
+
+    #[test]
+    fn only_what_the_query_can_use_is_selected() {
+        let words: HashSet<String> = ["select", "name", "count", "from", "v"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            select_for("iql.\"v\"", &cols(), Some(&words), &[]),
+            "SELECT \"Name\" FROM iql.\"v\""
+        );
+        let none: HashSet<String> = HashSet::new();
+        assert_eq!(
+            select_for("iql.\"v\"", &cols(), Some(&none), &[]),
+            "SELECT \"id\" FROM iql.\"v\"",
+            "one column keeps the count of rows"
+        );
+        assert_eq!(
+            select_for("iql.\"v\"", &cols(), None, &[]),
+            "SELECT * FROM iql.\"v\""
+        );
+    }
+
+    #[test]
+    fn filters_go_to_postgres_only_where_they_mean_the_same() {
+        let sql = select_for(
+            "t",
+            &cols(),
+            None,
+            &[
+                filter(
+                    "ID",
+                    vec![Literal::Number("7".into()), Literal::Text("8".into())],
+                ),
+                filter("name", vec![Literal::Text("it's".into())]),
+                filter("size", vec![Literal::Number("2.5".into())]),
+                filter("public", vec![Literal::Bool(true)]),
+                filter("regions", vec![Literal::Text("nyc3".into())]),
+                filter("id", vec![Literal::Text("seven".into())]),
+                filter("missing", vec![Literal::Number("1".into())]),
+            ],
+        );
+        assert_eq!(
+            sql,
+            "SELECT * FROM t WHERE \"id\" IN (7, 8) AND \"Name\" IN ('it''s') AND \"size\" IN (2.5)"
+        );
+    }
 }

@@ -85,7 +85,7 @@ pub use iql_engine::{
 #[cfg(feature = "sandbox")]
 pub use iql_mock::{ActionOutcome, MockConfig as SandboxConfig, MockServer as Sandbox};
 pub use iql_provider::Registry;
-pub use iql_sql::{ParsedStatement, Statement};
+pub use iql_sql::{Literal, ParsedStatement, Statement, StoredFilter};
 
 /// Scripts whose parse is kept (by text).
 const STATEMENTS_CACHED: usize = 256;
