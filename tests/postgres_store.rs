@@ -479,3 +479,51 @@ async fn queries_of_a_materialized_view_answer_as_on_the_sqlite_store() {
         );
     }
 }
+
+#[tokio::test]
+async fn kept_answers_are_shared_through_postgres_when_asked() {
+    let m = mock(50, 0).await;
+    let pg = postgres("cache");
+    let keeping = || {
+        Engine::builder()
+            .endpoint("digitalocean", &m.url())
+            .credential("digitalocean", "s3cret-t0ken")
+            .persist_cache(true)
+            .store(pg.url_with_password("cache"))
+            .build()
+    };
+    let (a, b) = (keeping().await.unwrap(), keeping().await.unwrap());
+    let sql = "SELECT count(*) FROM digitalocean.compute.images";
+    a.execute(sql).await.unwrap();
+    let sent = m.request_count();
+    assert!(sent > 0);
+    let r = b.execute(sql).await.unwrap();
+    assert_eq!(integer(&r[0]), 50);
+    assert_eq!(
+        m.request_count(),
+        sent,
+        "the other engine used the kept answer"
+    );
+    // Another token never gets them.
+    let other = Engine::builder()
+        .endpoint("digitalocean", &m.url())
+        .credential("digitalocean", "another-token")
+        .persist_cache(true)
+        .store(pg.url_with_password("cache"))
+        .build()
+        .await
+        .unwrap();
+    other.execute(sql).await.unwrap();
+    assert!(m.request_count() > sent);
+    assert_eq!(
+        pg.psql(
+            "cache",
+            "SELECT count(*) FROM iql_store.cache WHERE position('s3cret-t0ken'::bytea in key) > 0 \
+             OR position('s3cret-t0ken'::bytea in body) > 0 OR url LIKE '%s3cret%'"
+        )
+            .unwrap()
+            .trim(),
+        "0",
+        "the token is nowhere in the kept answers"
+    );
+}

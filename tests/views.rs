@@ -333,3 +333,87 @@ async fn a_store_that_cannot_be_attached_serves_its_rows_by_copy() {
     }
     assert_eq!(m.request_count(), sent);
 }
+
+/// The store's tables as iql with store version 1 wrote them (before refresh schedules).
+const STORE_V1: &str = "
+    CREATE TABLE iql_meta (key TEXT PRIMARY KEY, value);
+    CREATE TABLE iql_views (
+        name TEXT PRIMARY KEY COLLATE NOCASE,
+        materialized INTEGER NOT NULL,
+        definition TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        refreshed_at TEXT,
+        row_count INTEGER);
+    CREATE TABLE iql_cache (
+        key BLOB PRIMARY KEY,
+        url TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        body BLOB NOT NULL,
+        received_at REAL NOT NULL);
+    INSERT INTO iql_meta (key, value) VALUES ('schema_version', 1);
+    INSERT INTO iql_views VALUES ('bases', 0, 'SELECT id FROM digitalocean.compute.images WHERE type = ''base''', '2026-11-01T10:00:00.000Z', NULL, NULL);
+    CREATE TABLE kept (id INTEGER, name TEXT);
+    INSERT INTO kept VALUES (1, 'one'), (2, 'two');
+    INSERT INTO iql_views VALUES ('kept', 1, 'SELECT id, name FROM digitalocean.compute.images', '2026-11-01T10:00:00.000Z', '2026-11-01T10:00:00.000Z', 2);";
+
+#[tokio::test]
+async fn a_store_file_of_the_previous_version_is_migrated() {
+    let m = mock(40).await;
+    let store = StoreFile::new("version1");
+    rusqlite::Connection::open(&store.0)
+        .unwrap()
+        .execute_batch(STORE_V1)
+        .unwrap();
+    let e = engine(&m.url(), &store).await;
+    let r = e.execute("SELECT count(*) FROM kept").await.unwrap();
+    assert_eq!(count(&r), 2);
+    let r = e.execute("SELECT count(*) FROM bases").await.unwrap();
+    assert!(count(&r) > 0);
+    e.execute("CREATE MATERIALIZED VIEW timed WITH (refresh_interval = '1 hour') AS SELECT id FROM digitalocean.compute.images")
+        .await
+        .unwrap();
+    let shown = e.execute("SHOW VIEWS LIKE 'timed'").await.unwrap();
+    assert_eq!(shown[0].rows[0][4], Cell::Text("1 hour".into()));
+    e.execute("REFRESH MATERIALIZED VIEW kept").await.unwrap();
+    let r = e.execute("SELECT count(*) FROM kept").await.unwrap();
+    assert_eq!(count(&r), 40);
+    let version: i64 = rusqlite::Connection::open(&store.0)
+        .unwrap()
+        .query_row(
+            "SELECT value FROM iql_meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, iql::STORE_SCHEMA_VERSION);
+}
+
+#[tokio::test]
+async fn a_scheduled_refresh_on_a_store_file_runs_in_one_engine_each_time() {
+    let m = mock(30).await;
+    let store = StoreFile::new("schedule");
+    let a = engine(&m.url(), &store).await;
+    let b = engine(&m.url(), &store).await;
+    a.execute(
+        "CREATE MATERIALIZED VIEW imgs WITH (refresh_interval = '2 seconds') AS \
+         SELECT id, name FROM digitalocean.compute.images",
+    )
+    .await
+    .unwrap();
+    let created = m.request_count();
+    let started = std::time::Instant::now();
+    let run = |e: Engine| async move {
+        let mut done = 0;
+        while started.elapsed() < Duration::from_secs(5) {
+            for r in e.refresh_due_views().await {
+                r.outcome.unwrap();
+                done += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        done
+    };
+    let (na, nb) = tokio::join!(run(a.clone()), run(b.clone()));
+    assert_eq!(m.request_count() - created, (na + nb) as u64);
+    assert!((2..=3).contains(&(na + nb)), "{na} + {nb}");
+}
