@@ -417,3 +417,46 @@ async fn a_scheduled_refresh_on_a_store_file_runs_in_one_engine_each_time() {
     assert_eq!(m.request_count() - created, (na + nb) as u64);
     assert!((2..=3).contains(&(na + nb)), "{na} + {nb}");
 }
+
+#[tokio::test]
+async fn a_failed_scheduled_refresh_keeps_the_rows_says_why_and_waits_an_interval() {
+    let good = mock(12).await;
+    let store = StoreFile::new("scheduled-failure");
+    let e = engine(&good.url(), &store).await;
+    e.execute(
+        "CREATE MATERIALIZED VIEW imgs WITH (refresh_interval = '1 second') AS \
+         SELECT id FROM digitalocean.compute.images",
+    )
+    .await
+    .unwrap();
+    let failing = MockServer::start(MockConfig {
+        error_rate: 1.0,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let broken = engine(&failing.url(), &store).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let done = broken.refresh_due_views().await;
+    assert_eq!(done.len(), 1);
+    let err = done[0].outcome.as_ref().unwrap_err().to_string();
+    assert!(err.contains("(12 rows)") && err.contains("500"), "{err}");
+    // Not tried again before an interval has passed; the error is shown meanwhile.
+    let sent = failing.request_count();
+    assert!(broken.refresh_due_views().await.is_empty());
+    assert_eq!(failing.request_count(), sent);
+    let shown = e.execute("SHOW VIEWS LIKE 'imgs'").await.unwrap();
+    match &shown[0].rows[0][5] {
+        Cell::Text(t) => assert!(t.contains("500"), "{t}"),
+        other => panic!("no last_error: {other:?}"),
+    }
+    let r = e.execute("SELECT count(*) FROM imgs").await.unwrap();
+    assert_eq!(count(&r), 12);
+    // An interval later it is due again, and a refresh that works clears the error.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let done = e.refresh_due_views().await;
+    assert_eq!(done.len(), 1);
+    assert!(done[0].outcome.is_ok());
+    let shown = e.execute("SHOW VIEWS LIKE 'imgs'").await.unwrap();
+    assert_eq!(shown[0].rows[0][5], Cell::Null);
+}

@@ -276,12 +276,16 @@ impl Session {
         }
         // Another refresh of it (here or on another server) goes first; when it has finished,
         // its rows are as fresh as the ones this one would fetch.
+        let asked = std::time::Instant::now();
+        let mut waited = false;
         let lock = loop {
             if let Some(lock) = store.try_lock_refresh(&view.name)? {
                 break lock;
             }
+            waited = true;
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         };
+        let wait = asked.elapsed();
         let now = self.refreshable(store.as_ref(), &view.name)?;
         if now.refreshed_at != view.refreshed_at {
             drop(lock);
@@ -294,7 +298,21 @@ impl Session {
             out.affected = now.row_count.map(|n| n as u64);
             return Ok(out);
         }
-        self.refresh_locked(store.as_ref(), &now, Some(lock)).await
+        let mut out = self
+            .refresh_locked(store.as_ref(), &now, Some(lock))
+            .await?;
+        if waited {
+            // The other refresh failed or was of another definition: this one fetched anew.
+            out.notices.insert(
+                0,
+                format!(
+                    "another session was refreshing {} (waited {:.1} s); its refresh did not finish, so this one fetched the rows",
+                    now.name,
+                    wait.as_secs_f64()
+                ),
+            );
+        }
+        Ok(out)
     }
 
     /// The materialized view `name`, or why it cannot be refreshed.
