@@ -839,6 +839,29 @@ pub async fn scaling() -> Result<String> {
             return Err("one row by id".into());
         }
     }
+    // Sixteen sessions reading one row each, at once, on one server.
+    let readers = 16;
+    let per_reader = 25;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..readers {
+        let b = b.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..per_reader {
+                let r = b
+                    .execute(&format!("SELECT name FROM inventory WHERE id = {one_id}"))
+                    .await?;
+                if r[0].rows.len() != 1 {
+                    return Err::<(), Box<dyn std::error::Error + Send + Sync>>("one row".into());
+                }
+            }
+            Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await?.map_err(|e| e.to_string())?;
+    }
+    let concurrent_rate = (readers * per_reader) as f64 / start.elapsed().as_secs_f64();
     let (client, connection) =
         tokio_postgres::connect(&pg.url_with_password("team"), tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
@@ -893,6 +916,11 @@ pub async fn scaling() -> Result<String> {
         t,
         "| `SELECT name … WHERE id = …` of the view through iql (the condition sent to PostgreSQL; median) | 0 | {} ms |",
         ms2(median(by_id))
+    )?;
+    writeln!(
+        t,
+        "| the same from {readers} sessions at once on one server ({} store connections) | 0 | {concurrent_rate:.0} queries/s |",
+        iql_store_postgres::POOL_SIZE
     )?;
     writeln!(
         t,

@@ -110,7 +110,8 @@ fn two_servers_share_one_postgres_store() {
     let mock = rt
         .block_on(MockServer::start(MockConfig {
             images: 300,
-            latency: Duration::from_millis(30),
+            // Slow enough that the two REFRESH statements below overlap however the machine is loaded.
+            latency: Duration::from_millis(150),
             ..MockConfig::default()
         }))
         .unwrap();

@@ -15,8 +15,8 @@
 //! - iql's own tables (`schema.rs`) carry a version, and a newer iql migrates an older store.
 //!
 //! The engine's [`Store`] calls are synchronous, and the engine makes them from its async tasks;
-//! so the connection lives on a thread of its own, which runs one call at a time and reconnects
-//! when the connection was lost. A store that cannot be reached fails the call that needed it,
+//! so the connections live on threads of their own: [`POOL_SIZE`] for calls (each runs one call
+//! at a time, and reconnects when its connection was lost) and one that holds the refresh locks. A store that cannot be reached fails the call that needed it,
 //! naming the host and port (never the password); the process goes on, and the next call tries
 //! again.
 //!
@@ -31,7 +31,7 @@ pub mod settings;
 mod tls;
 
 use std::collections::HashSet;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use iql_engine::{
@@ -124,9 +124,16 @@ fn connect(s: &Settings, tls: Option<rustls::ClientConfig>) -> Result<Client, po
 pub struct PostgresStore {
     location: String,
     host_port: String,
+    /// Calls, taken by whichever of the [`POOL_SIZE`] connections is free.
     jobs: mpsc::Sender<Job>,
+    /// Refresh locks: taken and released on one connection of their own, which holds them.
+    locks: mpsc::Sender<Job>,
     refreshing: LocalLocks,
 }
+
+/// Connections for calls: sessions reading views do not wait for each other, nor for a refresh
+/// writing its rows.
+pub const POOL_SIZE: usize = 4;
 
 impl PostgresStore {
     /// Connects to the store at `url` (reading the password as libpq does), creating or
@@ -155,28 +162,46 @@ impl PostgresStore {
                 message,
             }
         })?;
-        let (jobs, inbox) = mpsc::channel::<Job>();
-        let mut link = Link {
-            settings,
-            tls,
-            client: None,
+        let spawn = |name: String, inbox: Arc<Mutex<mpsc::Receiver<Job>>>| {
+            let mut link = Link {
+                settings: settings.clone(),
+                tls: tls.clone(),
+                client: None,
+            };
+            std::thread::Builder::new()
+                .name(name)
+                .spawn(move || loop {
+                    // Ends when the store and its refresh locks are gone.
+                    let job = inbox
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .recv();
+                    match job {
+                        Ok(job) => job(&mut link),
+                        Err(_) => break,
+                    }
+                })
+                .map(drop)
+                .map_err(|e| EngineError::Store {
+                    path: location.clone(),
+                    message: format!("cannot start a connection's thread: {e}"),
+                })
         };
-        std::thread::Builder::new()
-            .name("iql-store-postgres".to_string())
-            .spawn(move || {
-                // Ends when the store and its refresh locks are gone.
-                while let Ok(job) = inbox.recv() {
-                    job(&mut link);
-                }
-            })
-            .map_err(|e| EngineError::Store {
-                path: location.clone(),
-                message: format!("cannot start its connection's thread: {e}"),
-            })?;
+        let (jobs, inbox) = mpsc::channel::<Job>();
+        let inbox = Arc::new(Mutex::new(inbox));
+        for i in 0..POOL_SIZE {
+            spawn(format!("iql-store-postgres-{i}"), inbox.clone())?;
+        }
+        let (locks, lock_inbox) = mpsc::channel::<Job>();
+        spawn(
+            "iql-store-postgres-locks".to_string(),
+            Arc::new(Mutex::new(lock_inbox)),
+        )?;
         let store = PostgresStore {
             location,
             host_port,
             jobs,
+            locks,
             refreshing: LocalLocks::default(),
         };
         store.call(move |c| match schema::migrate(c, version) {
@@ -208,14 +233,41 @@ impl PostgresStore {
         })
     }
 
-    /// Runs `job` on the connection's thread and waits for it.
+    /// Runs `job` on a free connection and waits for it. A job that found its connection dead
+    /// (PostgreSQL restarted while it was idle) runs once more on a new one: only jobs that may
+    /// run twice come here (reads, and writes that are the same done twice).
     fn call<R: Send + 'static>(
         &self,
-        job: impl FnOnce(&mut Client) -> Result<R, Failure> + Send + 'static,
+        job: impl FnMut(&mut Client) -> Result<R, Failure> + Send + 'static,
+    ) -> Result<R, EngineError> {
+        self.call_on(&self.jobs, true, job)
+    }
+
+    /// As [`PostgresStore::call`], never run twice: a change whose outcome a lost connection
+    /// leaves unknown is not sent again.
+    fn call_once<R: Send + 'static>(
+        &self,
+        job: impl FnMut(&mut Client) -> Result<R, Failure> + Send + 'static,
+    ) -> Result<R, EngineError> {
+        self.call_on(&self.jobs, false, job)
+    }
+
+    /// Runs `job` on the connection that `queue` feeds and waits for it.
+    fn call_on<R: Send + 'static>(
+        &self,
+        queue: &mpsc::Sender<Job>,
+        repeatable: bool,
+        mut job: impl FnMut(&mut Client) -> Result<R, Failure> + Send + 'static,
     ) -> Result<R, EngineError> {
         let (reply, answer) = mpsc::sync_channel(1);
-        let sent = self.jobs.send(Box::new(move |link: &mut Link| {
-            let result = link.client().and_then(job);
+        let sent = queue.send(Box::new(move |link: &mut Link| {
+            let reused = link.client.as_ref().is_some_and(|c| !c.is_closed());
+            let mut result = link.client().and_then(&mut job);
+            let dead = matches!(&result, Err(Failure::Postgres(e)) if e.as_db_error().is_none());
+            if dead && reused && repeatable {
+                link.client = None;
+                result = link.client().and_then(&mut job);
+            }
             let _ = reply.send(result);
         }));
         let gone = || EngineError::Store {
@@ -335,7 +387,7 @@ impl Store for PostgresStore {
 
     fn create_view(&self, name: &str, definition: &str, replace: bool) -> Result<(), EngineError> {
         let (name, definition) = (name.to_string(), definition.to_string());
-        self.call(move |c| {
+        self.call_once(move |c| {
             let mut tx = c.transaction()?;
             if let Some(old) = view_in(&mut tx, &name, true)? {
                 if !replace {
@@ -393,7 +445,7 @@ impl Store for PostgresStore {
             .map(|(c, t)| (c.name.clone(), cells::type_name(t).to_string()))
             .collect();
         let (name, definition) = (name.to_string(), definition.to_string());
-        self.call(move |c| {
+        self.call_once(move |c| {
             let mut tx = c.transaction()?;
             let existing = view_in(&mut tx, &name, true)?;
             let name = match (&existing, create) {
@@ -404,7 +456,7 @@ impl Store for PostgresStore {
                     ))))
                 }
                 (Some(old), _) => old.name.clone(),
-                (None, Some(_)) => name,
+                (None, Some(_)) => name.clone(),
             };
             let table = table_of(&name);
             let present: Vec<(String, String)> = tx
@@ -481,7 +533,7 @@ impl Store for PostgresStore {
             return Ok(None);
         };
         let key = name.to_string();
-        let taken = self.call(move |c| {
+        let taken = self.call_on(&self.locks, true, move |c| {
             let sql = format!("SELECT pg_try_advisory_lock({LOCK_KEYS})");
             Ok(c.query_one(sql.as_str(), &[&key])?.get::<_, bool>(0))
         })?;
@@ -490,7 +542,7 @@ impl Store for PostgresStore {
         }
         Ok(Some(RefreshLock::new(AdvisoryLock {
             name: name.to_string(),
-            jobs: self.jobs.clone(),
+            jobs: self.locks.clone(),
             _local: local,
         })))
     }
@@ -525,7 +577,7 @@ impl Store for PostgresStore {
 
     fn drop_view(&self, name: &str) -> Result<Option<ViewRecord>, EngineError> {
         let name = name.to_string();
-        self.call(move |c| {
+        self.call_once(move |c| {
             let mut tx = c.transaction()?;
             let Some(old) = view_in(&mut tx, &name, true)? else {
                 return Ok(None);
