@@ -1,7 +1,8 @@
 //! Two `iql serve` processes on one PostgreSQL store, as a team runs them: a view created through
 //! one is queried through the other, two REFRESH statements at once fetch once, a view with a
-//! refresh interval is refreshed by one server each time, and psql reads the materialized view
-//! straight from PostgreSQL. Clients are psql (to iql serve and to PostgreSQL alike); the API is
+//! refresh interval is refreshed by one server each time, psql reads the materialized view
+//! straight from PostgreSQL, `iql exec` on the same store sees the views, and the servers go on
+//! while PostgreSQL is away. Clients are psql (to iql serve and to PostgreSQL alike); the API is
 //! the mock on loopback, whose request count is the proof.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
@@ -115,7 +116,7 @@ fn two_servers_share_one_postgres_store() {
             ..MockConfig::default()
         }))
         .unwrap();
-    let pg = TestPostgres::start().unwrap();
+    let mut pg = TestPostgres::start().unwrap();
     pg.create_database("team").unwrap();
     let store = pg.url("team");
     let a = Server::start(&store, &mock.url());
@@ -163,6 +164,25 @@ fn two_servers_share_one_postgres_store() {
         psql(&direct, "SELECT count(*) FROM iql.imgs WHERE public")
     );
 
+    // `iql exec` on the same store (its password from PGPASSWORD, as psql reads it) sees them.
+    let out = Command::new(env!("CARGO_BIN_EXE_iql"))
+        .args(["exec", "-o", "csv", "--store", &store, "--endpoint"])
+        .arg(format!("digitalocean={}", mock.url()))
+        .arg("SELECT count(*) AS n FROM imgs; SHOW VIEWS LIKE 'dists'")
+        .env("DIGITALOCEAN_TOKEN", "test-token")
+        .env("PGPASSWORD", PASSWORD)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("n\n300\n"), "{stdout}");
+    assert!(stdout.contains("dists,view,"), "{stdout}");
+
     // A schedule: every 2 seconds, by one of the two servers each time.
     a.psql(
         "CREATE MATERIALIZED VIEW one_page WITH (refresh_interval = '2 seconds') AS \
@@ -190,6 +210,26 @@ fn two_servers_share_one_postgres_store() {
     );
     let shown = a.psql("SELECT name FROM one_page");
     assert_eq!(shown.lines().count(), 1, "{shown}");
+
+    // PostgreSQL goes away: the servers go on with provider tables, and say where the store is
+    // not; when it is back, so are the views.
+    pg.stop().unwrap();
+    assert_eq!(
+        a.psql("SELECT count(*) FROM digitalocean.compute.images WHERE type = 'base'"),
+        bases.to_string()
+    );
+    let failed = psql_command(&url(&b), "SELECT count(*) FROM imgs")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success());
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{}", pg.port())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+    pg.start_again().unwrap();
+    assert_eq!(b.psql("SELECT count(*) FROM imgs"), "300");
 }
 
 #[test]
