@@ -285,6 +285,22 @@ impl SqliteStore {
         }
     }
 
+    /// The views `condition` (a `WHERE …`, or nothing) keeps, by name.
+    fn views_where(&self, condition: &str) -> Result<Vec<ViewRecord>, EngineError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {VIEW_COLUMNS} FROM iql_views {condition} ORDER BY name"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], view_of_row)
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
     /// The folder of the refresh lock files, beside the store: `store.sqlite.locks`.
     fn lock_dir(&self) -> PathBuf {
         let mut p = self.path.clone().into_os_string();
@@ -316,18 +332,7 @@ impl Store for SqliteStore {
 
     /// Every view, by name.
     fn views(&self) -> Result<Vec<ViewRecord>, EngineError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {VIEW_COLUMNS} FROM iql_views ORDER BY name"
-            ))
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], view_of_row)
-            .map_err(|e| self.err(e))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
+        self.views_where("")
     }
 
     /// Records a plain view. An existing view of that name is replaced when `replace` (its rows
@@ -451,22 +456,11 @@ impl Store for SqliteStore {
     }
 
     fn due_views(&self) -> Result<Vec<ViewRecord>, EngineError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {VIEW_COLUMNS} FROM iql_views \
-                 WHERE materialized = 1 AND refresh_interval IS NOT NULL \
-                 AND julianday(max(coalesce(refreshed_at, created_at), coalesce(attempted_at, ''))) \
-                     + refresh_interval / 86400.0 <= julianday('now') \
-                 ORDER BY name"
-            ))
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], view_of_row)
-            .map_err(|e| self.err(e))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
+        self.views_where(
+            "WHERE materialized = 1 AND refresh_interval IS NOT NULL \
+             AND julianday(max(coalesce(refreshed_at, created_at), coalesce(attempted_at, ''))) \
+                 + refresh_interval / 86400.0 <= julianday('now')",
+        )
     }
 
     fn note_attempt(&self, name: &str, error: Option<&str>) -> Result<(), EngineError> {

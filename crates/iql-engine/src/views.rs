@@ -405,17 +405,9 @@ impl crate::engine::Engine {
     /// that fails is tried again an interval later, and its error is kept for SHOW VIEWS.
     pub async fn refresh_due_views(self: &std::sync::Arc<Self>) -> Vec<ScheduledRefresh> {
         let mut done = Vec::new();
-        let store = match self.store() {
-            Ok(s) => s,
-            Err(e) => {
-                return vec![ScheduledRefresh {
-                    view: String::new(),
-                    outcome: Err(e),
-                }]
-            }
-        };
-        let due = match store.due_views() {
-            Ok(due) => due,
+        let (store, due) = match self.store().and_then(|s| s.due_views().map(|due| (s, due))) {
+            Ok(found) => found,
+            // The store cannot say: one outcome, for no view.
             Err(e) => {
                 return vec![ScheduledRefresh {
                     view: String::new(),

@@ -459,16 +459,7 @@ impl Store for PostgresStore {
                 (None, Some(_)) => name.clone(),
             };
             let table = table_of(&name);
-            let present: Vec<(String, String)> = tx
-                .query(
-                    "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) \
-                     FROM pg_attribute a WHERE a.attrelid = to_regclass($1) \
-                     AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-                    &[&table],
-                )?
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect();
+            let present = table_columns(&mut tx, &table)?;
             if present == wanted {
                 tx.batch_execute(&format!("DELETE FROM {table}"))?;
             } else {
@@ -627,16 +618,7 @@ impl Store for PostgresStore {
         let columns = columns.cloned();
         let filters = filters.to_vec();
         self.call(move |c| {
-            let present: Vec<(String, String)> = c
-                .query(
-                    "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) \
-                     FROM pg_attribute a WHERE a.attrelid = to_regclass($1) \
-                     AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-                    &[&table],
-                )?
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect();
+            let present = table_columns(c, &table)?;
             let sql = select_for(&table, &present, columns.as_ref(), &filters);
             read_rows(c, &sql)
         })
@@ -725,6 +707,23 @@ impl Store for PostgresStore {
             Ok(())
         })
     }
+}
+
+/// A table's columns and their types as PostgreSQL writes them (`bigint`, `double precision`…);
+/// none when there is no such table.
+fn table_columns(
+    c: &mut impl GenericClient,
+    table: &str,
+) -> Result<Vec<(String, String)>, postgres::Error> {
+    Ok(c.query(
+        "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) \
+             FROM pg_attribute a WHERE a.attrelid = to_regclass($1) \
+             AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        &[&table],
+    )?
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect())
 }
 
 /// Runs `sql` and reads its rows as cells.
