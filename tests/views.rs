@@ -282,8 +282,13 @@ impl iql::Store for Unattachable {
     fn columns_of(&self, name: &str) -> Result<Vec<iql::ResultColumn>, iql::Error> {
         self.0.columns_of(name)
     }
-    fn rows_of(&self, name: &str) -> Result<(Vec<iql::ResultColumn>, Vec<Vec<Cell>>), iql::Error> {
-        self.0.rows_of(name)
+    fn rows_for_query(
+        &self,
+        name: &str,
+        columns: Option<&std::collections::HashSet<String>>,
+        filters: &[iql::StoredFilter],
+    ) -> Result<(Vec<iql::ResultColumn>, Vec<Vec<Cell>>), iql::Error> {
+        self.0.rows_for_query(name, columns, filters)
     }
     fn cache_secret(&self) -> Result<[u8; 32], iql::Error> {
         self.0.cache_secret()

@@ -276,6 +276,11 @@ fn random_key() -> Result<[u8; 32], EngineError> {
     random_bytes()
 }
 
+/// `bytes` in lower-case hexadecimal, two digits each.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// `N` bytes from the operating system's source of random numbers.
 pub fn random_bytes<const N: usize>() -> Result<[u8; N], EngineError> {
     use ring::rand::SecureRandom;

@@ -42,7 +42,7 @@ mod value;
 mod views;
 
 pub use cache::{CacheConfig, DEFAULT_CACHE_BYTES, DEFAULT_CACHE_TTL};
-pub use engine::{random_bytes, Engine, EngineConfig};
+pub use engine::{hex, random_bytes, Engine, EngineConfig};
 pub use error::{EngineError, ErrorKind};
 pub use iql_http::{check_url, HttpError, Secret as Credential};
 pub use mutate::WaitPolicy;

@@ -477,10 +477,7 @@ pub(crate) fn run_query(
                         .unwrap_or_else(|_| Cell::Text(s.into_owned()))
                 }
                 (ValueRef::Text(b), _) => Cell::Text(String::from_utf8_lossy(b).into_owned()),
-                (ValueRef::Blob(b), _) => Cell::Text(format!(
-                    "x'{}'",
-                    b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-                )),
+                (ValueRef::Blob(b), _) => Cell::Text(format!("x'{}'", crate::engine::hex(b))),
             };
             cells.push(cell);
         }

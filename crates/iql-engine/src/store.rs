@@ -129,7 +129,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Where it is, for messages (a path, or a URL without its password).
     fn location(&self) -> String;
     /// A SQLite file statements can attach to read materialized views in place; `None` for a
-    /// store that is not one (their rows are then copied in with [`Store::rows_of`]).
+    /// store that is not one (their rows are then copied in with [`Store::rows_for_query`]).
     fn local_file(&self) -> Option<&Path>;
     /// The view named `name` (any case).
     fn view(&self, name: &str) -> Result<Option<ViewRecord>, EngineError>;
@@ -161,21 +161,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn drop_view(&self, name: &str) -> Result<Option<ViewRecord>, EngineError>;
     /// A materialized view's stored columns.
     fn columns_of(&self, name: &str) -> Result<Vec<ResultColumn>, EngineError>;
-    /// A materialized view's rows, for statements that cannot attach the store.
-    fn rows_of(&self, name: &str) -> Result<(Vec<ResultColumn>, Vec<Vec<Cell>>), EngineError>;
-    /// The rows of a materialized view one query reads: it names only `columns` (lower case;
-    /// `None`: it may read every one) and keeps only rows meeting every filter. A store may send
-    /// both where the rows are and copy less; what it returns is filtered again by the query, so
-    /// it may also return more (the default: every row and column).
+    /// A materialized view's rows for a statement that cannot attach the store. The query names
+    /// only `columns` (lower case; `None`: it may read every one) and keeps only rows meeting
+    /// every filter: a store may send both where the rows are and copy less. What it returns is
+    /// filtered again by the query, so it may also return more (every row and column).
     fn rows_for_query(
         &self,
         name: &str,
         columns: Option<&HashSet<String>>,
         filters: &[iql_sql::StoredFilter],
-    ) -> Result<(Vec<ResultColumn>, Vec<Vec<Cell>>), EngineError> {
-        let _ = (columns, filters);
-        self.rows_of(name)
-    }
+    ) -> Result<(Vec<ResultColumn>, Vec<Vec<Cell>>), EngineError>;
     /// The secret that keys credential identities of kept answers (made on first use).
     fn cache_secret(&self) -> Result<[u8; 32], EngineError>;
     /// A kept answer.
@@ -259,10 +254,7 @@ impl SqliteStore {
         let name = format!(
             "iql-store-{}-{}.sqlite",
             std::process::id(),
-            random
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
+            crate::engine::hex(&random)
         );
         let mut store = SqliteStore::open(&std::env::temp_dir().join(name))?;
         store.temporary = true;
@@ -434,11 +426,7 @@ impl Store for SqliteStore {
                 dir.display()
             ))
         })?;
-        let file_name: String = name
-            .to_ascii_lowercase()
-            .bytes()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let file_name = crate::engine::hex(name.to_ascii_lowercase().as_bytes());
         let path = dir.join(file_name + ".lock");
         let file = std::fs::File::options()
             .create(true)
@@ -512,7 +500,14 @@ impl Store for SqliteStore {
             .collect())
     }
 
-    fn rows_of(&self, name: &str) -> Result<(Vec<ResultColumn>, Vec<Vec<Cell>>), EngineError> {
+    /// Every row and column: statements attach the file and read the table in place, so only a
+    /// wrapper that hides the file comes here.
+    fn rows_for_query(
+        &self,
+        name: &str,
+        _columns: Option<&HashSet<String>>,
+        _filters: &[iql_sql::StoredFilter],
+    ) -> Result<(Vec<ResultColumn>, Vec<Vec<Cell>>), EngineError> {
         let conn = self.conn();
         crate::sqlite::run_query(&conn, &format!("SELECT * FROM {}", quote(name)))
     }

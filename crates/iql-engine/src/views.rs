@@ -436,16 +436,12 @@ impl crate::engine::Engine {
                 result.map(Some)
             }
             .await;
-            match outcome {
-                Ok(None) => {}
-                Ok(Some(r)) => done.push(ScheduledRefresh {
+            // `None`: another server has it, or had it just now.
+            if let Some(outcome) = outcome.transpose() {
+                done.push(ScheduledRefresh {
                     view: view.name,
-                    outcome: Ok(r),
-                }),
-                Err(e) => done.push(ScheduledRefresh {
-                    view: view.name,
-                    outcome: Err(e),
-                }),
+                    outcome,
+                });
             }
         }
         done

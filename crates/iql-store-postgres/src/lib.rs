@@ -391,7 +391,7 @@ impl Store for PostgresStore {
             let mut tx = c.transaction()?;
             if let Some(old) = view_in(&mut tx, &name, true)? {
                 if !replace {
-                    return Err(Failure::Engine(exists(&old, false)));
+                    return Err(Failure::Engine(iql_engine::view_exists(&old, false)));
                 }
                 if old.materialized {
                     tx.batch_execute(&format!("DROP TABLE IF EXISTS {}", table_of(&old.name)))?;
@@ -449,7 +449,9 @@ impl Store for PostgresStore {
             let mut tx = c.transaction()?;
             let existing = view_in(&mut tx, &name, true)?;
             let name = match (&existing, create) {
-                (Some(old), Some(false)) => return Err(Failure::Engine(exists(old, true))),
+                (Some(old), Some(false)) => {
+                    return Err(Failure::Engine(iql_engine::view_exists(old, true)))
+                }
                 (None, None) => {
                     return Err(Failure::Engine(EngineError::View(format!(
                         "there is no view {name} any more (it was dropped while it was refreshed)"
@@ -600,11 +602,6 @@ impl Store for PostgresStore {
         })
     }
 
-    fn rows_of(&self, name: &str) -> Result<(Vec<ResultColumn>, Vec<Vec<Cell>>), EngineError> {
-        let sql = format!("SELECT * FROM {}", table_of(name));
-        self.call(move |c| read_rows(c, &sql))
-    }
-
     /// Sends the query's columns and conditions to PostgreSQL, so only what the query can use
     /// is copied into its SQLite database (`SELECT count(*) FROM v WHERE type = 'snapshot'`
     /// copies one column of the snapshots).
@@ -625,8 +622,8 @@ impl Store for PostgresStore {
     }
 
     fn cache_secret(&self) -> Result<[u8; 32], EngineError> {
-        let fresh: [u8; 32] = random_key()?;
-        let hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+        let fresh: [u8; 32] = iql_engine::random_bytes()?;
+        let hex = iql_engine::hex(&fresh);
         let stored = self.call(move |c| {
             // The first one written wins: every server keys answers alike.
             c.execute(
@@ -832,14 +829,6 @@ impl Drop for AdvisoryLock {
             }
         }));
     }
-}
-
-fn exists(old: &ViewRecord, materialized: bool) -> EngineError {
-    iql_engine::view_exists(old, materialized)
-}
-
-fn random_key() -> Result<[u8; 32], EngineError> {
-    iql_engine::random_bytes()
 }
 
 #[cfg(test)]
