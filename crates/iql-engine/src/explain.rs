@@ -57,7 +57,22 @@ impl Session {
         let Some(name) = message.strip_prefix("no such column: ") else {
             return self.explain_missing_table(e);
         };
-        let mut out = message.clone();
+        // A double-quoted name is a column in SQL (iql turns SQLite's string fallback off):
+        // SQLite says so in words of its own; iql says it as for any other name, and adds the
+        // string the user may have meant.
+        let (name, quoted) = match name
+            .strip_suffix(" - should this be a string literal in single-quotes?")
+            .map(|n| n.trim_matches('"'))
+        {
+            Some(bare) => (bare.replace("\"\"", "\""), true),
+            None => (name.to_string(), false),
+        };
+        let name = name.as_str();
+        let mut out = if quoted {
+            format!("no such column: \"{name}\"")
+        } else {
+            message.clone()
+        };
         if let Some((line, column)) = q.position_of(name) {
             out.push_str(&format!(" at line {line}, column {column}"));
         }
@@ -84,6 +99,12 @@ impl Session {
                 out.push_str(&format!("; DESCRIBE {} lists its columns", one.resource.id))
             }
             (None, _) => {}
+        }
+        if quoted {
+            out.push_str(&format!(
+                " (double quotes name a column; a string is written in single quotes: '{}')",
+                name.replace('\'', "''")
+            ));
         }
         EngineError::Sqlite { message: out }
     }

@@ -229,9 +229,32 @@ pub(crate) async fn fetch_table(
     sink: BatchSink,
     fresh: Reuse,
 ) -> Result<Fetched, EngineError> {
-    let calls = combinations(&bound);
+    let mut calls: Vec<(&TablePlan, Vec<(String, Value)>)> = combinations(&bound)
+        .into_iter()
+        .map(|args| (plan, args))
+        .collect();
+    // A split whose call without the parameter is another method's (`image_id = 5 OR slug = …`).
+    let field_plan = plan.split.as_ref().and_then(|split| {
+        let call = split.field_call.as_ref()?;
+        Some((
+            TablePlan {
+                method: call.method.clone(),
+                base_url: call.base_url.clone(),
+                ..plan.clone()
+            },
+            &call.literals,
+            &split.param,
+        ))
+    });
+    if let Some((field_plan, literals, param)) = &field_plan {
+        for mut args in combinations(literals) {
+            // The null parameter marks the call's rows as the field branch's.
+            args.push(((*param).clone(), Value::Null));
+            calls.push((field_plan, args));
+        }
+    }
     let only_call = calls.len() == 1;
-    let results = try_join_all(calls.into_iter().enumerate().map(|(i, args)| {
+    let results = try_join_all(calls.into_iter().enumerate().map(|(i, (plan, args))| {
         let token = token.clone();
         let sink = sink.clone();
         async move { fetch_call(runtime, plan, i, args, token, sink, only_call, fresh).await }

@@ -62,7 +62,20 @@ impl LinkBinding {
 pub(crate) struct Split {
     pub param: String,
     pub column: String,
+    /// Empty: the rows of the call without the parameter are all kept (the query's own
+    /// condition, left to SQLite, chooses among them).
     pub field_values: Vec<Literal>,
+    /// The call without the parameter, when it is another method's: `image_id = 5 OR slug = 'x'`
+    /// gets image 5 and lists the images for the slug.
+    pub field_call: Option<FieldCall>,
+}
+
+/// The method, base URL and parameters of a split's call without its parameter.
+#[derive(Debug, Clone)]
+pub(crate) struct FieldCall {
+    pub method: Arc<Method>,
+    pub base_url: String,
+    pub literals: Vec<(String, Vec<Value>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -253,6 +266,11 @@ pub(crate) fn plan_query(
                 other => other?,
             }
         };
+        if let Some(union) =
+            union_with_parameter(t, provider, resource, &candidates, &plan, scope, &owner)
+        {
+            plan = union;
+        }
         plan.sql_filters = where_filters
             .into_iter()
             .filter(|(id, name, _)| {
@@ -267,6 +285,9 @@ pub(crate) fn plan_query(
         let notices = two_meaning_notices(&plan, conjuncts, &is_mine);
         plan.notices.extend(notices);
         plan.base_url = runtime.base_url(provider, &t.name[1], &plan.method)?;
+        if let Some(call) = plan.split.as_mut().and_then(|s| s.field_call.as_mut()) {
+            call.base_url = runtime.base_url(provider, &t.name[1], &call.method)?;
+        }
         // A split's view tells rows apart by their columns (by `id`): it keeps them all.
         if plan.split.is_none() {
             plan.projection = projection(q, resource);
@@ -288,6 +309,97 @@ pub(crate) fn plan_query(
         }
     }
     Ok(plans)
+}
+
+/// `image_id = 100003 OR slug = 'debian-12-x64'`: one alternative is a parameter that is no field
+/// of the rows, the others are conditions on fields. Neither call alone answers it (the list has no
+/// `image_id`; a GET has one image), so the table is the union of both: the call with the
+/// parameter, and the plan's own call without it, whose rows are all kept. The condition stays in
+/// SQL, which picks from the union what the OR means; rows both calls give count once (by `id`).
+#[allow(clippy::too_many_arguments)]
+fn union_with_parameter(
+    t: &TableRef,
+    provider: &Arc<Provider>,
+    resource: &Arc<Resource>,
+    candidates: &[Candidate],
+    plan: &TablePlan,
+    scope: Option<&iql_sql::Scope>,
+    owner: &dyn Fn(usize, &ColumnRef) -> Option<usize>,
+) -> Option<TablePlan> {
+    if plan.split.is_some() || !plan.links.is_empty() || t.outer {
+        return None;
+    }
+    let is_param = |name: &str| {
+        resource
+            .methods_for(SqlVerb::Select)
+            .iter()
+            .any(|m| m.param_named(name).is_some())
+    };
+    for c in scope.map(|s| s.conjuncts.as_slice()).unwrap_or_default() {
+        let ConjunctKind::AnyOf { equals, .. } = &c.kind else {
+            continue;
+        };
+        if !c.from_where
+            || !c
+                .columns
+                .iter()
+                .all(|col| owner(t.scope, col) == Some(t.id))
+        {
+            continue;
+        }
+        let params: Vec<&(ColumnRef, Vec<Literal>)> = equals
+            .iter()
+            .filter(|(col, _)| is_param(&col.name) && !is_item_field(resource, &col.name))
+            .collect();
+        let [(column, values)] = params.as_slice() else {
+            continue;
+        };
+        let mut with_param = candidates.to_vec();
+        with_param.push(Candidate {
+            conjunct: c.id,
+            param: column.name.to_ascii_lowercase(),
+            values: values.clone(),
+        });
+        let Ok(mut union) = choose_method(
+            t,
+            provider.clone(),
+            resource.clone(),
+            &with_param,
+            Vec::new(),
+        ) else {
+            continue;
+        };
+        let Some(position) = union
+            .literals
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case(&column.name))
+        else {
+            continue;
+        };
+        // Both calls must answer the same other conditions: one answered by a single call
+        // would have to be checked by SQL on the other's rows, and a parameter that is not a
+        // field (or means something else as a field, as `type = 'distribution'` does) cannot be.
+        union.answered.retain(|id| *id != c.id);
+        let same = union.answered.len() == plan.answered.len()
+            && union.answered.iter().all(|id| plan.answered.contains(id));
+        if !same {
+            continue;
+        }
+        let param = union.literals[position].0.clone();
+        union.split = Some(Split {
+            column: param.clone(),
+            param,
+            field_values: Vec::new(),
+            field_call: Some(FieldCall {
+                method: plan.method.clone(),
+                base_url: String::new(),
+                literals: plan.literals.clone(),
+            }),
+        });
+        union.notices.extend(plan.notices.iter().cloned());
+        return Some(union);
+    }
+    None
 }
 
 /// Whether the items a select method returns have a field of this name (`id`, `type`), as opposed
@@ -516,6 +628,7 @@ fn choose_method(
                         .map(|col| col.name.clone())
                         .unwrap_or_else(|| param.name.clone()),
                     field_values,
+                    field_call: None,
                 });
             }
         }

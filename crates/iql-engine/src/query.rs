@@ -89,6 +89,7 @@ impl Session {
                 None => db.table(&p.local_name, p.columns())?,
             }
         }
+        check_comparisons(q, plans)?;
         let (names, answered) = local_names(plans);
         let sql = q.render(&names, &answered);
         sqlite::check(&db.conn, &sql).map_err(|e| self.explain_sqlite(e, q, plans))?;
@@ -230,6 +231,76 @@ impl Session {
         result.rows = rows;
         Ok(result)
     }
+}
+
+/// A column compared with a string it can never equal: SQLite holds a boolean as 0 or 1, so
+/// `public = 'true'` is false for every row, and `size_gigabytes > 'abc'` compares a number with a
+/// word. Both would answer no rows (or all of them) with exit 0; PostgreSQL refuses them.
+fn check_comparisons(q: &QueryStatement, plans: &[plan::TablePlan]) -> Result<(), EngineError> {
+    use iql_provider::ValueKind;
+    let (_, answered) = local_names(plans);
+    // A condition the API answers was checked as a parameter (`private = 'true'` is how
+    // StackQL's documents write it) and is not left for SQLite.
+    let sent = |at: (u64, u64)| {
+        q.scopes
+            .iter()
+            .flat_map(|s| &s.conjuncts)
+            .any(|c| answered.contains(&c.id) && c.contains(at))
+    };
+    for c in q
+        .comparisons
+        .iter()
+        .filter(|c| !sent((c.line, c.column_at)))
+    {
+        let owners = plans.iter().filter(|p| match &c.qualifier {
+            Some(alias) => alias_of(q, p).eq_ignore_ascii_case(alias),
+            None => true,
+        });
+        let kinds: Vec<ValueKind> = owners
+            .filter_map(|p| {
+                p.columns()
+                    .iter()
+                    .find(|col| col.name.eq_ignore_ascii_case(&c.column))
+                    .map(|col| col.schema.kind())
+            })
+            .collect();
+        // Unknown, or in several tables (SQLite says which is ambiguous): nothing to judge.
+        let [kind] = kinds.as_slice() else {
+            continue;
+        };
+        let name = match &c.qualifier {
+            Some(alias) => format!("{alias}.{}", c.column),
+            None => c.column.clone(),
+        };
+        let refuse = |message: String| {
+            Err(EngineError::Syntax(iql_sql::SqlError {
+                line: c.line,
+                column: c.column_at,
+                message,
+            }))
+        };
+        match kind {
+            ValueKind::Boolean => {
+                let word = match c.text.to_ascii_lowercase().as_str() {
+                    "true" | "t" | "yes" | "on" | "1" => Some("true"),
+                    "false" | "f" | "no" | "off" | "0" => Some("false"),
+                    _ => None,
+                };
+                return refuse(match word {
+                    Some(word) => format!("{name} is a boolean and never equals the string '{}': write {name} = {word}, without quotes", c.text),
+                    None => format!("{name} is a boolean and '{}' is not a truth value: write {name} = true or {name} = false", c.text),
+                });
+            }
+            ValueKind::Integer | ValueKind::Real if c.text.trim().parse::<f64>().is_err() => {
+                return refuse(format!(
+                    "{name} is a number and '{}' is not: SQLite would compare a number with a word",
+                    c.text
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The name a provider table goes by in the query: its alias, or the resource name (`images`).

@@ -22,6 +22,28 @@ fn sql_error(e: rusqlite::Error) -> EngineError {
     }
 }
 
+/// Opens an in-memory database set as every database iql opens is set: see [`make_strict`].
+pub(crate) fn open_in_memory() -> Result<Connection, EngineError> {
+    let conn = Connection::open_in_memory().map_err(sql_error)?;
+    make_strict(&conn)?;
+    Ok(conn)
+}
+
+/// Turns off SQLite's leniencies that turn a user's mistake into a plausible answer. Left on,
+/// a double-quoted name that is no column (`SELECT "nmae"`, `WHERE "stauts" = 'x'`) is read as a
+/// string: every row says `nmae`, the count is 0, and nothing tells the user. PostgreSQL refuses
+/// it, and so does iql: with the DQS settings off it is "no such column", with its position.
+pub(crate) fn make_strict(conn: &Connection) -> Result<(), EngineError> {
+    use rusqlite::config::DbConfig;
+    for setting in [
+        DbConfig::SQLITE_DBCONFIG_DQS_DML,
+        DbConfig::SQLITE_DBCONFIG_DQS_DDL,
+    ] {
+        conn.set_db_config(setting, false).map_err(sql_error)?;
+    }
+    Ok(())
+}
+
 pub(crate) fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
@@ -65,7 +87,7 @@ impl LocalDbs {
         match idle {
             Some(db) => Ok(db),
             None => Ok(LocalDb {
-                conn: Connection::open_in_memory().map_err(sql_error)?,
+                conn: open_in_memory()?,
                 tables: Default::default(),
                 used: Vec::new(),
                 views: Vec::new(),
@@ -177,7 +199,7 @@ impl LocalDb {
 /// The tables of a provider table whose name is used in both meanings (`plan::Split`): rows of
 /// the calls that sent the parameter go into `{name}__sent`, those of the call without it into
 /// `{name}__field`, and `{name}` is a view of the first, plus those of the second whose column holds
-/// one of `field_values` and that the first lacks (by `id` when the rows have one; otherwise
+/// one of `field_values` (all of them when it is empty) and that the first lacks (by `id` when the rows have one; otherwise
 /// identical rows count once).
 pub(crate) fn create_split_tables(
     db: &mut LocalDb,
@@ -211,12 +233,15 @@ pub(crate) fn create_split_tables(
         ("UNION", String::new())
     };
     db.conn.execute_batch(&format!(
-        "CREATE VIEW {view} AS SELECT * FROM {sent} {union} SELECT * FROM {field} WHERE {column} IN ({values}){not_sent};",
+        "CREATE VIEW {view} AS SELECT * FROM {sent} {union} SELECT * FROM {field} WHERE {keep}{not_sent};",
         view = quote(name),
         sent = quote(&sent),
         field = quote(&field),
-        column = quote(split_column),
-        values = values.join(", "),
+        keep = if values.is_empty() {
+            "true".to_string()
+        } else {
+            format!("{} IN ({})", quote(split_column), values.join(", "))
+        },
     ))
     .map_err(sql_error)
 }

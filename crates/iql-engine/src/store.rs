@@ -214,6 +214,7 @@ impl SqliteStore {
         }
         let existed = path.exists();
         let conn = Connection::open(path).map_err(|e| err(e.to_string()))?;
+        crate::sqlite::make_strict(&conn).map_err(|e| err(e.to_string()))?;
         if !existed {
             restrict_to_owner(path);
         }

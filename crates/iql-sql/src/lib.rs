@@ -20,6 +20,7 @@ mod bind;
 mod cache;
 mod error;
 pub mod limits;
+mod meaning;
 mod meta;
 mod mutation;
 mod query;
@@ -29,6 +30,7 @@ mod view;
 pub use bind::{bind, placeholders, BindValue, Params};
 pub use cache::StatementCache;
 pub use error::SqlError;
+pub use meaning::LiteralComparison;
 pub use meta::{Describe, Show, ShowKind};
 pub use mutation::{
     Binding, DeleteStatement, ExecStatement, InsertStatement, Returning, UpdateStatement,

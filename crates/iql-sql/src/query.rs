@@ -62,6 +62,13 @@ pub enum ConjunctKind {
         column: ColumnRef,
         subquery: usize,
     },
+    /// `a = 1 OR b = 'x' OR …` over different columns: the equalities among the alternatives,
+    /// and how many alternatives are something else. An OR across a parameter and a field is
+    /// answered as the union of a call with the parameter and one without.
+    AnyOf {
+        equals: Vec<(ColumnRef, Vec<Literal>)>,
+        others: usize,
+    },
     Other,
 }
 
@@ -87,6 +94,15 @@ pub struct Conjunct {
     pub columns: Vec<ColumnRef>,
     /// The condition as SQL text, for messages.
     pub text: String,
+    /// Where it was written: from (line, column) to (line, column).
+    pub span: ((u64, u64), (u64, u64)),
+}
+
+impl Conjunct {
+    /// Whether a position (line, column) of the statement lies inside this condition.
+    pub fn contains(&self, at: (u64, u64)) -> bool {
+        self.span.0 <= at && at <= self.span.1
+    }
 }
 
 /// A provider table named in the query.
@@ -140,6 +156,9 @@ pub struct QueryStatement {
     /// `StatementCache`) is usually rendered the same way.
     rendered: Arc<Mutex<Vec<(RenderKey, String)>>>,
     subqueries: Vec<SubqueryRef>,
+    /// Each comparison of a column with a string literal, for the engine to check against the
+    /// column's type (`public = 'true'` can never be true: `public` holds 0 and 1).
+    pub comparisons: Vec<crate::meaning::LiteralComparison>,
 }
 
 pub(crate) fn parse_query(source: &StatementText) -> Result<QueryStatement, SqlError> {
@@ -172,6 +191,9 @@ pub(crate) fn from_query(
     mut query: Box<Query>,
     source: &StatementText,
 ) -> Result<QueryStatement, SqlError> {
+    crate::limits::with_stack(source.depth, || crate::meaning::check(&query, source))?;
+    let comparisons =
+        crate::limits::with_stack(source.depth, || crate::meaning::literal_comparisons(&query));
     let mut walker = Walker::analyze();
     walker.query(&mut query);
     if let Some((name, line, column)) = walker.overlong.first() {
@@ -194,6 +216,7 @@ pub(crate) fn from_query(
         rendered: Arc::default(),
         padded: source.padded.clone(),
         subqueries: walker.found,
+        comparisons,
     })
 }
 
@@ -644,6 +667,13 @@ impl<'a> Walker<'a> {
                             from_where,
                             columns: columns_in(leaf),
                             text: leaf.to_string(),
+                            span: {
+                                let span = ast::Spanned::span(&*leaf);
+                                (
+                                    (span.start.line, span.start.column),
+                                    (span.end.line, span.end.column),
+                                )
+                            },
                         })
                     }
                     Some((_, answered)) => {
@@ -774,6 +804,39 @@ fn or_of_equals(e: &Expr) -> Option<(ColumnRef, Vec<Literal>)> {
     }
 }
 
+/// The alternatives of an OR that is not one column's IN list (see [`ConjunctKind::AnyOf`]).
+fn any_of(e: &Expr) -> ConjunctKind {
+    fn alternatives<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+        match e {
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Or,
+                right,
+            } => {
+                alternatives(left, out);
+                alternatives(right, out);
+            }
+            Expr::Nested(inner) => alternatives(inner, out),
+            leaf => out.push(leaf),
+        }
+    }
+    let mut all = Vec::new();
+    alternatives(e, &mut all);
+    let mut equals = Vec::new();
+    let mut others = 0;
+    for alternative in all {
+        match classify(alternative) {
+            ConjunctKind::Equals { column, values } => equals.push((column, values)),
+            _ => others += 1,
+        }
+    }
+    if equals.is_empty() {
+        ConjunctKind::Other
+    } else {
+        ConjunctKind::AnyOf { equals, others }
+    }
+}
+
 fn classify(e: &Expr) -> ConjunctKind {
     match e {
         Expr::BinaryOp {
@@ -781,7 +844,7 @@ fn classify(e: &Expr) -> ConjunctKind {
             ..
         } => match or_of_equals(e) {
             Some((column, values)) => ConjunctKind::Equals { column, values },
-            None => ConjunctKind::Other,
+            None => any_of(e),
         },
         Expr::BinaryOp {
             left,
@@ -927,8 +990,17 @@ mod tests {
             "{:?}",
             c[0].kind
         );
-        assert_eq!(c[1].kind, ConjunctKind::Other);
-        assert_eq!(c[2].kind, ConjunctKind::Other);
+        // Different columns: the alternatives, for a union of calls.
+        assert!(
+            matches!(&c[1].kind, ConjunctKind::AnyOf { equals, others: 0 } if equals.len() == 2 && equals[1].0.name == "b"),
+            "{:?}",
+            c[1].kind
+        );
+        assert!(
+            matches!(&c[2].kind, ConjunctKind::AnyOf { equals, others: 1 } if equals.len() == 1),
+            "{:?}",
+            c[2].kind
+        );
         // The columns each condition names, not those inside its subquery.
         let names =
             |i: usize| -> Vec<String> { c[i].columns.iter().map(|r| r.name.clone()).collect() };
@@ -992,7 +1064,7 @@ mod tests {
             matches!(kinds[1], ConjunctKind::Equals { values, .. } if values == &[Literal::Bool(true)])
         );
         assert!(matches!(kinds[2], ConjunctKind::Equals { values, .. } if values.len() == 2));
-        assert!(matches!(kinds[3], ConjunctKind::Other));
+        assert!(matches!(kinds[3], ConjunctKind::AnyOf { others: 1, .. }));
     }
 
     #[test]
