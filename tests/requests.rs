@@ -64,7 +64,7 @@ async fn the_type_parameter_is_sent_only_for_values_it_allows() {
 }
 
 #[tokio::test]
-async fn the_seed_list_example_sends_all_five_parameters() {
+async fn the_seed_list_example_sends_the_parameters_digitalocean_honours() {
     let m = mock(30).await;
     let e = engine_for(&m, 8).await;
     e.execute(
@@ -73,10 +73,17 @@ async fn the_seed_list_example_sends_all_five_parameters() {
     )
     .await
     .unwrap();
+    // `private=false` is no filter to DigitalOcean ("used to filter only user images"): it is
+    // not sent, and SQL keeps the rows whose private (NOT public) is false.
     assert_eq!(
         uris(&m),
-        ["GET /v2/images?type=application&private=false&tag_name=base+image&per_page=20&page=1"]
+        ["GET /v2/images?type=application&tag_name=base+image&per_page=20&page=1"]
     );
+    m.clear_requests();
+    e.execute("SELECT id FROM digitalocean.compute.images WHERE private = 'true'")
+        .await
+        .unwrap();
+    assert_eq!(uris(&m), ["GET /v2/images?private=true&per_page=200"]);
 }
 
 #[tokio::test]

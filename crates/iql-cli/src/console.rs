@@ -19,6 +19,36 @@ pub struct Console {
     pub out: Box<dyn Write + Send>,
     /// How the shell shows results (`exec` leaves it off).
     pub display: ShellDisplay,
+    /// The columns of the table `-o csv` is writing: later statements add rows to it when they
+    /// have the same columns, and fail when they do not (one file, one header).
+    pub csv_columns: Option<Vec<String>>,
+}
+
+/// Whether a result with `columns` writes a header row: `-o csv` writes one table, so a
+/// statement after the first adds rows under the first one's header, or is refused when its
+/// columns differ (a second header in the middle of a file is no CSV a reader takes).
+fn csv_header(
+    format: Format,
+    headers: bool,
+    table: &mut Option<Vec<String>>,
+    columns: &[iql::ResultColumn],
+) -> Result<bool, String> {
+    if format != Format::Csv || columns.is_empty() {
+        return Ok(headers);
+    }
+    let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+    match table {
+        None => {
+            *table = Some(names);
+            Ok(headers)
+        }
+        Some(first) if *first == names => Ok(false),
+        Some(first) => Err(format!(
+            "-o csv writes one table, with the columns ({}) of the first statement that gave rows; this statement gives ({}): run it in a command of its own, or use -o json",
+            first.join(", "),
+            names.join(", ")
+        )),
+    }
 }
 
 /// psql's habits, for the shell: a row count under tables, expanded display, a pager, and
@@ -82,13 +112,35 @@ impl Console {
                 return Outcome::Failed;
             }
         };
-        for s in &statements {
+        // Each script (a command, a file, one input of the shell) writes its own CSV table.
+        self.csv_columns = None;
+        // Several statements in JSON are one document: an array of their arrays, which
+        // `json.load` and `jq` read whole (`jq '.[1]'` is the second statement's rows).
+        let wrap = self.format == Format::Json && statements.len() > 1 && !self.display.active;
+        if wrap && write!(self.out, "[").is_err() {
+            return Outcome::Failed;
+        }
+        let mut outcome = Outcome::Done;
+        for (i, s) in statements.iter().enumerate() {
+            if wrap && i > 0 && write!(self.out, ",").is_err() {
+                return Outcome::Failed;
+            }
             match self.run_one(s, cancel()).await {
                 Outcome::Done => {}
-                other => return other,
+                other => {
+                    // The statement's own array, so what was written still parses.
+                    if wrap && self.out.write_all(b"[]").is_err() {
+                        return Outcome::Failed;
+                    }
+                    outcome = other;
+                    break;
+                }
             }
         }
-        Outcome::Done
+        if wrap && (writeln!(self.out, "]").is_err() || self.out.flush().is_err()) {
+            return Outcome::Failed;
+        }
+        outcome
     }
 
     async fn run_one(
@@ -103,10 +155,10 @@ impl Console {
         let streamed =
             self.format != Format::Table && matches!(statement.statement, iql::Statement::Query(_));
         let result = if streamed {
-            let (session, out) = (&self.session, &mut self.out);
+            let (session, out, table) = (&self.session, &mut self.out, &mut self.csv_columns);
             let (format, headers) = (self.format, self.headers);
             tokio::select! {
-                r = stream_out(session, statement, &mut **out, format, headers) => Some(r),
+                r = stream_out(session, statement, &mut **out, format, headers, table) => Some(r),
                 _ = cancel => None,
             }
         } else {
@@ -147,7 +199,19 @@ impl Console {
                         return Outcome::Failed;
                     }
                 } else if !result.columns.is_empty() || self.format == Format::Json {
-                    if let Err(e) = output::write(&mut self.out, self.format, self.headers, &result)
+                    let headers = match csv_header(
+                        self.format,
+                        self.headers,
+                        &mut self.csv_columns,
+                        &result.columns,
+                    ) {
+                        Ok(h) => h,
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            return Outcome::Failed;
+                        }
+                    };
+                    if let Err(e) = output::write(&mut self.out, self.format, headers, &result)
                         .and_then(|_| self.out.flush())
                     {
                         eprintln!("error: cannot write the result: {e}");
@@ -304,9 +368,11 @@ async fn stream_out(
     out: &mut (dyn Write + Send),
     format: Format,
     headers: bool,
+    csv_table: &mut Option<Vec<String>>,
 ) -> Result<(iql::QueryResult, Option<usize>), String> {
     let mut stream = session.stream(statement).await.map_err(|e| e.to_string())?;
     let columns = stream.columns().to_vec();
+    let headers = csv_header(format, headers, csv_table, &columns)?;
     let write_err = |e: std::io::Error| format!("cannot write the result: {e}");
     let mut writer = output::RowWriter::start(out, format, headers, &columns)
         .map_err(write_err)?

@@ -225,9 +225,9 @@ struct EngineArgs {
     /// table is an error that says so.
     #[arg(long)]
     sandbox: bool,
-    /// Images in the sandbox account.
-    #[arg(long, default_value_t = 60, requires = "sandbox")]
-    sandbox_images: usize,
+    /// Images in the sandbox account (at most 100000).
+    #[arg(long, default_value_t = 60, requires = "sandbox", value_parser = clap::value_parser!(u32).range(0..=iql::MAX_SANDBOX_IMAGES as i64))]
+    sandbox_images: u32,
     /// Delay of every sandbox answer, in milliseconds (to try progress and Ctrl-C).
     #[arg(long, default_value_t = 0, requires = "sandbox")]
     sandbox_latency_ms: u64,
@@ -322,7 +322,25 @@ fn main() -> ExitCode {
             .unwrap_or_default();
         eprintln!("iql: internal error{at}: {message}");
     }));
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // SQL that starts with a comment (`-- only a comment`, `--\nSELECT …`) looks like an
+            // option to the argument parser: say how to pass it.
+            let sql_like = std::env::args()
+                .skip(1)
+                .find(|a| a.starts_with("--") && a.contains(char::is_whitespace));
+            if let (clap::error::ErrorKind::UnknownArgument, Some(arg)) = (e.kind(), sql_like) {
+                eprintln!(
+                    "error: '{}' was taken for an option because it starts with --; to pass SQL that starts with a comment, put -- before it (iql exec --sandbox -- '{}'), pipe it in, or give it in a file with -i",
+                    arg.lines().next().unwrap_or_default(),
+                    arg.replace('\'', "'\\''")
+                );
+                return ExitCode::from(2);
+            }
+            e.exit()
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -434,7 +452,7 @@ async fn build_engine(args: &EngineArgs) -> anyhow::Result<Engine> {
     }
     if args.sandbox {
         b = b.sandbox(SandboxConfig {
-            images: args.sandbox_images,
+            images: args.sandbox_images as usize,
             latency: Duration::from_millis(args.sandbox_latency_ms),
             ..SandboxConfig::default()
         });
@@ -474,6 +492,7 @@ fn console(engine: Engine, args: &OutputArgs) -> anyhow::Result<Console> {
         quiet: args.quiet,
         out,
         display: Default::default(),
+        csv_columns: None,
     })
 }
 
@@ -491,10 +510,9 @@ fn exec(rt: &tokio::runtime::Runtime, args: ExecArgs) -> anyhow::Result<ExitCode
         (None, Some(path)) if path.as_os_str() == "-" => stdin()?,
         (None, Some(path)) => std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?,
-        // Piped SQL; nothing piped (a cron job, `< /dev/null`) is the same mistake as no SQL at all.
-        (None, None) if !std::io::stdin().is_terminal() => Some(stdin()?)
-            .filter(|text| !text.trim().is_empty())
-            .context("no SQL: give the SQL to run, -i FILE, or pipe it in (iql exec --help)")?,
+        // Piped SQL; nothing piped (a cron job, `< /dev/null`) is the same mistake as no SQL at
+        // all, and so is an empty argument or file: see the check after templating.
+        (None, None) if !std::io::stdin().is_terminal() => stdin()?,
         (None, None) => {
             bail!("no SQL: give the SQL to run, -i FILE, or pipe it in (iql exec --help)")
         }
@@ -513,6 +531,16 @@ fn exec(rt: &tokio::runtime::Runtime, args: ExecArgs) -> anyhow::Result<ExitCode
     } else {
         source.clone()
     };
+    // One rule for every source: input without a statement (empty, blank, only comments) is a
+    // mistake (an unset variable, an empty file, nothing piped), not a script that did nothing.
+    if iql_sql::split_statements(&sql).is_ok_and(|s| s.is_empty()) {
+        let what = if source.trim().is_empty() {
+            "the input is empty"
+        } else {
+            "the input holds only comments"
+        };
+        bail!("no SQL: {what}; give the SQL to run, -i FILE, or pipe it in (iql exec --help)");
+    }
     let engine = rt.block_on(build_engine(&args.engine))?;
     let mut console = console(engine, &args.output)?;
     if args.engine.dry_run {

@@ -18,11 +18,11 @@ use serde_json::{Map, Value};
 pub enum Format {
     /// Aligned columns with a header; NULL shown as `null`.
     Table,
-    /// One JSON array of row objects per statement.
+    /// An array of row objects; several statements: one array of their arrays.
     Json,
     /// One JSON object per row.
     Jsonl,
-    /// RFC 4180 CSV with a header row.
+    /// RFC 4180 CSV with a header row: one table per command.
     Csv,
     /// Tab-separated values, NULL as an empty field.
     Text,

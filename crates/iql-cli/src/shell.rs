@@ -1025,11 +1025,12 @@ mod tests {
             quiet: true,
             out: Box::new(screen.clone()),
             display: Default::default(),
+            csv_columns: None,
         };
         let dir = std::env::temp_dir().join(format!("iql-shell-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let script = dir.join("two statements.iql");
-        std::fs::write(&script, "-- a report\nSELECT 1 AS a;\nSELECT 'x' AS b;\n").unwrap();
+        std::fs::write(&script, "-- a report\nSELECT 1 AS a;\nSELECT 'x' AS a;\n").unwrap();
 
         // .read gives the file's statements to run; a quoted name may hold spaces.
         let none = Vars::new();
@@ -1037,7 +1038,7 @@ mod tests {
         let Next::Run(text) = command(&quoted, &mut session, &none, "") else {
             panic!(".read did not give statements");
         };
-        assert!(text.contains("SELECT 'x' AS b;"));
+        assert!(text.contains("SELECT 'x' AS a;"));
         // A missing file or an undefined variable: an error, and back to the prompt.
         let missing = ".read /no/such/file.iql";
         assert_eq!(command(missing, &mut session, &none, ""), Next::Prompt);
@@ -1071,7 +1072,8 @@ mod tests {
         assert_eq!(command(&to_file, &mut session, &none, ""), Next::Prompt);
         rt.block_on(session.run_script(&text, std::future::pending::<()>));
         assert_eq!(command(".output", &mut session, &none, ""), Next::Prompt);
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), "a\n1\nb\nx\n");
+        // One CSV table: the second statement's row under the first one's header.
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "a\n1\nx\n");
         assert!(screen.0.lock().unwrap().is_empty());
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -57,9 +57,22 @@ const MIXED: &str = "SELECT id, name, public, slug, regions, size_gigabytes FROM
 #[test]
 fn every_output_format() {
     for format in ["table", "json", "jsonl", "csv", "text"] {
-        let r = sandbox(&["-o", format, MIXED]);
-        assert_eq!(r.code, 0, "{}", r.stderr);
-        insta::assert_snapshot!(format!("format_{format}"), r.stdout);
+        let stdout = if format == "csv" {
+            // CSV is one table: each statement in a command of its own.
+            MIXED
+                .split(';')
+                .map(|statement| {
+                    let r = sandbox(&["-o", format, statement]);
+                    assert_eq!(r.code, 0, "{}", r.stderr);
+                    r.stdout
+                })
+                .collect::<String>()
+        } else {
+            let r = sandbox(&["-o", format, MIXED]);
+            assert_eq!(r.code, 0, "{}", r.stderr);
+            r.stdout
+        };
+        insta::assert_snapshot!(format!("format_{format}"), stdout);
     }
 }
 
@@ -137,11 +150,55 @@ fn errors_and_exit_codes() {
             )
         );
     }
-    // No SQL (stdin here is empty, not a terminal) and clap's own usage errors exit with 2 too.
-    let r = iql(&["exec"]);
+    // No SQL, from any source (stdin here is empty, not a terminal), and clap's own usage errors
+    // exit with 2 too.
+    for (args, what) in [
+        (&["exec"][..], "the input is empty"),
+        (&["exec", ""], "the input is empty"),
+        (&["exec", "--sandbox", "  \n"], "the input is empty"),
+        (
+            &["exec", "--sandbox", "--", "-- only a comment"],
+            "the input holds only comments",
+        ),
+    ] {
+        let r = iql(args);
+        assert_eq!(r.code, 2, "{args:?}");
+        assert!(
+            r.stderr
+                .starts_with(&format!("error: no SQL: {what}; give the SQL to run")),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    // SQL that starts with a comment is taken for an option: the error says how to pass it.
+    let r = iql(&["exec", "--sandbox", "-- only a comment"]);
     assert_eq!(r.code, 2);
     assert!(
-        r.stderr.starts_with("error: no SQL: give the SQL to run"),
+        r.stderr
+            .contains("put -- before it (iql exec --sandbox -- '-- only a comment')"),
+        "{}",
+        r.stderr
+    );
+    // A sandbox too big to hold is refused before anything starts.
+    let r = iql(&[
+        "exec",
+        "--sandbox",
+        "--sandbox-images",
+        "100000000",
+        "SELECT 1",
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("100000000 is not in 0..=100000"),
+        "{}",
+        r.stderr
+    );
+    // -o csv writes one table: a statement with other columns is refused, exit 1.
+    let r = sandbox(&["-o", "csv", "SELECT 1 AS a; SELECT 2 AS b"]);
+    assert_eq!((r.code, r.stdout.as_str()), (1, "a\n1\n"));
+    assert!(
+        r.stderr
+            .contains("-o csv writes one table, with the columns (a)"),
         "{}",
         r.stderr
     );
@@ -357,7 +414,7 @@ fn sql_can_be_piped_in() {
             .stdin
             .take()
             .unwrap()
-            .write_all(b"SELECT count(*) AS n FROM digitalocean.compute.images WHERE type = '{{ kind }}';\nSELECT 'two' AS second;\n")
+            .write_all(b"SELECT count(*) AS n FROM digitalocean.compute.images WHERE type = '{{ kind }}';\nSELECT 7 AS n;\n")
             .unwrap();
         let out = child.wait_with_output().unwrap();
         assert_eq!(
@@ -366,17 +423,19 @@ fn sql_can_be_piped_in() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // One CSV table: the second statement's rows under the first one's header.
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
-            "n\n10\nsecond\ntwo\n",
+            "n\n10\n7\n",
             "{args:?}"
         );
     }
 }
 
 #[test]
-fn json_gives_one_array_per_statement() {
-    // A statement without rows still gives its array, so a script can pair arrays with statements.
+fn json_of_several_statements_is_one_document() {
+    // An array of each statement's array; a statement without rows still gives its array, so a
+    // script can pair arrays with statements.
     let r = sandbox(&[
         "-o",
         "json",
@@ -384,7 +443,20 @@ fn json_gives_one_array_per_statement() {
          SELECT count(*) AS n FROM digitalocean.compute.images WHERE image_id IN (100143, 100150)",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(r.stdout, "[]\n[{\"n\":1}]\n");
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc, serde_json::json!([[], [{"n": 1}]]));
+    // One statement: its array alone, as before.
+    let one = sandbox(&["-o", "json", "SELECT 1 AS n"]);
+    assert_eq!(one.stdout, "[{\"n\":1}]\n");
+    // A failure half way still leaves a document that parses, and exit 1.
+    let failed = sandbox(&[
+        "-o",
+        "json",
+        "SELECT 1 AS n; SELECT nope FROM digitalocean.compute.images; SELECT 3",
+    ]);
+    assert_eq!(failed.code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&failed.stdout).unwrap();
+    assert_eq!(doc, serde_json::json!([[{"n": 1}], []]));
     assert!(
         r.stderr
             .contains("DELETE 1: images_delete answered 204 No Content"),

@@ -166,7 +166,7 @@ fn two_servers_share_one_postgres_store() {
 
     // `iql exec` on the same store (its password from PGPASSWORD, as psql reads it) sees them.
     let out = Command::new(env!("CARGO_BIN_EXE_iql"))
-        .args(["exec", "-o", "csv", "--store", &store, "--endpoint"])
+        .args(["exec", "-o", "text", "--store", &store, "--endpoint"])
         .arg(format!("digitalocean={}", mock.url()))
         .arg("SELECT count(*) AS n FROM imgs; SHOW VIEWS LIKE 'dists'")
         .env("DIGITALOCEAN_TOKEN", "test-token")
@@ -181,7 +181,7 @@ fn two_servers_share_one_postgres_store() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.starts_with("n\n300\n"), "{stdout}");
-    assert!(stdout.contains("dists,view,"), "{stdout}");
+    assert!(stdout.contains("dists\tview\t"), "{stdout}");
 
     // A schedule: every 2 seconds, by one of the two servers each time.
     a.psql(

@@ -13,7 +13,7 @@ impl Session {
     /// `--dry-run` of a SELECT: the first request of each table that does not wait on another.
     pub(crate) fn dry_run_query(&self, q: &QueryStatement) -> Result<QueryResult, EngineError> {
         let plans = plan::plan_query(self, q)?;
-        let (db, _) = self.prepare_local(q, &plans)?;
+        let (db, _, _) = self.prepare_local(q, &plans)?;
         self.local.give_back(db);
         let mut requests = Vec::new();
         let mut notices = Vec::new();

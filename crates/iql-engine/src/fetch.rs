@@ -356,12 +356,24 @@ async fn fetch_call(
                 .unwrap_or(usize::MAX)
         }),
         headers: header_args(&plan.method, &args),
+        derived: Vec::new(),
         keep: pagination_keys(plan),
         args,
         origin: first_url.clone(),
         token,
         signature: 0,
     };
+    spec.derived = plan
+        .method
+        .true_only
+        .iter()
+        .filter_map(|(param, opposite)| {
+            Some((
+                *spec.index.get(param.as_str())?,
+                *spec.index.get(opposite.as_deref()?)?,
+            ))
+        })
+        .collect();
     spec.signature = spec.reading_signature();
     let spec = Arc::new(spec);
     let cache = match fresh {
@@ -515,6 +527,10 @@ struct PageSpec {
     whole: Option<usize>,
     /// The call's parameters, written back into rows that lack them.
     args: Vec<(String, Value)>,
+    /// (parameter column, opposite field column): a parameter honoured only when true, whose
+    /// value in a row the call did not filter on is the opposite of that field (`private` is
+    /// `NOT public`).
+    derived: Vec<(usize, usize)>,
     /// Top-level keys of a page that pagination reads (`links` of `$.links.pages.next`, `meta`).
     keep: Vec<String>,
     headers: Vec<(String, String)>,
@@ -542,6 +558,7 @@ impl PageSpec {
             value.to_string().hash(&mut h);
         }
         self.keep.hash(&mut h);
+        self.derived.hash(&mut h);
         h.finish()
     }
 }
@@ -890,6 +907,13 @@ fn write_back(spec: &PageSpec, row: &mut [Value]) {
         if let Some(i) = spec.index.get(name.as_str()) {
             if row[*i].is_null() {
                 row[*i] = value.clone();
+            }
+        }
+    }
+    for (param, opposite) in &spec.derived {
+        if row[*param].is_null() {
+            if let Some(b) = row[*opposite].as_bool() {
+                row[*param] = Value::Bool(!b);
             }
         }
     }

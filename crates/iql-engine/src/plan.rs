@@ -117,9 +117,20 @@ impl TablePlan {
 /// The columns of `resource` that `q` may need, or `None` for all of them.
 fn projection(q: &QueryStatement, resource: &Resource) -> Option<Vec<Column>> {
     let all = resource.select_columns();
+    // A parameter's value in the rows made from its opposite field (`private` from `public`)
+    // needs that field.
+    let opposites: Vec<&str> = resource
+        .methods_for(SqlVerb::Select)
+        .iter()
+        .flat_map(|m| m.true_only.iter())
+        .filter(|(param, _)| q.may_need_column(param))
+        .filter_map(|(_, opposite)| opposite.as_deref())
+        .collect();
     let kept: Vec<Column> = all
         .iter()
-        .filter(|c| q.may_need_column(&c.name))
+        .filter(|c| {
+            q.may_need_column(&c.name) || opposites.iter().any(|o| o.eq_ignore_ascii_case(&c.name))
+        })
         .cloned()
         .collect();
     if kept.len() == all.len() {
@@ -432,7 +443,12 @@ fn null_parameter_notices(
     for c in conjuncts.iter().filter(|c| !plan.answered.contains(&c.id)) {
         for col in c.columns.iter().filter(|col| is_mine(col)) {
             let name = col.name.as_str();
+            let derived = plan
+                .method
+                .true_only(name)
+                .is_some_and(|(_, opposite)| opposite.is_some());
             if is_param(name)
+                && !derived
                 && !is_item_field(resource, name)
                 && !bound(name)
                 && !unbound.iter().any(|u| u.eq_ignore_ascii_case(name))
@@ -611,6 +627,20 @@ fn choose_method(
             }
             if normalized.is_empty() {
                 continue;
+            }
+            // A parameter the API honours only when true (`private`: "used to filter only user
+            // images"): `private=false` would answer every row. Anything but `true` is left to
+            // SQL, on rows whose value iql knows from the field that is its opposite (`public`).
+            if let Some((_, opposite)) = method.true_only(&param.name) {
+                if normalized.iter().any(|v| *v != Value::Bool(true)) {
+                    if opposite.is_none() {
+                        return Err(EngineError::Unsupported(format!(
+                            "{} filters on {} only when it is true ({} = false is no filter to {}), and its rows do not say which are {} = false: write {} = true, or leave the condition out",
+                            method.name, param.name, param.name, resource.id, param.name, param.name
+                        )));
+                    }
+                    continue;
+                }
             }
             if field_values.is_empty() {
                 literals.push((param.name.clone(), normalized));

@@ -45,12 +45,13 @@ impl Session {
 
     /// The statement's SQLite database with an empty table per provider table, and the query as
     /// SQLite will run it, already compiled once: SQL that SQLite rejects fails here, before any
-    /// request is sent.
+    /// request is sent. The third part is the statement with `'true'`/`'false'` compared with a
+    /// boolean column made booleans, when it has any (its subqueries are rendered from it).
     pub(crate) fn prepare_local(
         &self,
         q: &QueryStatement,
         plans: &[plan::TablePlan],
-    ) -> Result<(sqlite::LocalDb, String), EngineError> {
+    ) -> Result<(sqlite::LocalDb, String, Option<QueryStatement>), EngineError> {
         let mut db = self.local.take()?;
         if q.mentions("information_schema") {
             self.attach_catalog(&mut db)?;
@@ -89,11 +90,13 @@ impl Session {
                 None => db.table(&p.local_name, p.columns())?,
             }
         }
-        check_comparisons(q, plans)?;
+        let truths = check_comparisons(q, plans)?;
+        let rewritten = (!truths.is_empty()).then(|| q.with_truth_values(&truths));
+        let q = rewritten.as_ref().unwrap_or(q);
         let (names, answered) = local_names(plans);
         let sql = q.render(&names, &answered);
         sqlite::check(&db.conn, &sql).map_err(|e| self.explain_sqlite(e, q, plans))?;
-        Ok((db, sql))
+        Ok((db, sql, rewritten))
     }
 
     pub(crate) async fn query(&self, q: &QueryStatement) -> Result<QueryResult, EngineError> {
@@ -108,7 +111,8 @@ impl Session {
         fresh: bool,
     ) -> Result<QueryResult, EngineError> {
         let plans = plan::plan_query(self, q)?;
-        let (mut db, sql) = self.prepare_local(q, &plans)?;
+        let (mut db, sql, rewritten) = self.prepare_local(q, &plans)?;
+        let q = rewritten.as_ref().unwrap_or(q);
         let mut tokens: HashMap<String, Option<Secret>> = HashMap::new();
         for p in &plans {
             if !tokens.contains_key(&p.provider.name) {
@@ -233,10 +237,18 @@ impl Session {
     }
 }
 
-/// A column compared with a string it can never equal: SQLite holds a boolean as 0 or 1, so
-/// `public = 'true'` is false for every row, and `size_gigabytes > 'abc'` compares a number with a
-/// word. Both would answer no rows (or all of them) with exit 0; PostgreSQL refuses them.
-fn check_comparisons(q: &QueryStatement, plans: &[plan::TablePlan]) -> Result<(), EngineError> {
+/// Where a quoted truth value was written (line, column), and the boolean it means.
+type TruthValue = ((u64, u64), bool);
+
+/// A column compared with a string: SQLite holds a boolean as 0 or 1, so `public = 'true'` is
+/// false for every row, and `size_gigabytes > 'abc'` compares a number with a word. PostgreSQL
+/// reads `'true'` as the boolean (StackQL's documents write `private = 'false'`), and refuses the
+/// rest. So does iql: the positions of the truth values to make booleans, or the refusal.
+fn check_comparisons(
+    q: &QueryStatement,
+    plans: &[plan::TablePlan],
+) -> Result<Vec<TruthValue>, EngineError> {
+    let mut truths = Vec::new();
     use iql_provider::ValueKind;
     let (_, answered) = local_names(plans);
     // A condition the API answers was checked as a parameter (`private = 'true'` is how
@@ -281,15 +293,18 @@ fn check_comparisons(q: &QueryStatement, plans: &[plan::TablePlan]) -> Result<()
         };
         match kind {
             ValueKind::Boolean => {
-                let word = match c.text.to_ascii_lowercase().as_str() {
-                    "true" | "t" | "yes" | "on" | "1" => Some("true"),
-                    "false" | "f" | "no" | "off" | "0" => Some("false"),
-                    _ => None,
-                };
-                return refuse(match word {
-                    Some(word) => format!("{name} is a boolean and never equals the string '{}': write {name} = {word}, without quotes", c.text),
-                    None => format!("{name} is a boolean and '{}' is not a truth value: write {name} = true or {name} = false", c.text),
-                });
+                // PostgreSQL's spellings of a boolean.
+                match c.text.trim().to_ascii_lowercase().as_str() {
+                    "true" | "t" | "yes" | "y" | "on" | "1" => {
+                        truths.push(((c.line, c.column_at), true))
+                    }
+                    "false" | "f" | "no" | "n" | "off" | "0" => {
+                        truths.push(((c.line, c.column_at), false))
+                    }
+                    _ => {
+                        return refuse(format!("{name} is a boolean and '{}' is not a truth value: write {name} = true or {name} = false", c.text));
+                    }
+                }
             }
             ValueKind::Integer | ValueKind::Real if c.text.trim().parse::<f64>().is_err() => {
                 return refuse(format!(
@@ -300,7 +315,7 @@ fn check_comparisons(q: &QueryStatement, plans: &[plan::TablePlan]) -> Result<()
             _ => {}
         }
     }
-    Ok(())
+    Ok(truths)
 }
 
 /// The name a provider table goes by in the query: its alias, or the resource name (`images`).

@@ -144,7 +144,7 @@ impl Session {
         if p.split.is_some() || !p.links.is_empty() || fetch::combinations(&p.literals).len() != 1 {
             return Ok(None);
         }
-        let (db, sql) = self.prepare_local(&q, &plans)?;
+        let (db, sql, _) = self.prepare_local(&q, &plans)?;
         let columns = sqlite::columns_of(&db.conn, &sql)?;
         let token = self.credential(&p.provider)?;
         let summary = Arc::new(Mutex::new(StreamSummary {

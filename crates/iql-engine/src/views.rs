@@ -117,7 +117,7 @@ impl Session {
         };
         let q = self.with_views(&q)?;
         let plans = plan::plan_query(self, &q)?;
-        let (db, sql) = self.prepare_local(&q, &plans)?;
+        let (db, sql, _) = self.prepare_local(&q, &plans)?;
         let columns = crate::sqlite::columns_of(&db.conn, &sql);
         self.local.give_back(db);
         columns
@@ -136,7 +136,7 @@ impl Session {
             Statement::Query(q) => {
                 let q = self.with_views(q)?;
                 let plans = plan::plan_query(self, &q)?;
-                let (db, sql) = self.prepare_local(&q, &plans)?;
+                let (db, sql, _) = self.prepare_local(&q, &plans)?;
                 let columns = crate::sqlite::columns_of(&db.conn, &sql);
                 self.local.give_back(db);
                 columns.map(Some)
@@ -175,7 +175,7 @@ impl Session {
         let mut notices = Vec::new();
         match plan::plan_query(self, &expanded) {
             Ok(plans) => {
-                let (db, _) = self.prepare_local(&expanded, &plans)?;
+                let (db, _, _) = self.prepare_local(&expanded, &plans)?;
                 self.local.give_back(db);
             }
             // A view over a resource that needs a parameter (image_actions needs image_id) is

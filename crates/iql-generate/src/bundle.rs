@@ -137,6 +137,22 @@ impl<'s> Bundler<'s> {
                 let Value::Object(map) = value else {
                     return self.copy(loc, value, kind);
                 };
+                // `properties: {$ref: 'attributes.yml#/load_balancer_droplet_ids'}`: the map itself
+                // is elsewhere (DigitalOcean's load balancers). Its members are copied here, or
+                // the document would describe a property named `$ref` and lack the real ones.
+                if let (Some(Value::String(_)), Kind::Schema) = (map.get("$ref"), kind) {
+                    let (at, members) = self.spec.deref(loc.clone(), value)?;
+                    let mut out = Map::new();
+                    if let Value::Object(members) = members {
+                        for (k, v) in members {
+                            out.insert(k.clone(), self.copy(&at.join(k), v, kind)?);
+                        }
+                    }
+                    for (k, v) in map.iter().filter(|(k, _)| *k != "$ref") {
+                        out.insert(k.clone(), self.copy(&loc.join(k), v, kind)?);
+                    }
+                    return Ok(Value::Object(out));
+                }
                 let mut out = Map::new();
                 for (k, v) in map {
                     out.insert(k.clone(), self.copy(&loc.join(k), v, kind)?);

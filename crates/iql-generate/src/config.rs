@@ -9,6 +9,14 @@
 //!   Droplets: compute
 //! resources:           # operationId → resource, where the rules would say otherwise
 //!   databases_list_clusters: clusters
+//! methods:             # operationId → method, where the rules would say otherwise
+//!   databases_list_opeasearch_indexes: databases_list_opensearch_indexes
+//! aliases:             # method → other names it answers to
+//!   registry_get: [registry_get_legacy]
+//! verbs:               # method → SQL verb, where the rules would say otherwise
+//!   apps_create_rollback: insert
+//! true_only:           # method → parameters honoured only when true → their opposite field
+//!   images_list: {private: public}
 //! ```
 
 use std::collections::BTreeMap;
@@ -39,6 +47,19 @@ pub struct GenerateConfig {
     /// operationId → method name, where the rules would name it otherwise.
     #[serde(default)]
     pub methods: BTreeMap<String, String>,
+    /// Method name → other names it answers to (StackQL's, where they differ from ours): written
+    /// as `x-iql-aliases` on the method.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, Vec<String>>,
+    /// Method name → the SQL verb that reaches it (`select`, `insert`, `update`, `replace`,
+    /// `delete`, or `exec` for none), where the rules would choose otherwise.
+    #[serde(default)]
+    pub verbs: BTreeMap<String, String>,
+    /// Method name → boolean parameters the API honours only when true (false is no filter at
+    /// all), each with the field of the rows that is its opposite, if there is one: written as
+    /// `x-iql-true-only`. `images_list: {private: public}`.
+    #[serde(default)]
+    pub true_only: BTreeMap<String, BTreeMap<String, Option<String>>>,
     /// A comment written at the top of every generated document (the source and its licence).
     #[serde(default)]
     pub header: Option<String>,

@@ -146,7 +146,7 @@ pub fn generate(
     let mut services = BTreeMap::new();
     let mut outline = BTreeMap::new();
     for (service, ops) in &by_service {
-        let (doc, resources) = service_document(&spec, provider, service, ops, &servers)?;
+        let (doc, resources) = service_document(&spec, provider, service, ops, &servers, config)?;
         services.insert(service.clone(), emit(&doc, config.header.as_deref())?);
         outline.insert(service.clone(), resources);
     }
@@ -189,7 +189,13 @@ fn operations<'s>(
             let op_id = value
                 .get("operationId")
                 .and_then(Value::as_str)
-                .map(str::to_string)
+                // A file name that leaked into the id (DigitalOcean's
+                // `monitoring_get_appRestartCountMetrics.yml`) is not part of the name.
+                .map(|id| {
+                    id.trim_end_matches(".yml")
+                        .trim_end_matches(".yaml")
+                        .to_string()
+                })
                 .unwrap_or_else(|| format!("{verb}_{}", path_words(path).join("_")));
             let tag = value
                 .pointer("/tags/0")
@@ -329,6 +335,7 @@ fn service_document(
     service: &str,
     ops: &[&Operation<'_>],
     servers: &[Value],
+    config: &GenerateConfig,
 ) -> Result<(Value, BTreeMap<String, Vec<String>>), GenerateError> {
     let mut bundler = Bundler::new(spec);
     let mut paths = Map::new();
@@ -341,7 +348,11 @@ fn service_document(
             .or_insert(op.resource.as_str());
     }
     for op in ops {
-        let name = snake_case(&op.op_id);
+        let name = config
+            .methods
+            .get(&op.op_id)
+            .cloned()
+            .unwrap_or_else(|| snake_case(&op.op_id));
         push_method(
             &mut resources,
             &op.resource,
@@ -406,8 +417,8 @@ fn service_document(
         // first (get before list); the others keep the document's order.
         let mut verbs: BTreeMap<&str, Vec<Ranked>> = BTreeMap::new();
         for (index, m) in methods.iter().enumerate() {
-            let entry = method_entry(spec, &mut bundler, m, &mut paths)?;
-            if let Some(verb) = sql_verb(m) {
+            let entry = method_entry(spec, &mut bundler, m, &mut paths, config)?;
+            if let Some(verb) = sql_verb(m, config) {
                 let fewer_first = if verb == "select" {
                     usize::MAX - required_count(spec, m.op)
                 } else {
@@ -498,7 +509,12 @@ fn push_method<'a, 's>(
 }
 
 /// The SQL verb that reaches a method, or `None` for EXEC only.
-fn sql_verb(m: &MethodPlan) -> Option<&'static str> {
+fn sql_verb(m: &MethodPlan, config: &GenerateConfig) -> Option<&'static str> {
+    if let Some(verb) = config.verbs.get(&m.name) {
+        return ["select", "insert", "update", "replace", "delete"]
+            .into_iter()
+            .find(|v| v == verb);
+    }
     if m.variant.is_some() {
         return None;
     }
@@ -668,6 +684,7 @@ fn method_entry(
     bundler: &mut Bundler,
     m: &MethodPlan,
     paths: &mut Map<String, Value>,
+    generate_config: &GenerateConfig,
 ) -> Result<Value, GenerateError> {
     let op = m.op;
     let doc_path = match &m.variant {
@@ -798,6 +815,12 @@ fn method_entry(
     if !config.is_empty() {
         entry.insert("config".to_string(), Value::Object(config));
     }
+    if let Some(aliases) = generate_config.aliases.get(&m.name) {
+        entry.insert("x-iql-aliases".to_string(), json!(aliases));
+    }
+    if let Some(params) = generate_config.true_only.get(&m.name) {
+        entry.insert("x-iql-true-only".to_string(), json!(params));
+    }
     Ok(Value::Object(entry))
 }
 
@@ -847,9 +870,38 @@ fn response_shape(spec: &Spec, op: &Operation) -> Result<ResponseShape, Generate
         .filter(|(n, _)| n != "links" && n != "meta")
         .map(|(n, is_array)| (n.clone(), *is_array))
         .collect();
-    // A wrapper is the one property besides the paging ones; with several, the body is the row.
+    // A wrapper is the one property besides the paging ones; with several, the body is the row,
+    // unless a GET of a collection answers one list of objects beside a few counts and notes
+    // (`backups` with `scheduled_backup_time`, `data` with `object`, `access_keys` with
+    // `count`): its items are the rows, as StackQL's documents have them. Beside an object the
+    // body is about that object (`{run: {…}, results: […]}` is one run) and stays the row,
+    // unless the schema requires the list alone.
     let key = match kinds.as_slice() {
         [(one, _)] => Some(one.clone()),
+        several if op.verb == "get" && several.len() <= 4 => {
+            let schema_loc = media_loc.join("schema");
+            let mut lists = Vec::new();
+            let mut objects = 0;
+            for (name, _) in several {
+                match shape_of(spec, &schema_loc, schema, name)? {
+                    Shape::ListOfObjects => lists.push(name.clone()),
+                    Shape::Object => objects += 1,
+                    Shape::Other => {}
+                }
+            }
+            // Beside an object, the list is the rows only when the schema requires it alone.
+            let required: Vec<&str> = spec
+                .deref(schema_loc.clone(), schema)?
+                .1
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            match lists.as_slice() {
+                [one] if objects == 0 || required == [one.as_str()] => Some(one.clone()),
+                _ => None,
+            }
+        }
         _ => None,
     };
     // The example's shape, where the schema's own properties do not name a wrapper.
@@ -863,6 +915,47 @@ fn response_shape(spec: &Spec, op: &Operation) -> Result<ResponseShape, Generate
         object_key: wrap.clone().or(key),
         wrap,
     })
+}
+
+/// What a property of a response body holds.
+enum Shape {
+    ListOfObjects,
+    Object,
+    Other,
+}
+
+/// The shape of the property `name` of `schema` (or of one of its `allOf` parts).
+fn shape_of(spec: &Spec, loc: &Loc, schema: &Value, name: &str) -> Result<Shape, GenerateError> {
+    let is_object = |v: &Value| {
+        v.get("type").and_then(Value::as_str) == Some("object")
+            || v.get("properties").is_some()
+            || v.get("allOf").is_some()
+    };
+    let (loc, schema) = spec.deref(loc.clone(), schema)?;
+    if let Some(p) = schema.get("properties").and_then(|p| p.get(name)) {
+        let (p_loc, p) = spec.deref(loc.join("properties").join(name), p)?;
+        return Ok(match p.get("items") {
+            Some(items) => {
+                let (_, items) = spec.deref(p_loc.join("items"), items)?;
+                if is_object(items) {
+                    Shape::ListOfObjects
+                } else {
+                    Shape::Other
+                }
+            }
+            None if is_object(p) => Shape::Object,
+            None => Shape::Other,
+        });
+    }
+    if let Some(parts) = schema.get("allOf").and_then(Value::as_array) {
+        for (i, part) in parts.iter().enumerate() {
+            match shape_of(spec, &loc.join("allOf").join(&i.to_string()), part, name)? {
+                Shape::Other => {}
+                found => return Ok(found),
+            }
+        }
+    }
+    Ok(Shape::Other)
 }
 
 /// A key the response's example wraps the object in (`{"action": {…}}`) that the schema lacks.

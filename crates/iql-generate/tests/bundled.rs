@@ -107,3 +107,159 @@ fn stackql_users_names_work_unchanged() {
     assert!(share >= 95.0, "{share:.1}% is under the 95% target");
     assert_eq!(total, 257);
 }
+
+/// Every method of StackQL's registry, walked: its name (or an alias of ours) resolves on the same
+/// resource, is reached by the same SQL verb (a method StackQL reaches only by EXEC, EXEC reaches
+/// in iql too, whatever verb also lists it), and needs the same parameters. A SELECT giving
+/// exactly the parameters StackQL's method needs is answered by that method.
+#[test]
+fn stackql_users_methods_resolve_unchanged() {
+    let upstream = Registry::from_dir(root().join("../shared/upstream/stackql-provider-registry"))
+        .unwrap()
+        .provider("digitalocean")
+        .unwrap();
+    let ours = Registry::bundled().provider("digitalocean").unwrap();
+    let required = |m: &iql_provider::Method| -> BTreeSet<String> {
+        m.required_params().map(|p| p.name.clone()).collect()
+    };
+    let mut total = 0;
+    let mut differences = Vec::new();
+    for service in upstream.services.keys() {
+        let theirs = upstream.service(service).unwrap();
+        for (name, r) in &theirs.resources {
+            let Ok(mine) = ours.resource(service, name) else {
+                continue; // stackql_users_names_work_unchanged names missing resources
+            };
+            for m in &r.methods {
+                total += 1;
+                let id = format!("{service}.{name}.{}", m.name);
+                let Some(our) = mine.method(&m.name) else {
+                    differences.push(format!("{id}: no such method"));
+                    continue;
+                };
+                if let Some(verb) = r.verb_of(&m.name) {
+                    if mine.verb_of(&our.name) != Some(verb) {
+                        differences.push(format!(
+                            "{id}: StackQL reaches it with {}, iql with {}",
+                            verb.as_str(),
+                            mine.verb_of(&our.name)
+                                .map(SqlVerb::as_str)
+                                .unwrap_or("exec")
+                        ));
+                    }
+                }
+                if required(m) != required(our) {
+                    differences.push(format!(
+                        "{id}: needs {:?}, ours {:?}",
+                        required(m),
+                        required(our)
+                    ));
+                }
+                // The method iql picks for a SELECT with exactly these parameters, where
+                // StackQL's SELECT picks this one (`scans.security_get_latest_scan` needs nothing,
+                // as the list before it does: EXEC reaches it, in both).
+                let given = required(m);
+                let first = |res: &Resource| {
+                    res.methods_for(SqlVerb::Select)
+                        .into_iter()
+                        .find(|c| required(c).is_subset(&given))
+                        .map(|c| c.name.clone())
+                };
+                if first(r).as_deref() == Some(m.name.as_str()) {
+                    let chosen = mine
+                        .methods_for(SqlVerb::Select)
+                        .into_iter()
+                        .find(|c| required(c).is_subset(&given));
+                    if chosen.map(|c| c.name.as_str()) != Some(our.name.as_str()) {
+                        differences.push(format!(
+                            "{id}: a SELECT with {given:?} is answered by {:?}",
+                            chosen.map(|c| &c.name)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    println!("{total} StackQL methods walked");
+    assert!(
+        differences.is_empty(),
+        "{} differences:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+    assert!(
+        total > 690,
+        "{total} methods: the registry was not read whole"
+    );
+}
+
+/// Every column StackQL's documents give a resource, iql's gives it too, except where StackQL's
+/// document is itself wrong (listed in docs/writing-providers.md, "Where iql differs from
+/// StackQL, and why"): a test of the list keeps the list true.
+#[test]
+fn stackql_users_columns_exist() {
+    let upstream = Registry::from_dir(root().join("../shared/upstream/stackql-provider-registry"))
+        .unwrap()
+        .provider("digitalocean")
+        .unwrap();
+    let ours = Registry::bundled().provider("digitalocean").unwrap();
+    let mut differences = Vec::new();
+    for service in upstream.services.keys() {
+        let theirs = upstream.service(service).unwrap();
+        for (name, r) in &theirs.resources {
+            let Ok(mine) = ours.resource(service, name) else {
+                continue;
+            };
+            let have: BTreeSet<String> = mine
+                .select_columns()
+                .iter()
+                .map(|c| c.name.to_lowercase())
+                .collect();
+            let lacking: Vec<String> = r
+                .select_columns()
+                .iter()
+                .map(|c| c.name.to_lowercase())
+                .filter(|c| !have.contains(c))
+                .collect();
+            if !lacking.is_empty() {
+                differences.push(format!("{service}.{name}: {}", lacking.join(", ")));
+            }
+        }
+    }
+    // Each resource written in docs/writing-providers.md, "Where iql differs from StackQL".
+    let documented = std::fs::read_to_string(root().join("docs/writing-providers.md")).unwrap();
+    let section = documented
+        .split("## Where iql differs from StackQL, and why")
+        .nth(1)
+        .unwrap_or_default();
+    let unexplained: Vec<&String> = differences
+        .iter()
+        .filter(|d| {
+            let resource = d.split(':').next().unwrap_or_default();
+            !section.contains(&format!("`{resource}`"))
+        })
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "columns StackQL has and iql lacks, not explained in docs/writing-providers.md:\n{}",
+        unexplained
+            .iter()
+            .map(|d| d.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    // ...and the section names no resource that does not differ (it stays true).
+    let named: Vec<&str> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("- `"))
+        .filter_map(|l| l.split('`').next())
+        .collect();
+    for resource in named {
+        assert!(
+            differences
+                .iter()
+                .any(|d| d.starts_with(&format!("{resource}:"))),
+            "docs/writing-providers.md lists {resource}, which no longer differs"
+        );
+    }
+}

@@ -4,8 +4,9 @@
 //! Retry policy, and why:
 //! - **429** is retried for every method: the server refused the request, so nothing was created.
 //!   The wait is `retry-after` (seconds) when given, else until `ratelimit-reset` (Unix time), capped.
-//! - **5xx and dropped connections** are retried only for idempotent requests (the caller says which;
-//!   iql marks GETs). A POST that may have reached the server is never sent twice.
+//! - **5xx (but 501), 408 and dropped connections** are retried only for idempotent requests (the
+//!   caller says which; iql marks GETs). A POST that may have reached the server is never sent twice.
+//! - **501 and every other 4xx** are final: the same request would get the same answer.
 //! - **Connection refused** (nothing was sent) is retried for every method.
 //!
 //! A 429 pauses the whole client, not just the request that got it: DigitalOcean's limits are per
@@ -238,7 +239,8 @@ impl HttpError {
     /// outcome is then unknown.
     pub fn maybe_acted(&self) -> bool {
         match self {
-            HttpError::Status { status, .. } => *status >= 500,
+            // 501: the server does not do this at all, so it did nothing.
+            HttpError::Status { status, .. } => *status >= 500 && *status != 501,
             HttpError::Timeout { .. } => true,
             HttpError::Transport { maybe_sent, .. } => *maybe_sent,
             // A 2xx whose body could not be read: the server did act.
@@ -533,7 +535,10 @@ impl HttpClient {
                 .unwrap_or_else(|| self.backoff(attempt));
             return Err(Attempt::RateLimited { err, wait });
         }
-        if status >= 500 {
+        // 501 (not implemented) and every 4xx but 408 and 429 say what will not change: asking
+        // again would take the same answer, later. A 408 (the server stopped waiting for the
+        // request) and the other 5xx may pass.
+        if status == 408 || (status >= 500 && status != 501) {
             return Err(Attempt::ServerError(err));
         }
         Err(Attempt::Final(err))

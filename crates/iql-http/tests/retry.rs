@@ -281,3 +281,50 @@ async fn a_429_holds_back_the_other_requests_too() {
         "held back only {held:?}"
     );
 }
+
+/// 501 and the 4xx other than 408 and 429 are final: one request, and a POST refused so created
+/// nothing (its outcome is known). A 408 is tried again, like a 503.
+#[tokio::test]
+async fn a_501_and_a_4xx_are_final_and_a_408_is_retried() {
+    for (status, method) in [
+        (501, Method::Get),
+        (404, Method::Get),
+        (422, Method::Post),
+        (501, Method::Post),
+    ] {
+        let (base, hits) = scripted(vec![(
+            status,
+            vec![],
+            r#"{"id":"nope","message":"not here"}"#,
+        )])
+        .await;
+        let err = client()
+            .send(&req(&base, method, method == Method::Get))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            1,
+            "{status} {method:?} was sent again"
+        );
+        assert_eq!(err.status(), Some(status));
+        assert!(
+            !err.maybe_acted(),
+            "{status} {method:?}: the server did nothing"
+        );
+    }
+    let (base, hits) = scripted(vec![
+        (408, vec![], r#"{"id":"timeout","message":"slow"}"#),
+        (200, vec![], r#"{"images":[]}"#),
+    ])
+    .await;
+    let resp = client().send(&req(&base, Method::Get, true)).await.unwrap();
+    assert_eq!((resp.status, hits.load(Ordering::SeqCst)), (200, 2));
+    // ...while a 502 after a POST may have been acted on.
+    let (base, _) = scripted(vec![(502, vec![], r#"{"id":"bad_gateway","message":"?"}"#)]).await;
+    let err = client()
+        .send(&req(&base, Method::Post, false))
+        .await
+        .unwrap_err();
+    assert!(err.maybe_acted());
+}

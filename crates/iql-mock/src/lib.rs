@@ -19,6 +19,11 @@ use std::time::Duration;
 
 pub use data::{Category, Image, DISTRIBUTIONS, REGIONS};
 
+/// The most images an account may hold: each is about 2 KB in memory and in every list's answers,
+/// so a million would take gigabytes before the first request. 100,000 is ten times what the
+/// benchmarks list.
+pub const MAX_IMAGES: usize = 100_000;
+
 /// How the mock behaves.
 #[derive(Debug, Clone)]
 pub struct MockConfig {
@@ -108,6 +113,15 @@ impl MockServer {
     }
 
     pub async fn bind(addr: SocketAddr, config: MockConfig) -> std::io::Result<MockServer> {
+        if config.images > MAX_IMAGES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "a sandbox holds at most {MAX_IMAGES} images, not {}",
+                    config.images
+                ),
+            ));
+        }
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(config));

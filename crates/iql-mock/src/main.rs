@@ -16,9 +16,9 @@ struct Args {
     /// Address to listen on (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:0")]
     addr: SocketAddr,
-    /// Number of images on the account.
-    #[arg(long, default_value_t = 60)]
-    images: usize,
+    /// Number of images on the account (at most 100000).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(0..=iql_mock::MAX_IMAGES as i64))]
+    images: u32,
     /// Delay before every answer, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
@@ -87,7 +87,7 @@ async fn main() -> std::process::ExitCode {
     let server = match MockServer::bind(
         args.addr,
         MockConfig {
-            images: args.images,
+            images: args.images as usize,
             latency: Duration::from_millis(args.latency_ms),
             error_rate: args.error_rate,
             rate_limit_rate: args.rate_limit_rate,

@@ -264,9 +264,27 @@ pub struct Method {
     pub request_translate: Option<String>,
     pub summary: Option<String>,
     pub description: Option<String>,
+    /// Other names the method answers to (`x-iql-aliases`): StackQL's, where they differ.
+    pub aliases: Vec<String>,
+    /// Boolean parameters the API honours only when true (`x-iql-true-only`): `false` is no
+    /// filter at all. Each with the field of the rows that is its opposite, if there is one
+    /// (`private` → `public`).
+    pub true_only: Vec<(String, Option<String>)>,
 }
 
 impl Method {
+    /// Whether `name` names this method: its own name, or one of its aliases.
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.name == name || self.aliases.iter().any(|a| a == name)
+    }
+
+    /// The parameter's entry in [`Method::true_only`], if the API honours it only when true.
+    pub fn true_only(&self, param: &str) -> Option<&(String, Option<String>)> {
+        self.true_only
+            .iter()
+            .find(|(p, _)| p.eq_ignore_ascii_case(param))
+    }
+
     /// Parameters a request cannot be made without: every path parameter, plus required query and
     /// header parameters.
     pub fn required_params(&self) -> impl Iterator<Item = &Param> {
@@ -351,7 +369,10 @@ impl Resource {
     }
 
     pub fn method(&self, name: &str) -> Option<&Arc<Method>> {
-        self.methods.iter().find(|m| m.name == name)
+        self.methods
+            .iter()
+            .find(|m| m.name == name)
+            .or_else(|| self.methods.iter().find(|m| m.answers_to(name)))
     }
 
     /// "has no method 'x'; did you mean 'y'? Its methods: …", for a method name that is not here.

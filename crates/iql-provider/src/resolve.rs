@@ -542,6 +542,26 @@ fn build_method(
             .get("description")
             .and_then(Value::as_str)
             .map(|s| s.trim().to_string()),
+        aliases: m
+            .get("x-iql-aliases")
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        true_only: m
+            .get("x-iql-true-only")
+            .and_then(Value::as_object)
+            .map(|params| {
+                params
+                    .iter()
+                    .map(|(p, opposite)| (p.clone(), opposite.as_str().map(str::to_string)))
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 

@@ -394,6 +394,35 @@ impl QueryStatement {
     pub fn scope(&self, id: usize) -> Option<&Scope> {
         self.scopes.iter().find(|s| s.id == id)
     }
+
+    /// The statement with the string literals written at `at` (line, column) made booleans:
+    /// `public = 'true'` compares a boolean column (0 or 1 in SQLite) with the text `true`, which
+    /// never matches; PostgreSQL reads the string as the boolean, and so does iql once the
+    /// engine, which knows the column's type, has found it.
+    pub fn with_truth_values(&self, at: &[((u64, u64), bool)]) -> QueryStatement {
+        let mut out = self.clone();
+        out.rendered = Arc::default();
+        let rewrite = |query: &mut Query| {
+            let _ = ast::visit_expressions_mut(query, |e| {
+                if let Expr::Value(v) = e {
+                    if matches!(v.value, Value::SingleQuotedString(_)) {
+                        let start = (v.span.start.line, v.span.start.column);
+                        if let Some((_, truth)) = at.iter().find(|(p, _)| *p == start) {
+                            v.value = Value::Boolean(*truth);
+                        }
+                    }
+                }
+                ControlFlow::<()>::Continue(())
+            });
+        };
+        crate::limits::with_stack(self.depth, || {
+            rewrite(&mut out.query);
+            for sub in &mut out.subqueries {
+                rewrite(&mut sub.query);
+            }
+        });
+        out
+    }
 }
 
 type RenderPlan<'a> = (&'a HashMap<usize, String>, &'a HashSet<usize>);

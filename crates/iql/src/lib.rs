@@ -83,7 +83,10 @@ pub use iql_engine::{
     ViewRecord, WaitPolicy, STORE_SCHEMA_VERSION,
 };
 #[cfg(feature = "sandbox")]
-pub use iql_mock::{ActionOutcome, MockConfig as SandboxConfig, MockServer as Sandbox};
+pub use iql_mock::{
+    ActionOutcome, MockConfig as SandboxConfig, MockServer as Sandbox,
+    MAX_IMAGES as MAX_SANDBOX_IMAGES,
+};
 pub use iql_provider::Registry;
 pub use iql_sql::{Literal, ParsedStatement, Statement, StoredFilter};
 
