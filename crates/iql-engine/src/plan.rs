@@ -43,13 +43,18 @@ pub(crate) enum LinkSource {
     Column { table: usize, column: String },
     /// `image_id IN (SELECT …)`: the values the subquery gives, run in SQLite over its tables.
     Subquery { index: usize, tables: Vec<usize> },
+    /// `i.image_id = json_extract(d.image, '$.id')`: the distinct values of an expression over
+    /// another table's columns.
+    Expression { table: usize, sql: String },
 }
 
 impl LinkBinding {
     /// The tables that must be loaded before the values are known.
     pub fn waits_on(&self) -> &[usize] {
         match &self.source {
-            LinkSource::Column { table, .. } => std::slice::from_ref(table),
+            LinkSource::Column { table, .. } | LinkSource::Expression { table, .. } => {
+                std::slice::from_ref(table)
+            }
             LinkSource::Subquery { tables, .. } => tables,
         }
     }
@@ -214,6 +219,26 @@ pub(crate) fn plan_query(
                                 source: LinkSource::Column {
                                     table: src,
                                     column: other.name.clone(),
+                                },
+                            });
+                        }
+                    }
+                }
+                ConjunctKind::LinkExpr {
+                    column,
+                    sql,
+                    columns,
+                } if owner(t.scope, column) == Some(t.id) => {
+                    // Every column of the expression from one other table of this FROM.
+                    let sources: Vec<Option<usize>> =
+                        columns.iter().map(|c| owner(t.scope, c)).collect();
+                    if let Some(Some(src)) = sources.first() {
+                        if *src != t.id && sources.iter().all(|s| *s == Some(*src)) {
+                            links.push(LinkBinding {
+                                param: column.name.to_ascii_lowercase(),
+                                source: LinkSource::Expression {
+                                    table: *src,
+                                    sql: sql.clone(),
                                 },
                             });
                         }

@@ -363,6 +363,18 @@ fn link_values(
                 .unwrap_or_else(|| column.clone());
             sqlite::distinct_values(conn, &src.local_name, &column, &src.sql_filters)?
         }
+        plan::LinkSource::Expression { table, sql } => {
+            let Some(src) = plans.iter().find(|s| s.table == *table) else {
+                return Ok(Vec::new());
+            };
+            sqlite::distinct_expression_values(
+                conn,
+                &src.local_name,
+                &alias_of(q, src),
+                sql,
+                &src.sql_filters,
+            )?
+        }
         plan::LinkSource::Subquery { index, .. } => {
             let (names, answered) = local_names(plans);
             let Some(sql) = q.render_subquery(*index, &names, &answered) else {

@@ -356,6 +356,34 @@ pub(crate) fn distinct_values(
     column_values(conn, &sql, args)
 }
 
+/// The distinct values of `expression` (over the table's columns, its alias as the query wrote
+/// it) in the rows that pass `filters`: what `i.image_id = json_extract(d.image, '$.id')` gives
+/// `image_id`.
+pub(crate) fn distinct_expression_values(
+    conn: &Connection,
+    table: &str,
+    alias: &str,
+    expression: &str,
+    filters: &[(usize, String, Vec<Literal>)],
+) -> Result<Vec<Value>, EngineError> {
+    let mut sql = format!(
+        "SELECT DISTINCT {expression} FROM {t} AS {a} WHERE true",
+        t = quote(table),
+        a = quote(alias)
+    );
+    let mut args: Vec<SqlValue> = Vec::new();
+    for (_, col, values) in filters {
+        let marks = vec!["?"; values.len()].join(", ");
+        sql.push_str(&format!(
+            " AND {}.{} IN ({marks})",
+            quote(alias),
+            quote(col)
+        ));
+        args.extend(values.iter().map(literal_value));
+    }
+    column_values(conn, &sql, args)
+}
+
 /// The distinct values of the first column of `sql` (a subquery that binds a parameter), as JSON;
 /// NULLs are left out.
 pub(crate) fn first_column_values(conn: &Connection, sql: &str) -> Result<Vec<Value>, EngineError> {

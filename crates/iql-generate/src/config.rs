@@ -60,6 +60,10 @@ pub struct GenerateConfig {
     /// `x-iql-true-only`. `images_list: {private: public}`.
     #[serde(default)]
     pub true_only: BTreeMap<String, BTreeMap<String, Option<String>>>,
+    /// `resource.method` → body fields an action variant cannot do without that the schema
+    /// leaves optional (`droplets.rename: [name]`).
+    #[serde(default)]
+    pub required_fields: BTreeMap<String, Vec<String>>,
     /// A comment written at the top of every generated document (the source and its licence).
     #[serde(default)]
     pub header: Option<String>,

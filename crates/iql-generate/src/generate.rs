@@ -77,6 +77,15 @@ struct MethodPlan<'a, 's> {
     op: &'a Operation<'s>,
     /// `Some((property, value, schema place))` for an action variant.
     variant: Option<(String, String, Loc)>,
+    /// What names the targets of a variant on a collection: a query parameter (`tag_name`) or
+    /// a body field (`volume_name`). Without it the action has no target, so it is required.
+    targets: Option<Target>,
+}
+
+#[derive(Clone)]
+enum Target {
+    Query(String),
+    Field(String),
 }
 
 /// What a generation produced.
@@ -360,6 +369,7 @@ fn service_document(
                 name,
                 op,
                 variant: None,
+                targets: None,
             },
         );
         for (property, value, schema) in action_variants(spec, op)? {
@@ -370,12 +380,13 @@ fn service_document(
                 .map(|r| r.to_string())
                 .unwrap_or_else(|| collection_name(collection_of(parent), &op.service));
             let mut name = value.clone();
+            let mut targets = None;
             if !op.path.contains('{') {
                 // On the collection, the target is named another way than by key: by a query
                 // parameter (`tag_name` → `reboot_by_tag`), or by a `…_name` field of the body
                 // (`volume_name` → `attach_by_name`).
-                let by = match selecting_query_param(spec, op) {
-                    Some(q) => Some(q),
+                targets = match selecting_query_param(spec, op) {
+                    Some(q) => Some(Target::Query(q)),
                     None => properties(spec, schema.clone(), spec.at(&schema)?, 0)?
                         .into_iter()
                         .map(|(n, _)| n)
@@ -384,9 +395,10 @@ fn service_document(
                                 .into_iter()
                                 .map(|(n, _)| n),
                         )
-                        .find(|n| n.ends_with("_name")),
+                        .find(|n| n.ends_with("_name"))
+                        .map(Target::Field),
                 };
-                if let Some(by) = by {
+                if let Some(Target::Query(by) | Target::Field(by)) = &targets {
                     let singular_owner = singular(&owner);
                     let word = by.trim_end_matches("_name").trim_end_matches("_id");
                     let word = if word == singular_owner {
@@ -404,6 +416,7 @@ fn service_document(
                     name,
                     op,
                     variant: Some((property, value, schema)),
+                    targets,
                 },
             );
         }
@@ -417,7 +430,7 @@ fn service_document(
         // first (get before list); the others keep the document's order.
         let mut verbs: BTreeMap<&str, Vec<Ranked>> = BTreeMap::new();
         for (index, m) in methods.iter().enumerate() {
-            let entry = method_entry(spec, &mut bundler, m, &mut paths, config)?;
+            let entry = method_entry(spec, &mut bundler, m, &mut paths, config, resource)?;
             if let Some(verb) = sql_verb(m, config) {
                 let fewer_first = if verb == "select" {
                     usize::MAX - required_count(spec, m.op)
@@ -685,6 +698,7 @@ fn method_entry(
     m: &MethodPlan,
     paths: &mut Map<String, Value>,
     generate_config: &GenerateConfig,
+    resource: &str,
 ) -> Result<Value, GenerateError> {
     let op = m.op;
     let doc_path = match &m.variant {
@@ -701,7 +715,7 @@ fn method_entry(
             );
             let reference = json!({ "$ref": format!("#/components/schemas/{name}") });
             let extra = example_only_fields(spec, op, property, value, schema)?;
-            let body_schema = if extra.is_empty() {
+            let mut body_schema = if extra.is_empty() {
                 reference
             } else {
                 // Fields the official examples send but the schema forgot (DigitalOcean's
@@ -711,6 +725,47 @@ fn method_entry(
                     "properties": Value::Object(extra.into_iter().collect()),
                 }] })
             };
+            // Fields the action cannot do without, which the schema leaves optional: the body
+            // field naming its targets (`attach_by_name` needs `volume_name`), and those the
+            // configuration's `required_fields` names (`droplets.rename` needs `name`).
+            let mut required: Vec<String> = generate_config
+                .required_fields
+                .get(&format!("{resource}.{}", m.name))
+                .cloned()
+                .unwrap_or_default();
+            if let Some(Target::Field(field)) = &m.targets {
+                required.insert(0, field.clone());
+            }
+            if !required.is_empty() {
+                body_schema = json!({ "allOf": [body_schema, { "required": required }] });
+            }
+            // The query parameter naming the targets (`power_off_by_tag` needs `tag_name`):
+            // required here, though the operation's other uses leave it optional.
+            if let Some(Target::Query(param)) = &m.targets {
+                let resolved = parameters(spec, op)
+                    .into_iter()
+                    .find(|(_, p)| p.get("name").and_then(Value::as_str) == Some(param.as_str()));
+                if let (Some((loc, p)), Some(list)) = (
+                    resolved,
+                    o.get_mut("parameters").and_then(Value::as_array_mut),
+                ) {
+                    let mut inline = bundler.copy(&loc, p, Kind::Parameter)?;
+                    if let Value::Object(fields) = &mut inline {
+                        fields.insert("required".to_string(), Value::Bool(true));
+                    }
+                    let own = op.value.get("parameters").and_then(Value::as_array);
+                    let at = own.and_then(|own| {
+                        own.iter().position(|raw| {
+                            spec.deref(op.loc.join("parameters"), raw)
+                                .is_ok_and(|(_, r)| r.get("name") == p.get("name"))
+                        })
+                    });
+                    match at {
+                        Some(i) if i < list.len() => list[i] = inline,
+                        _ => list.push(inline),
+                    }
+                }
+            }
             o.insert(
                 "requestBody".to_string(),
                 json!({

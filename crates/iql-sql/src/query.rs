@@ -56,6 +56,14 @@ pub enum ConjunctKind {
         left: ColumnRef,
         right: ColumnRef,
     },
+    /// `a.col = f(b.x, …)`: a column equal to an expression over other columns
+    /// (`i.image_id = json_extract(d.image, '$.id')`). `sql` is the expression as SQLite runs it,
+    /// `columns` the columns it names.
+    LinkExpr {
+        column: ColumnRef,
+        sql: String,
+        columns: Vec<ColumnRef>,
+    },
     /// `col IN (SELECT …)`: `subquery` indexes [`QueryStatement::subquery_tables`] and
     /// [`QueryStatement::render_subquery`].
     InSubquery {
@@ -311,6 +319,7 @@ impl QueryStatement {
                 ..Walker::analyze()
             };
             walker.query(&mut query);
+            quote_reserved_names(&mut query);
             query.to_string()
         });
         if memo.len() >= RENDERINGS_KEPT {
@@ -378,6 +387,7 @@ impl QueryStatement {
             ..Walker::analyze()
         };
         walker.query(&mut query);
+        quote_reserved_names(&mut query);
         if query.with.is_none() {
             // The statement's CTEs, rendered the same way, so the subquery may name them.
             let mut statement = self.query.clone();
@@ -386,6 +396,7 @@ impl QueryStatement {
                 ..Walker::analyze()
             };
             walker.query(&mut statement);
+            quote_reserved_names(&mut statement);
             query.with = statement.with;
         }
         Some(query.to_string())
@@ -833,6 +844,122 @@ fn or_of_equals(e: &Expr) -> Option<(ColumnRef, Vec<Literal>)> {
     }
 }
 
+/// Words SQLite reserves: as bare names they are syntax errors to it (`near "default"`), though
+/// the parser read them as column names (`SELECT id, name, default FROM digitalocean.vpcs.vpcs`,
+/// as StackQL's documents write it).
+const SQLITE_RESERVED: &[&str] = &[
+    "add",
+    "all",
+    "alter",
+    "and",
+    "as",
+    "autoincrement",
+    "between",
+    "case",
+    "check",
+    "collate",
+    "commit",
+    "constraint",
+    "create",
+    "default",
+    "deferrable",
+    "delete",
+    "distinct",
+    "drop",
+    "else",
+    "escape",
+    "except",
+    "exists",
+    "foreign",
+    "from",
+    "group",
+    "having",
+    "in",
+    "index",
+    "insert",
+    "intersect",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "limit",
+    "not",
+    "notnull",
+    "null",
+    "on",
+    "or",
+    "order",
+    "primary",
+    "references",
+    "returning",
+    "select",
+    "set",
+    "table",
+    "then",
+    "to",
+    "transaction",
+    "union",
+    "unique",
+    "update",
+    "using",
+    "values",
+    "when",
+    "where",
+];
+
+/// Column names that are words SQLite reserves, quoted for it: the user wrote a name.
+fn quote_reserved_names(query: &mut Query) {
+    let quote = |i: &mut Ident| {
+        if i.quote_style.is_none() && SQLITE_RESERVED.contains(&i.value.to_lowercase().as_str()) {
+            i.quote_style = Some('"');
+        }
+    };
+    let _ = ast::visit_expressions_mut(query, |e| {
+        match e {
+            Expr::Identifier(i) => quote(i),
+            Expr::CompoundIdentifier(parts) => parts.iter_mut().for_each(quote),
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// `column = expr`, where `expr` names columns and holds no subquery: a link by expression.
+fn link_expr(column: ColumnRef, expr: &Expr) -> ConjunctKind {
+    let columns = columns_in(expr);
+    let mut subquery = false;
+    let _ = ast::visit_expressions(expr, |x| {
+        subquery |= matches!(
+            x,
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }
+        );
+        ControlFlow::<()>::Continue(())
+    });
+    if columns.is_empty() || subquery {
+        return ConjunctKind::Other;
+    }
+    let mut expr = expr.clone();
+    let _ = ast::visit_expressions_mut(&mut expr, |e| {
+        let quote = |i: &mut Ident| {
+            if i.quote_style.is_none() && SQLITE_RESERVED.contains(&i.value.to_lowercase().as_str())
+            {
+                i.quote_style = Some('"');
+            }
+        };
+        match e {
+            Expr::Identifier(i) => quote(i),
+            Expr::CompoundIdentifier(parts) => parts.iter_mut().for_each(quote),
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    ConjunctKind::LinkExpr {
+        column,
+        sql: expr.to_string(),
+        columns,
+    }
+}
+
 /// The alternatives of an OR that is not one column's IN list (see [`ConjunctKind::AnyOf`]).
 fn any_of(e: &Expr) -> ConjunctKind {
     fn alternatives<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
@@ -893,6 +1020,8 @@ fn classify(e: &Expr) -> ConjunctKind {
                     }
                 }
                 (Some(left), Some(right), _, _) => ConjunctKind::Link { left, right },
+                (Some(column), None, _, None) => link_expr(column, right),
+                (None, Some(column), None, _) => link_expr(column, left),
                 _ => ConjunctKind::Other,
             }
         }
