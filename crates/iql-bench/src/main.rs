@@ -1,4 +1,9 @@
-//! `cargo run --release -p iql-bench -- [SECTION…] [--write docs/performance.md]`
+//! `cargo run --release -p iql-bench -- [SECTION…] [--write docs/performance.md] [--smoke]`
+//!
+//! `--smoke` runs every chosen section small and quick, with all its checks (CI runs it, so a
+//! section that stops measuring what it names fails there); it cannot be written to the docs.
+//! Every section that measures the API path runs with the response cache off and fails when a run
+//! sends other than the requests it names; cached figures have rows of their own.
 //!
 //! Each section measures one thing against `iql-mock` on 127.0.0.1 and prints a markdown table;
 //! with `--write` the table replaces the one between `<!-- bench:SECTION:start -->` and
@@ -43,6 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--write" => write_to = Some(it.next().ok_or("--write needs a file")?.clone()),
+            "--smoke" => sections::set_smoke(),
             s if SECTIONS.contains(&s) => chosen.push(s.to_string()),
             other => {
                 return Err(
@@ -50,6 +56,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 )
             }
         }
+    }
+    if write_to.is_some() && std::env::args().any(|a| a == "--smoke") {
+        return Err("--smoke figures are not measurements: run without it to --write".into());
     }
     if chosen.is_empty() {
         chosen = SECTIONS.iter().map(|s| s.to_string()).collect();

@@ -11,6 +11,39 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 const LATENCY: Duration = Duration::from_millis(20);
 const RUNS: usize = 9;
 
+/// `--smoke`: every section once, small and quick (CI runs it), its checks all in force: a
+/// section that stops measuring what it names fails there, not only when someone re-measures.
+static SMOKE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_smoke() {
+    SMOKE.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn smoke() -> bool {
+    SMOKE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `n` runs, or 2 in a smoke run.
+fn runs(n: usize) -> usize {
+    if smoke() {
+        n.min(2)
+    } else {
+        n
+    }
+}
+
+/// Fails a run that sent fewer (or other) requests than the measurement names: a cache or a
+/// shortcut answering would make the figure a measure of something else.
+fn check_requests(what: &str, sent: u64, expected: u64) -> Result<()> {
+    if sent != expected {
+        return Err(format!(
+            "{what}: {sent} requests sent where the measurement names {expected}; it no longer measures what it says"
+        )
+        .into());
+    }
+    Ok(())
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
@@ -24,11 +57,13 @@ async fn mock(images: usize, latency: Duration) -> Result<MockServer> {
     .await?)
 }
 
+/// An engine for measuring the API path: the response cache off, so every run asks the API.
 async fn engine_at(mock: &MockServer, concurrency: usize) -> Result<Engine> {
     Ok(Engine::builder()
         .endpoint("digitalocean", &mock.url())
         .credential("digitalocean", "bench")
         .concurrency(concurrency)
+        .cache_ttl(Duration::ZERO)
         .build()
         .await?)
 }
@@ -40,6 +75,8 @@ struct Case {
     concurrency: usize,
     /// The single integer the query returns, or its number of rows.
     expect_rows: i64,
+    /// The requests each run sends.
+    expect_requests: u64,
 }
 
 /// The single integer of a one-row result, or the number of rows.
@@ -58,6 +95,7 @@ pub async fn concurrency() -> Result<String> {
             sql: "SELECT count(*) FROM digitalocean.compute.images",
             concurrency: 8,
             expect_rows: 10_000,
+            expect_requests: 50,
         },
         Case {
             name: "same, one request at a time (StackQL's default)",
@@ -65,6 +103,7 @@ pub async fn concurrency() -> Result<String> {
             sql: "SELECT count(*) FROM digitalocean.compute.images",
             concurrency: 1,
             expect_rows: 10_000,
+            expect_requests: 50,
         },
         Case {
             name: "dependent join over 200 private images",
@@ -72,6 +111,7 @@ pub async fn concurrency() -> Result<String> {
             sql: "SELECT count(*) FROM (SELECT i.name, a.type, a.status FROM digitalocean.compute.images i JOIN digitalocean.compute.image_actions a ON a.image_id = i.id WHERE i.private = true)",
             concurrency: 8,
             expect_rows: 148,
+            expect_requests: 201,
         },
         Case {
             name: "LIMIT 10 on 10,000 images (stops after one page)",
@@ -79,6 +119,7 @@ pub async fn concurrency() -> Result<String> {
             sql: "SELECT id FROM digitalocean.compute.images LIMIT 10",
             concurrency: 8,
             expect_rows: 10,
+            expect_requests: 1,
         },
     ];
     let mut table = String::new();
@@ -89,12 +130,13 @@ pub async fn concurrency() -> Result<String> {
         let engine = engine_at(&mock, case.concurrency).await?;
         let mut times = Vec::new();
         let mut requests = 0;
-        for _ in 0..RUNS {
+        for _ in 0..runs(RUNS) {
             mock.clear_requests();
             let start = Instant::now();
             let r = engine.execute(case.sql).await?;
             times.push(start.elapsed());
             requests = mock.request_count();
+            check_requests(case.name, requests, case.expect_requests)?;
             if result_size(&r[0].rows) != Some(Cell::Integer(case.expect_rows)) {
                 return Err(format!("{}: wrong result {:?}", case.name, r[0].rows).into());
             }
@@ -148,26 +190,37 @@ pub async fn overhead() -> Result<String> {
             })
             .collect()
     };
-    for round in 0..OVERHEAD_ROUNDS {
+    let queries = if smoke() { 20 } else { OVERHEAD_QUERIES };
+    for round in 0..runs(OVERHEAD_ROUNDS) {
         let texts = fresh(round);
+        mock.clear_requests();
         let start = Instant::now();
-        for _ in 0..OVERHEAD_QUERIES {
+        for _ in 0..queries {
             let r = engine.execute(sql).await?;
             if r[0].rows.len() != 1 {
                 return Err("the single-image query gave no row".into());
             }
         }
-        library.push(start.elapsed() / OVERHEAD_QUERIES as u32);
+        library.push(start.elapsed() / queries as u32);
+        check_requests("overhead: library", mock.request_count(), queries as u64)?;
+        mock.clear_requests();
         let start = Instant::now();
-        for sql in &texts {
+        for sql in texts.iter().take(queries) {
             engine.execute(sql).await?;
         }
-        distinct.push(start.elapsed() / OVERHEAD_QUERIES as u32);
+        distinct.push(start.elapsed() / queries as u32);
+        check_requests(
+            "overhead: distinct statements",
+            mock.request_count(),
+            queries as u64,
+        )?;
+        mock.clear_requests();
         let start = Instant::now();
-        for _ in 0..OVERHEAD_QUERIES {
+        for _ in 0..queries {
             raw_get(&client, &url).await?;
         }
-        raw.push(start.elapsed() / OVERHEAD_QUERIES as u32);
+        raw.push(start.elapsed() / queries as u32);
+        check_requests("overhead: raw GETs", mock.request_count(), queries as u64)?;
     }
     library.sort();
     distinct.sort();
@@ -178,7 +231,8 @@ pub async fn overhead() -> Result<String> {
     let mut table = String::new();
     writeln!(
         table,
-        "| per query, median of {OVERHEAD_ROUNDS} rounds of {OVERHEAD_QUERIES} | µs |"
+        "| per query (each one GET; the response cache off), median of {} rounds of {queries} | µs |",
+        runs(OVERHEAD_ROUNDS)
     )?;
     writeln!(table, "|---|---|")?;
     writeln!(
@@ -236,7 +290,12 @@ pub async fn scale() -> Result<String> {
         "| images | latency | query | requests | time ms | peak RSS of the iql process |"
     )?;
     writeln!(table, "|---|---|---|---|---|---|")?;
-    for images in [1_000usize, 10_000, 100_000] {
+    let sizes: &[usize] = if smoke() {
+        &[1_000]
+    } else {
+        &[1_000, 10_000, 100_000]
+    };
+    for &images in sizes {
         for latency in [Duration::ZERO, LATENCY] {
             let mock = mock(images, latency).await?;
             for (name, sql) in SCALE_QUERIES {
@@ -245,6 +304,11 @@ pub async fn scale() -> Result<String> {
                 if report.rows != images as i64 {
                     return Err(format!("{images} images: the child saw {}", report.rows).into());
                 }
+                check_requests(
+                    &format!("scale: {images} images"),
+                    mock.request_count(),
+                    images.div_ceil(200) as u64,
+                )?;
                 let how = if name == "stream" {
                     ", streamed to JSON lines"
                 } else {
@@ -300,6 +364,7 @@ pub fn scale_child(args: &[String]) -> Result<()> {
         let engine = Engine::builder()
             .endpoint("digitalocean", url)
             .credential("digitalocean", "bench")
+            .cache_ttl(Duration::ZERO)
             .build()
             .await?;
         let start = Instant::now();
@@ -382,7 +447,7 @@ pub async fn providers() -> Result<String> {
     let mut times = Vec::new();
     let mut files = 0;
     let mut resources = 0;
-    for _ in 0..5 {
+    for _ in 0..runs(5) {
         let start = Instant::now();
         let generated = iql_generate::generate(&spec, "digitalocean", &config)?;
         times.push(start.elapsed());
@@ -399,7 +464,7 @@ pub async fn providers() -> Result<String> {
 
     // Each measurement in a registry of its own: nothing cached from the one before.
     let timed = |f: &dyn Fn() -> Result<()>| -> Result<Vec<Duration>> {
-        (0..PROVIDER_RUNS)
+        (0..runs(PROVIDER_RUNS))
             .map(|_| {
                 let start = Instant::now();
                 f()?;
@@ -458,7 +523,12 @@ pub async fn providers() -> Result<String> {
     )?;
 
     // Cold start: the binary, run anew for each query, against the mock.
-    let bin = root.join("target/release/iql");
+    // A smoke run checks the measurement with whatever build is there (CI's debug one).
+    let bin = root.join(if smoke() {
+        "target/debug/iql"
+    } else {
+        "target/release/iql"
+    });
     if !bin.exists() {
         return Err(format!(
             "{} is missing: run cargo build --release -p iql-cli first",
@@ -498,11 +568,12 @@ pub async fn providers() -> Result<String> {
     // Processes are waited for on a blocking thread, so the mock (on this runtime) answers.
     let (iql_times, baseline_times, curl_times) =
         tokio::task::spawn_blocking(move || -> std::result::Result<_, String> {
+            let (warm, cold) = (runs(5), runs(COLD_RUNS));
             let runs = |bin: &std::path::Path| -> std::result::Result<Vec<Duration>, String> {
-                for _ in 0..5 {
+                for _ in 0..warm {
                     run(bin).map_err(|e| e.to_string())?;
                 }
-                (0..COLD_RUNS)
+                (0..cold)
                     .map(|_| run(bin))
                     .collect::<Result<Vec<_>>>()
                     .map_err(|e| e.to_string())
@@ -512,7 +583,7 @@ pub async fn providers() -> Result<String> {
                 Some(b) => Some((b.clone(), runs(b)?)),
                 None => None,
             };
-            let curl_times = (0..COLD_RUNS)
+            let curl_times = (0..cold)
                 .map(|_| run_curl())
                 .collect::<Result<Vec<_>>>()
                 .ok();
@@ -565,15 +636,17 @@ pub async fn reuse() -> Result<String> {
     };
     let cold_engine = builder().cache_ttl(Duration::ZERO).build().await?;
     let mut cold = Vec::new();
-    for _ in 0..RUNS {
+    for _ in 0..runs(RUNS) {
+        mock.clear_requests();
         let start = Instant::now();
         check(&cold_engine.execute(sql).await?)?;
         cold.push(start.elapsed());
+        check_requests("reuse: cold", mock.request_count(), 50)?;
     }
     let engine = builder().build().await?;
     check(&engine.execute(sql).await?)?;
     let mut cached = Vec::new();
-    for _ in 0..REUSE_RUNS {
+    for _ in 0..runs(REUSE_RUNS) {
         let start = Instant::now();
         let r = engine.execute(sql).await?;
         cached.push(start.elapsed());
@@ -589,7 +662,7 @@ pub async fn reuse() -> Result<String> {
         )
         .await?;
     let mut materialized = Vec::new();
-    for _ in 0..REUSE_RUNS {
+    for _ in 0..runs(REUSE_RUNS) {
         let start = Instant::now();
         let r = engine.execute("SELECT count(*) FROM bench_images").await?;
         materialized.push(start.elapsed());
@@ -661,18 +734,18 @@ pub async fn serve() -> Result<String> {
         tokio::spawn(conn);
         Ok::<_, Box<dyn std::error::Error>>(client)
     };
-    const QUERIES: usize = 2_000;
+    let queries = if smoke() { 32 } else { 2_000 };
     // In-process, the same session path the server uses.
     let session = engine.session();
     let start = Instant::now();
-    for _ in 0..QUERIES {
+    for _ in 0..queries {
         session.execute(sql).await?;
     }
-    let in_process = start.elapsed() / QUERIES as u32;
+    let in_process = start.elapsed() / queries as u32;
     // One client, one query after another.
     let client = connect().await?;
     let start = Instant::now();
-    for _ in 0..QUERIES {
+    for _ in 0..queries {
         client.simple_query(sql).await?;
     }
     let one = start.elapsed();
@@ -682,7 +755,7 @@ pub async fn serve() -> Result<String> {
     for _ in 0..16 {
         let client = connect().await?;
         tasks.push(tokio::spawn(async move {
-            for _ in 0..QUERIES / 16 {
+            for _ in 0..queries / 16 {
                 client.simple_query(sql).await?;
             }
             Ok::<_, tokio_postgres::Error>(())
@@ -699,11 +772,11 @@ pub async fn serve() -> Result<String> {
         )
         .into());
     }
-    let qps = |d: Duration| QUERIES as f64 / d.as_secs_f64();
+    let qps = |d: Duration| queries as f64 / d.as_secs_f64();
     let mut table = String::new();
     writeln!(
         table,
-        "| cached one-image query, {QUERIES} runs | queries/s | ms per query |"
+        "| cached one-image query, {queries} runs | queries/s | ms per query |"
     )?;
     writeln!(table, "|---|---|---|")?;
     writeln!(
@@ -716,18 +789,18 @@ pub async fn serve() -> Result<String> {
         table,
         "| `iql serve`, 1 client (tokio-postgres) | {:.0} | {:.3} |",
         qps(one),
-        one.as_secs_f64() * 1e3 / QUERIES as f64
+        one.as_secs_f64() * 1e3 / queries as f64
     )?;
     writeln!(
         table,
         "| `iql serve`, 16 clients at once | {:.0} | {:.3} (wall time / queries) |",
         qps(sixteen),
-        sixteen.as_secs_f64() * 1e3 / QUERIES as f64
+        sixteen.as_secs_f64() * 1e3 / queries as f64
     )?;
     writeln!(
         table,
         "\nAdded by the wire, per query: {:.3} ms.",
-        (one.as_secs_f64() / QUERIES as f64 - in_process.as_secs_f64()) * 1e3
+        (one.as_secs_f64() / queries as f64 - in_process.as_secs_f64()) * 1e3
     )?;
     Ok(table)
 }
@@ -774,6 +847,7 @@ pub async fn scaling() -> Result<String> {
     let start = Instant::now();
     a.execute(refresh).await?;
     let one = (start.elapsed(), mock.request_count() - sent);
+    check_requests("scaling: one refresh", one.1, (IMAGES as u64).div_ceil(200))?;
     // Both at once, on one store.
     let sent = mock.request_count();
     let start = Instant::now();
@@ -816,7 +890,7 @@ pub async fn scaling() -> Result<String> {
 
     // Reading it: through iql (the rows come from PostgreSQL), and straight from PostgreSQL.
     let mut through_iql = Vec::new();
-    for _ in 0..SCALING_READS {
+    for _ in 0..runs(SCALING_READS) {
         let start = Instant::now();
         let r = b.execute("SELECT count(*) FROM inventory").await?;
         through_iql.push(start.elapsed());
@@ -829,7 +903,7 @@ pub async fn scaling() -> Result<String> {
         .and_then(|i| i["id"].as_i64())
         .ok_or("no image 5000")?;
     let mut by_id = Vec::new();
-    for _ in 0..SCALING_READS {
+    for _ in 0..runs(SCALING_READS) {
         let start = Instant::now();
         let r = b
             .execute(&format!("SELECT name FROM inventory WHERE id = {one_id}"))
@@ -866,7 +940,7 @@ pub async fn scaling() -> Result<String> {
         tokio_postgres::connect(&pg.url_with_password("team"), tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
     let mut direct = Vec::new();
-    for _ in 0..SCALING_READS {
+    for _ in 0..runs(SCALING_READS) {
         let start = Instant::now();
         let n: i64 = client
             .query_one("SELECT count(*) FROM iql.inventory", &[])

@@ -133,7 +133,17 @@ pub(crate) fn build_url(
         {
             // A null value is a call without the parameter (see `plan::Split`).
             if let Some((_, v)) = args.iter().find(|(n, v)| *n == p.name && !v.is_null()) {
-                q.append_pair(&p.name, &url_text(v));
+                match v {
+                    // A list is the parameter once per item (OpenAPI's form style, exploded).
+                    Value::Array(items) => {
+                        for item in items {
+                            q.append_pair(&p.name, &url_text(item));
+                        }
+                    }
+                    v => {
+                        q.append_pair(&p.name, &url_text(v));
+                    }
+                }
             } else if let (Some(size), Some((top, _))) = (page_size, &method.top_param) {
                 if *top == p.name {
                     q.append_pair(&p.name, &size.to_string());
@@ -164,7 +174,7 @@ pub(crate) fn header_args(
     method: &iql_provider::Method,
     args: &[(String, Value)],
 ) -> Vec<(String, String)> {
-    method
+    let mut headers: Vec<(String, String)> = method
         .params
         .iter()
         .filter(|p| p.location == ParamLocation::Header)
@@ -173,7 +183,15 @@ pub(crate) fn header_args(
                 .find(|(n, v)| *n == p.name && !v.is_null())
                 .map(|(_, v)| (p.name.clone(), url_text(v)))
         })
-        .collect()
+        .collect();
+    // What the method answers with, when it is not JSON: a server asked for JSON alone would
+    // answer 406.
+    if method.answers_text() {
+        if let Some(media) = &method.response_media_type {
+            headers.push(("Accept".to_string(), media.clone()));
+        }
+    }
+    headers
 }
 
 /// The value at a `$.a.b` path.
@@ -356,6 +374,7 @@ async fn fetch_call(
                 .unwrap_or(usize::MAX)
         }),
         headers: header_args(&plan.method, &args),
+        text: plan.method.answers_text(),
         derived: Vec::new(),
         keep: pagination_keys(plan),
         args,
@@ -525,6 +544,8 @@ struct PageSpec {
     width: usize,
     /// Items are whole values, each into this column (`Method::value_rows`).
     whole: Option<usize>,
+    /// The answer is not JSON: it is one row, its text in the `whole` column.
+    text: bool,
     /// The call's parameters, written back into rows that lack them.
     args: Vec<(String, Value)>,
     /// (parameter column, opposite field column): a parameter honoured only when true, whose
@@ -553,6 +574,7 @@ impl PageSpec {
         index.hash(&mut h);
         self.width.hash(&mut h);
         self.whole.hash(&mut h);
+        self.text.hash(&mut h);
         for (name, value) in &self.args {
             name.hash(&mut h);
             value.to_string().hash(&mut h);
@@ -736,6 +758,22 @@ fn read_page(spec: &PageSpec, url: String, raw: &CachedAnswer) -> Result<Page, E
                     .map(|k| format!("an object with {k}"))
                     .unwrap_or_else(|| "JSON".to_string())
             ),
+        });
+    }
+    if spec.text {
+        // An answer that is not JSON is one row: the text, whole.
+        let mut row = vec![Value::Null; spec.width];
+        if let Some(cell) = spec.whole.and_then(|i| row.get_mut(i)) {
+            *cell = Value::String(String::from_utf8_lossy(&raw.body).into_owned());
+        }
+        write_back(spec, &mut row);
+        return Ok(Page {
+            cached: false,
+            url,
+            next: None,
+            last: None,
+            total: None,
+            rows: vec![row],
         });
     }
     let (mut rows, links) = match spec.object_key.as_deref().and_then(page::top_level_key) {

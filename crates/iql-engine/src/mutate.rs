@@ -97,8 +97,10 @@ fn known_names(m: &Method) -> Vec<String> {
     names
 }
 
-/// The first method of `verbs` (in document order) whose required parameters and body fields are
-/// all among `given` (plus the fields `request.base` sets).
+/// Of the methods of `verbs` whose required parameters and body fields are all among `given`
+/// (plus the fields `request.base` sets), the first (in document order) that takes every name
+/// given; else the first that takes the most. `DELETE … WHERE volume_id = …` is
+/// `volumes_delete`, though `volumes_delete_by_name`, listed first, requires nothing.
 fn choose<'a>(
     resource: &'a Resource,
     verbs: &[SqlVerb],
@@ -106,14 +108,29 @@ fn choose<'a>(
     verb: &str,
 ) -> Result<&'a Method, EngineError> {
     let mut report = Vec::new();
+    let mut best: Option<(&Method, usize)> = None;
     for v in verbs {
         for m in resource.methods_for(*v) {
             let missing = m.missing(given);
-            if missing.is_empty() {
+            if !missing.is_empty() {
+                report.push((m.name.clone(), missing));
+                continue;
+            }
+            let names = known_names(m);
+            let taken = given
+                .iter()
+                .filter(|g| names.iter().any(|n| n.eq_ignore_ascii_case(g)))
+                .count();
+            if taken == given.len() {
                 return Ok(m);
             }
-            report.push((m.name.clone(), missing));
+            if best.is_none_or(|(_, most)| taken > most) {
+                best = Some((m, taken));
+            }
         }
+    }
+    if let Some((m, _)) = best {
+        return Ok(m);
     }
     if report.is_empty() {
         return Err(EngineError::NoMethodForVerb {
@@ -191,7 +208,17 @@ fn body_value(
         return Ok(Value::Null);
     }
     if field.schema.kind() == ValueKind::Json {
+        let takes = |t: &str| field.schema.types.iter().any(|x| x == t);
         let parsed = match raw {
+            // A field that may also be a string (`input`: a text or a list of them) takes text
+            // that is no JSON array or object as that string.
+            Value::String(s)
+                if takes("string")
+                    && !serde_json::from_str::<Value>(s)
+                        .is_ok_and(|v| v.is_array() || v.is_object()) =>
+            {
+                return Ok(Value::String(s.clone()));
+            }
             Value::String(s) => serde_json::from_str::<Value>(s)
                 .map_err(|e| invalid(format!("JSON text ({e}), e.g. '[\"a\",\"b\"]'")))?,
             other => other.clone(),
@@ -220,7 +247,7 @@ fn param_value(
     name: &str,
     raw: &Value,
 ) -> Result<Value, EngineError> {
-    let Some(p) = m.param(name) else {
+    let Some(p) = m.param_named(name) else {
         return Err(unknown(resource, m, name));
     };
     let lit = match raw {
@@ -353,6 +380,15 @@ async fn send(
         // Only the reads that DELETE … RETURNING makes may be sent twice.
         idempotent: m.http_method == iql_provider::HttpMethod::Get,
     };
+    if m.answers_text() {
+        // Not JSON: the answer is one item, its text (read as the method's one column).
+        let raw = runtime.http().send_raw(&req).await?;
+        let text = Value::String(String::from_utf8_lossy(&raw.body).into_owned());
+        return Ok(Answer {
+            status: raw.status,
+            items: vec![text],
+        });
+    }
     let resp = runtime.http().send(&req).await?;
     Ok(Answer {
         status: resp.status,

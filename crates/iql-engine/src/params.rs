@@ -27,6 +27,15 @@ pub(crate) fn normalize(schema: &SchemaInfo, lit: &Literal) -> Option<Value> {
             _ => None,
         },
         "string" => Some(Value::String(text.clone())),
+        // A list parameter (`statuses`): JSON text of a list, as StackQL's documents fill it
+        // (`'["A","B"]'`), or one value alone. Sent as the parameter once per item.
+        "array" => match serde_json::from_str::<Value>(text.trim()) {
+            Ok(Value::Array(items)) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
+                Some(Value::Array(items))
+            }
+            Ok(Value::Array(_) | Value::Object(_)) => None,
+            _ => Some(Value::Array(vec![Value::String(text.clone())])),
+        },
         _ => None,
     })?;
     if let Some(min) = schema.minimum {
@@ -49,6 +58,7 @@ pub(crate) fn normalize(schema: &SchemaInfo, lit: &Literal) -> Option<Value> {
 pub(crate) fn url_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(url_text).collect::<Vec<_>>().join(","),
         other => other.to_string(),
     }
 }

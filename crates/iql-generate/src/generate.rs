@@ -835,7 +835,10 @@ fn method_entry(
         );
     }
     let mut response = Map::new();
-    response.insert("mediaType".to_string(), json!("application/json"));
+    response.insert(
+        "mediaType".to_string(),
+        json!(response_media_type(spec, op, code.as_deref())?),
+    );
     if let Some(code) = &code {
         response.insert("openAPIDocKey".to_string(), json!(code));
     }
@@ -970,6 +973,37 @@ fn response_shape(spec: &Spec, op: &Operation) -> Result<ResponseShape, Generate
         object_key: wrap.clone().or(key),
         wrap,
     })
+}
+
+/// The media type of the answer: JSON where the response offers it, else the one it has
+/// (`application/yaml` for a kubeconfig, `text/csv` for an invoice).
+fn response_media_type(
+    spec: &Spec,
+    op: &Operation,
+    code: Option<&str>,
+) -> Result<String, GenerateError> {
+    const JSON: &str = "application/json";
+    let Some((code, response)) = code.and_then(|c| {
+        op.value
+            .get("responses")
+            .and_then(|r| r.get(c))
+            .map(|r| (c, r))
+    }) else {
+        return Ok(JSON.to_string());
+    };
+    let (_, response) = spec.deref(op.loc.join("responses").join(code), response)?;
+    let Some(content) = response.get("content").and_then(Value::as_object) else {
+        return Ok(JSON.to_string());
+    };
+    if content.contains_key(JSON) || content.is_empty() {
+        return Ok(JSON.to_string());
+    }
+    Ok(content
+        .keys()
+        .find(|k| k.contains("json"))
+        .or_else(|| content.keys().next())
+        .cloned()
+        .unwrap_or_else(|| JSON.to_string()))
 }
 
 /// What a property of a response body holds.

@@ -435,10 +435,15 @@ impl HttpClient {
             Method::Patch => reqwest::Method::PATCH,
             Method::Delete => reqwest::Method::DELETE,
         };
-        let mut builder = self
-            .client
-            .request(method, req.url.clone())
-            .header("Accept", "application/json");
+        let mut builder = self.client.request(method, req.url.clone());
+        // JSON, unless the caller asks for something else (a kubeconfig's YAML).
+        if !req
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("accept"))
+        {
+            builder = builder.header("Accept", "application/json");
+        }
         for (name, value) in &req.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }

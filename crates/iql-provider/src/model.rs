@@ -273,6 +273,15 @@ pub struct Method {
 }
 
 impl Method {
+    /// Whether the method answers with something other than JSON (`application/yaml` for a
+    /// kubeconfig, `text/csv` or `application/pdf` for an invoice): one row whose single column
+    /// holds the answer as text.
+    pub fn answers_text(&self) -> bool {
+        self.response_media_type
+            .as_deref()
+            .is_some_and(|t| !t.contains("json"))
+    }
+
     /// Whether `name` names this method: its own name, or one of its aliases.
     pub fn answers_to(&self, name: &str) -> bool {
         self.name == name || self.aliases.iter().any(|a| a == name)
@@ -320,7 +329,7 @@ impl Method {
         self.required_params()
             .map(|p| p.name.clone())
             .chain(self.required_body_fields().map(|f| f.name.clone()))
-            .filter(|n| !given.contains(n) && !base.contains(n))
+            .filter(|n| !given.iter().any(|g| g.eq_ignore_ascii_case(n)) && !base.contains(n))
             .collect()
     }
 

@@ -471,14 +471,35 @@ fn build_method(
         .pointer("/response/objectKey")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let (columns, value_rows) = response_columns(
-        doc,
-        operation,
-        response_doc_key.as_deref(),
-        response_media_type.as_deref(),
-        object_key.as_deref(),
-        at,
-    )?;
+    let (columns, value_rows) = if response_media_type
+        .as_deref()
+        .is_some_and(|t| !t.contains("json"))
+    {
+        // Not JSON (a kubeconfig in YAML, an invoice as CSV or PDF): the answer, whole, is the
+        // one column of one row.
+        (
+            vec![Column {
+                name: "content".to_string(),
+                schema: SchemaInfo {
+                    types: vec!["string".to_string()],
+                    description: response_media_type
+                        .as_ref()
+                        .map(|t| format!("the answer as text ({t})")),
+                    ..SchemaInfo::default()
+                },
+            }],
+            true,
+        )
+    } else {
+        response_columns(
+            doc,
+            operation,
+            response_doc_key.as_deref(),
+            response_media_type.as_deref(),
+            object_key.as_deref(),
+            at,
+        )?
+    };
 
     let pagination = config.get("pagination").and_then(|p| {
         Some(Pagination {

@@ -631,6 +631,24 @@ pub(crate) fn parse_exec(source: &StatementText) -> Result<ExecStatement, SqlErr
             _ => return Err(err(i, "expected @name = value or @@json = '{…}'")),
         };
         i = next;
+        // A name with dashes, written without spaces (`@X-Dangerous`, a header parameter).
+        let mut pname = pname;
+        while let (Some(dash), Some(word)) = (toks.get(i), toks.get(i + 1)) {
+            let adjacent = |a: &sqlparser::tokenizer::TokenWithSpan,
+                            b: &sqlparser::tokenizer::TokenWithSpan| {
+                a.span.end == b.span.start
+            };
+            match (&dash.token, &word.token) {
+                (Token::Minus, Token::Word(w))
+                    if adjacent(&toks[i - 1], dash) && adjacent(dash, word) =>
+                {
+                    pname.push('-');
+                    pname.push_str(&w.value);
+                    i += 2;
+                }
+                _ => break,
+            }
+        }
         if toks.get(i).map(|t| &t.token) != Some(&Token::Eq) {
             return Err(err(i, &format!("expected = after @{pname}")));
         }
