@@ -640,7 +640,7 @@ pub(crate) fn parse_exec(source: &StatementText) -> Result<ExecStatement, SqlErr
             };
             match (&dash.token, &word.token) {
                 (Token::Minus, Token::Word(w))
-                    if adjacent(&toks[i - 1], dash) && adjacent(dash, word) =>
+                    if adjacent(toks[i - 1], dash) && adjacent(dash, word) =>
                 {
                     pname.push('-');
                     pname.push_str(&w.value);
