@@ -259,14 +259,23 @@ fn check_comparisons(
             .flat_map(|s| &s.conjuncts)
             .any(|c| answered.contains(&c.id) && c.contains(at))
     };
+    // With a derived table or a CTE in the statement, a name may be one of its columns (`SELECT
+    // … FROM (SELECT name AS size_gigabytes …) s WHERE size_gigabytes = 'abc'`): then only a
+    // name qualified by a provider table's own alias is judged.
+    let plain = q.scopes.iter().all(|s| s.other_sources == 0);
+    let explicit = |p: &plan::TablePlan| {
+        q.tables
+            .iter()
+            .any(|t| t.id == p.table && t.alias.is_some())
+    };
     for c in q
         .comparisons
         .iter()
         .filter(|c| !sent((c.line, c.column_at)))
     {
         let owners = plans.iter().filter(|p| match &c.qualifier {
-            Some(alias) => alias_of(q, p).eq_ignore_ascii_case(alias),
-            None => true,
+            Some(alias) => alias_of(q, p).eq_ignore_ascii_case(alias) && (plain || explicit(p)),
+            None => plain,
         });
         let kinds: Vec<ValueKind> = owners
             .filter_map(|p| {
