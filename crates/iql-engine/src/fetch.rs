@@ -382,10 +382,13 @@ async fn fetch_call(
         token,
         signature: 0,
     };
+    // From every select method of the resource: a GET of one image has no `private`
+    // parameter, but its row's `private` is as much `NOT public` as a listed one's.
     spec.derived = plan
-        .method
-        .true_only
+        .resource
+        .methods_for(iql_provider::SqlVerb::Select)
         .iter()
+        .flat_map(|m| m.true_only.iter())
         .filter_map(|(param, opposite)| {
             Some((
                 *spec.index.get(param.as_str())?,

@@ -390,6 +390,14 @@ fn union_with_parameter(
         let [(column, values)] = params.as_slice() else {
             continue;
         };
+        // Another alternative on the parameter (`image_id > 5`) would see it null in the list's
+        // rows: left as it is, with the notice that says so.
+        let named = |col: &ColumnRef| col.name.eq_ignore_ascii_case(&column.name);
+        if c.columns.iter().filter(|col| named(col)).count()
+            > equals.iter().filter(|(col, _)| named(col)).count()
+        {
+            continue;
+        }
         let mut with_param = candidates.to_vec();
         with_param.push(Candidate {
             conjunct: c.id,
@@ -468,10 +476,10 @@ fn null_parameter_notices(
     for c in conjuncts.iter().filter(|c| !plan.answered.contains(&c.id)) {
         for col in c.columns.iter().filter(|col| is_mine(col)) {
             let name = col.name.as_str();
-            let derived = plan
-                .method
-                .true_only(name)
-                .is_some_and(|(_, opposite)| opposite.is_some());
+            let derived = select.iter().any(|m| {
+                m.true_only(name)
+                    .is_some_and(|(_, opposite)| opposite.is_some())
+            });
             if is_param(name)
                 && !derived
                 && !is_item_field(resource, name)
@@ -718,7 +726,12 @@ fn choose_method(
                     .methods_for(SqlVerb::Select)
                     .iter()
                     .any(|m| m.param(&c.param).is_some());
-            if !used && param_elsewhere && method.param(&c.param).is_none() {
+            // Unless the rows carry it anyway, made from its opposite field (`private`).
+            let derived = resource.methods_for(SqlVerb::Select).iter().any(|m| {
+                m.true_only(&c.param)
+                    .is_some_and(|(_, opposite)| opposite.is_some())
+            });
+            if !used && param_elsewhere && !derived && method.param(&c.param).is_none() {
                 notices.push(format!(
                     "{} is a parameter of another method, not of {} (chosen for the parameters given); the condition on it is left to SQL, where {} is null",
                     c.param, method.name, c.param
