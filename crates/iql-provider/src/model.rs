@@ -387,7 +387,11 @@ impl Resource {
     /// "has no method 'x'; did you mean 'y'? Its methods: …", for a method name that is not here.
     pub fn no_such_method(&self, name: &str) -> String {
         let names: Vec<&str> = self.methods.iter().map(|m| m.name.as_str()).collect();
-        let hint = crate::did_you_mean(name, names.iter().copied())
+        // StackQL's names (aliases) are suggested too: a StackQL user misspells those.
+        let every = self.methods.iter().flat_map(|m| {
+            std::iter::once(m.name.as_str()).chain(m.aliases.iter().map(String::as_str))
+        });
+        let hint = crate::did_you_mean(name, every)
             .map(|n| format!("; did you mean '{n}'?"))
             .unwrap_or_else(|| ".".to_string());
         format!(

@@ -187,10 +187,15 @@ fn resource_section(out: &mut String, r: &Resource) {
                     .map(|f| f.name.clone()),
             )
             .collect();
+        let name = if m.aliases.is_empty() {
+            format!("`{}`", m.name)
+        } else {
+            let aliases: Vec<String> = m.aliases.iter().map(|a| format!("`{a}`")).collect();
+            format!("`{}` (also {})", m.name, aliases.join(", "))
+        };
         let _ = writeln!(
             out,
-            "| `{}` | {verb} | {} | {} | {} |",
-            m.name,
+            "| {name} | {verb} | {} | {} | {} |",
             request(m),
             names(&needs),
             names(&also)
