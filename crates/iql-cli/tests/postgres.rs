@@ -164,6 +164,21 @@ fn two_servers_share_one_postgres_store() {
         psql(&direct, "SELECT count(*) FROM iql.imgs WHERE public")
     );
 
+    // A failed statement is in the server's log with its SQLSTATE, as PostgreSQL logs it.
+    let out = psql_command(
+        &format!("postgres://iql@127.0.0.1:{}/iql", a.port),
+        "SELECT nmae FROM digitalocean.compute.images",
+    )
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    let logged = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        a.log_lines("statement failed: no such column: nmae") == 1
+            && a.log_lines("sqlstate=\"42703\"") + a.log_lines("sqlstate=42703") == 1
+    });
+    assert!(logged, "the failed statement is not in the log");
+
     // `iql exec` on the same store (its password from PGPASSWORD, as psql reads it) sees them.
     let out = Command::new(env!("CARGO_BIN_EXE_iql"))
         .args(["exec", "-o", "text", "--store", &store, "--endpoint"])

@@ -573,6 +573,9 @@ fn response(statement: &Statement, result: QueryResult, format: &Format, infer: 
 }
 
 fn user_error(code: &str, message: String, detail: Option<String>) -> PgWireError {
+    // Logged as PostgreSQL logs a failed statement by default: its SQLSTATE and message (which
+    // never hold a secret). A client's error is otherwise seen only by that client.
+    tracing::info!(sqlstate = code, "statement failed: {message}");
     let mut info = ErrorInfo::new("ERROR".to_string(), code.to_string(), message);
     info.detail = detail;
     PgWireError::UserError(Box::new(info))
