@@ -45,8 +45,24 @@ use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::response::NoticeResponse;
 use pgwire::messages::PgWireBackendMessage;
 
-/// The Postgres version clients are told (they adapt their catalogue queries to it).
-pub const SERVER_VERSION: &str = "16.0";
+/// The Postgres version clients are told (they adapt their catalogue queries to it): the one
+/// pgwire announces in its ParameterStatus at startup (`16.6-pgwire-…`), so `SHOW
+/// server_version`, `server_version_num` and `version()` all say the same.
+pub fn server_version() -> String {
+    pgwire::api::auth::DefaultServerParameterProvider::default().server_version
+}
+
+/// `160006` for `16.6…`: PostgreSQL's number for its version.
+fn server_version_num() -> String {
+    let version = server_version();
+    let mut parts = version
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| p.parse::<u32>().ok());
+    let major = parts.next().unwrap_or(16);
+    let minor = parts.next().unwrap_or(0);
+    (major * 10_000 + minor).to_string()
+}
 
 /// A password and TLS: what listening off loopback requires.
 #[derive(Clone)]
@@ -369,7 +385,7 @@ fn chatter(text: &str) -> Option<Response> {
         ["select", rest @ ..] => {
             let expr = rest.join(" ");
             let value = match expr.as_str() {
-                "version()" => format!("PostgreSQL {SERVER_VERSION} (iql {})", iql_version()),
+                "version()" => format!("PostgreSQL {} (iql {})", server_version(), iql_version()),
                 "current_database()" => "iql".to_string(),
                 "current_schema()" | "current_schema" => "public".to_string(),
                 "current_user" | "session_user" | "user" => "iql".to_string(),
@@ -388,13 +404,15 @@ fn iql_version() -> &'static str {
 
 /// The server settings clients ask for.
 fn setting(name: &str) -> Option<String> {
+    let announced = pgwire::api::auth::DefaultServerParameterProvider::default();
     Some(
         match name {
-            "server_version" => SERVER_VERSION,
-            "server_version_num" => "160000",
+            "server_version" => return Some(announced.server_version),
+            "server_version_num" => return Some(server_version_num()),
+            // As announced at startup, so a client that reads both sees one value.
+            "datestyle" => return Some(announced.date_style),
+            "timezone" => return Some(announced.time_zone),
             "server_encoding" | "client_encoding" => "UTF8",
-            "datestyle" => "ISO, MDY",
-            "timezone" => "UTC",
             "standard_conforming_strings" => "on",
             "transaction_isolation" | "default_transaction_isolation" => "read committed",
             "search_path" => "public",

@@ -148,11 +148,34 @@ async fn queries_parameters_types_and_changes_over_the_wire() {
         .batch_execute("SET client_min_messages = notice; BEGIN; COMMIT")
         .await
         .unwrap();
+    // One server version: what the startup ParameterStatus announces (pgwire's), in SHOW,
+    // server_version_num and version() alike.
+    let announced = iql_serve::server_version();
+    assert!(announced.starts_with("16."), "{announced}");
     let version = simple_rows(client.simple_query("SELECT version()").await.unwrap());
     assert!(version[0][0]
         .as_deref()
         .unwrap()
-        .starts_with("PostgreSQL 16.0 (iql "));
+        .starts_with(&format!("PostgreSQL {announced} (iql ")));
+    let shown = simple_rows(client.simple_query("SHOW server_version").await.unwrap());
+    assert_eq!(shown[0][0].as_deref(), Some(announced.as_str()));
+    let num = simple_rows(
+        client
+            .simple_query("SHOW server_version_num")
+            .await
+            .unwrap(),
+    );
+    let minor: u32 = announced
+        .trim_start_matches("16.")
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        num[0][0].as_deref(),
+        Some(format!("{}", 160_000 + minor).as_str())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
