@@ -476,6 +476,23 @@ fn declared_type(t: ColumnType) -> Type {
     }
 }
 
+/// The columns' names as PostgreSQL gives them: `count(*)` is `count` (clients and ORMs read
+/// `row["count"]`); every other name is SQLite's.
+fn wire_names(statement: &Statement, columns: &[iql::ResultColumn]) -> Vec<String> {
+    let renamed = match statement {
+        Statement::Query(q) => q.postgres_names(),
+        _ => Vec::new(),
+    };
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match renamed.get(i) {
+            Some(Some(name)) if renamed.len() == columns.len() => name.clone(),
+            _ => c.name.clone(),
+        })
+        .collect()
+}
+
 fn fields(names: &[String], types: &[Type], format: &Format) -> Vec<FieldInfo> {
     names
         .iter()
@@ -565,7 +582,7 @@ fn response(statement: &Statement, result: QueryResult, format: &Format, infer: 
             other => declared_type(other),
         })
         .collect();
-    let names: Vec<String> = result.columns.iter().map(|c| c.name.clone()).collect();
+    let names = wire_names(statement, &result.columns);
     let schema = Arc::new(fields(&names, &types, format));
     let mut encoder = DataRowEncoder::new(schema.clone());
     let rows: Vec<PgWireResult<_>> = result
@@ -810,7 +827,7 @@ impl Connection {
             .await
             .map_err(|e| iql_error(&e))?
             .unwrap_or_default();
-        let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+        let names = wire_names(&statement.statement, &columns);
         let types: Vec<Type> = columns
             .iter()
             .map(|c| declared_type(c.column_type))

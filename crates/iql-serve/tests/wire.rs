@@ -178,6 +178,29 @@ async fn queries_parameters_types_and_changes_over_the_wire() {
     );
 }
 
+/// Columns are named as PostgreSQL names them: an unaliased `count(*)` is `count`, described and
+/// sent alike; an alias and a column keep their names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn function_columns_are_named_as_postgresql_names_them() {
+    let addr = server().await;
+    let client = connect(addr).await;
+    let sql = "SELECT count(*), max(size_gigabytes), count(*) AS n, public FROM digitalocean.compute.images GROUP BY public";
+    let prepared = client.prepare(sql).await.unwrap();
+    let described: Vec<&str> = prepared.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(described, ["count", "max", "n", "public"]);
+    let rows = client.simple_query(sql).await.unwrap();
+    let sent: Vec<String> = rows
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::RowDescription(cols) => {
+                Some(cols.iter().map(|c| c.name().to_string()).collect())
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(sent, ["count", "max", "n", "public"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_carry_their_sqlstate() {
     let addr = server().await;

@@ -406,6 +406,40 @@ impl QueryStatement {
         self.scopes.iter().find(|s| s.id == id)
     }
 
+    /// The names PostgreSQL gives the result's columns where they differ from SQLite's: an
+    /// unaliased function call is named after the function (`count(*)` → `count`). One entry per
+    /// column of the outermost SELECT (`None`: SQLite's name stands), or none at all when its
+    /// columns cannot be told from the text (`*`, `t.*`).
+    pub fn postgres_names(&self) -> Vec<Option<String>> {
+        let mut body = self.query.body.as_ref();
+        loop {
+            match body {
+                SetExpr::Select(select) => {
+                    let mut out = Vec::new();
+                    for item in &select.projection {
+                        match item {
+                            SelectItem::UnnamedExpr(Expr::Function(f)) => out.push(
+                                f.name
+                                    .0
+                                    .last()
+                                    .and_then(ObjectNamePart::as_ident)
+                                    .map(|i| i.value.to_lowercase()),
+                            ),
+                            SelectItem::UnnamedExpr(_) | SelectItem::ExprWithAlias { .. } => {
+                                out.push(None)
+                            }
+                            _ => return Vec::new(),
+                        }
+                    }
+                    return out;
+                }
+                SetExpr::Query(q) => body = q.body.as_ref(),
+                SetExpr::SetOperation { left, .. } => body = left.as_ref(),
+                _ => return Vec::new(),
+            }
+        }
+    }
+
     /// The statement with the string literals written at `at` (line, column) made booleans:
     /// `public = 'true'` compares a boolean column (0 or 1 in SQLite) with the text `true`, which
     /// never matches; PostgreSQL reads the string as the boolean, and so does iql once the
