@@ -240,6 +240,7 @@ slt! {
     pagination_1 => "pagination_1.slt",
     pagination_200 => "pagination_200.slt",
     pagination_201 => "pagination_201.slt",
+    postgres_syntax => "postgres_syntax.slt",
     pagination_10000 => "pagination_10000.slt",
     sql_features => "sql_features.slt",
     joins => "joins.slt",

@@ -63,6 +63,12 @@ pub enum EngineError {
         #[source]
         source: Box<EngineError>,
     },
+    /// `SHOW x` or `current_setting('x')` of a setting there is no such.
+    #[error("unrecognized configuration parameter \"{name}\"{}", suggestion.as_ref().map(|s| format!("; did you mean {s}?")).unwrap_or_default())]
+    UnknownSetting {
+        name: String,
+        suggestion: Option<String>,
+    },
     #[error(
         "invalid value {value} for parameter '{param}' of {resource}.{method}: expected {expected}"
     )]
@@ -169,6 +175,7 @@ impl EngineError {
             EngineError::NoMatchingMethod { .. }
             | EngineError::NoMethodForVerb { .. }
             | EngineError::InvalidParameter { .. }
+            | EngineError::UnknownSetting { .. }
             | EngineError::UnknownField { .. }
             | EngineError::TooManyRequests { .. } => ErrorKind::Planning,
             EngineError::ActionFailed { .. } | EngineError::WaitTimeout { .. } => ErrorKind::Action,

@@ -56,6 +56,9 @@ impl Session {
         if q.mentions("information_schema") {
             self.attach_catalog(&mut db)?;
         }
+        if q.mentions("pg_catalog") || crate::pg_catalog::TABLES.iter().any(|t| q.mentions(t)) {
+            self.attach_pg_catalog(&mut db)?;
+        }
         // A query naming something other than provider tables may read a materialized view.
         if q.scopes.iter().any(|s| s.other_sources > 0) {
             if let Some(store) = self.engine().opened_store() {

@@ -66,6 +66,14 @@ pub struct Session {
     pub(crate) settings: SessionSettings,
     /// In-memory SQLite databases, reused from statement to statement.
     pub(crate) local: sqlite::LocalDbs,
+    /// The transaction `BEGIN` opened, if one is open.
+    pub(crate) transaction: std::sync::Mutex<Option<crate::session_statements::Transaction>>,
+}
+
+fn unreachable_statement() -> Result<QueryResult, EngineError> {
+    Err(EngineError::Unsupported(
+        "internal: a statement reached the wrong handler".to_string(),
+    ))
 }
 
 impl Session {
@@ -74,6 +82,7 @@ impl Session {
             engine,
             settings,
             local: sqlite::LocalDbs::default(),
+            transaction: Default::default(),
         }
     }
 
@@ -88,6 +97,28 @@ impl Session {
     /// This session's settings, to change (the engine and other sessions are not affected).
     pub fn settings_mut(&mut self) -> &mut SessionSettings {
         &mut self.settings
+    }
+
+    /// What this session's PostgreSQL functions answer (`current_database()`, `current_user`,
+    /// `current_setting(…)`), and its settings as `SHOW` gives them.
+    pub fn sql_context(&self) -> crate::functions::SqlContext {
+        self.local
+            .context
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Changes what this session's PostgreSQL functions answer (a server sets the database and
+    /// user its client connected with).
+    pub fn update_sql_context(&self, change: impl FnOnce(&mut crate::functions::SqlContext)) {
+        change(
+            &mut self
+                .local
+                .context
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// Runs one statement.
@@ -107,10 +138,23 @@ impl Session {
             Statement::CreateView(v) => self.create_view(v).await,
             Statement::DropView(d) => self.drop_view(d).await,
             Statement::RefreshView(r) => self.refresh_view(r).await,
-            Statement::Insert(s) => self.insert(s).await,
-            Statement::Update(s) => self.update(s).await,
-            Statement::Delete(s) => self.delete(s).await,
-            Statement::Exec(s) => self.exec(s).await,
+            Statement::Insert(_)
+            | Statement::Update(_)
+            | Statement::Delete(_)
+            | Statement::Exec(_) => {
+                let result = match statement {
+                    Statement::Insert(s) => self.insert(s).await,
+                    Statement::Update(s) => self.update(s).await,
+                    Statement::Delete(s) => self.delete(s).await,
+                    Statement::Exec(s) => self.exec(s).await,
+                    _ => unreachable_statement(),
+                };
+                if !self.settings.dry_run {
+                    self.count_change();
+                }
+                result
+            }
+            Statement::Session(s) => self.session_statement(s),
         }
     }
 

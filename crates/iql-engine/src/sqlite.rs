@@ -56,6 +56,8 @@ pub(crate) fn quote(name: &str) -> String {
 #[derive(Debug, Default)]
 pub(crate) struct LocalDbs {
     idle: std::sync::Mutex<Vec<LocalDb>>,
+    /// What the session's PostgreSQL functions read (`current_database()`, settings).
+    pub context: crate::functions::SharedContext,
 }
 
 /// Databases kept idle at most; more are closed when given back.
@@ -86,14 +88,18 @@ impl LocalDbs {
             .pop();
         match idle {
             Some(db) => Ok(db),
-            None => Ok(LocalDb {
-                conn: open_in_memory()?,
-                tables: Default::default(),
-                used: Vec::new(),
-                views: Vec::new(),
-                copied: Vec::new(),
-                attached: None,
-            }),
+            None => {
+                let conn = open_in_memory()?;
+                crate::functions::register(&conn, &self.context).map_err(sql_error)?;
+                Ok(LocalDb {
+                    conn,
+                    tables: Default::default(),
+                    used: Vec::new(),
+                    views: Vec::new(),
+                    copied: Vec::new(),
+                    attached: None,
+                })
+            }
         }
     }
 

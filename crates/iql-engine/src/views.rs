@@ -141,7 +141,9 @@ impl Session {
                 self.local.give_back(db);
                 columns.map(Some)
             }
-            Statement::Show(_) | Statement::Describe(_) => {
+            Statement::Show(_)
+            | Statement::Describe(_)
+            | Statement::Session(iql_sql::SessionStatement::Show(_)) => {
                 Ok(Some(self.execute(statement).await?.columns))
             }
             other => self.returning_columns(other),

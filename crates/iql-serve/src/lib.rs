@@ -15,7 +15,8 @@
 //!   literal. A statement described before it runs is planned and compiled with its parameters
 //!   read as 0, so no request is sent to describe it.
 //! - What clients send on connecting (`SET …`, `SHOW server_version`, `SELECT version()`,
-//!   `current_database()`, `current_schema()`, `BEGIN`/`COMMIT`) is answered here.
+//!   `current_database()`, `BEGIN`/`COMMIT`, pg_catalog queries) runs as any statement does: the
+//!   engine answers it from the session's settings and catalogs, the same in `iql exec`.
 //!
 //! **Security.** On loopback no password is asked. Anywhere else the server needs a password
 //! (SCRAM-SHA-256, given by an environment variable or a file, never a flag value) and TLS
@@ -36,8 +37,8 @@ use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{
-    DataRowEncoder, DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo,
-    QueryResponse, Response, Tag,
+    DataRowEncoder, DescribePortalResponse, DescribeStatementResponse, FieldInfo, QueryResponse,
+    Response, Tag,
 };
 use pgwire::api::stmt::{NoopQueryParser, StoredStatement};
 use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type};
@@ -319,6 +320,41 @@ impl Connection {
         result.map_err(|e| iql_error(&e))
     }
 
+    /// Tells the session who the client is, once: the database and user it connected with
+    /// (`current_database()`, `current_user`, and the catalogs' names: in a provider's database,
+    /// `psql -d digitalocean`, its services are schemas of their own).
+    fn adopt_client<C: ClientInfo>(&self, client: &C) {
+        let metadata = client.metadata();
+        let user = metadata
+            .get(pgwire::api::METADATA_USER)
+            .cloned()
+            .unwrap_or_else(|| "iql".to_string());
+        let database = metadata
+            .get(pgwire::api::METADATA_DATABASE)
+            .cloned()
+            .unwrap_or_else(|| user.clone());
+        let known = self.session.sql_context();
+        if known.database == database
+            && known.user == user
+            && known.settings.get("server_version") == Some(&server_version())
+        {
+            return;
+        }
+        self.session.update_sql_context(|c| {
+            c.database = database;
+            c.user = user;
+            c.settings.insert("server_version".into(), server_version());
+            c.settings
+                .insert("server_version_num".into(), server_version_num());
+            let announced = pgwire::api::auth::DefaultServerParameterProvider::default();
+            c.settings.insert("datestyle".into(), announced.date_style);
+            c.settings.insert("timezone".into(), announced.time_zone);
+            if let Some(name) = metadata.get("application_name") {
+                c.settings.insert("application_name".into(), name.clone());
+            }
+        });
+    }
+
     /// A whole simple-protocol text: client chatter answered here, the rest run statement by
     /// statement.
     async fn answer<C>(&self, client: &mut C, text: &str) -> PgWireResult<Vec<Response>>
@@ -327,9 +363,6 @@ impl Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        if let Some(r) = chatter(text) {
-            return Ok(vec![r]);
-        }
         let statements = self.session.parse(text).map_err(|e| iql_error(&e))?;
         if statements.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
@@ -360,86 +393,6 @@ where
             .await?;
     }
     Ok(())
-}
-
-/// What clients send on connecting or to look around, answered without iql: `SET`, transactions,
-/// `SHOW server_version` and friends, `SELECT version()`, `current_database()`,
-/// `current_schema()`, `current_user`.
-fn chatter(text: &str) -> Option<Response> {
-    let t = text.trim().trim_end_matches(';').trim();
-    let lower = t.to_ascii_lowercase();
-    let words: Vec<&str> = lower.split_whitespace().collect();
-    match words.as_slice() {
-        ["set", ..] | ["reset", ..] | ["discard", ..] | ["deallocate", ..] => {
-            let verb = words[0].to_ascii_uppercase();
-            Some(Response::Execution(Tag::new(&verb)))
-        }
-        ["begin", ..] | ["start", "transaction", ..] => {
-            Some(Response::TransactionStart(Tag::new("BEGIN")))
-        }
-        ["commit", ..] | ["end", ..] => Some(Response::TransactionEnd(Tag::new("COMMIT"))),
-        ["rollback", ..] => Some(Response::TransactionEnd(Tag::new("ROLLBACK"))),
-        ["show", name] if setting(name).is_some() => {
-            one_text_row(name, setting(name).unwrap_or_default())
-        }
-        ["select", rest @ ..] => {
-            let expr = rest.join(" ");
-            let value = match expr.as_str() {
-                "version()" => format!("PostgreSQL {} (iql {})", server_version(), iql_version()),
-                "current_database()" => "iql".to_string(),
-                "current_schema()" | "current_schema" => "public".to_string(),
-                "current_user" | "session_user" | "user" => "iql".to_string(),
-                _ => return None,
-            };
-            let name = expr.trim_end_matches("()").to_string();
-            one_text_row(&name, value)
-        }
-        _ => None,
-    }
-}
-
-fn iql_version() -> &'static str {
-    env!("CARGO_PKG_VERSION")
-}
-
-/// The server settings clients ask for.
-fn setting(name: &str) -> Option<String> {
-    let announced = pgwire::api::auth::DefaultServerParameterProvider::default();
-    Some(
-        match name {
-            "server_version" => return Some(announced.server_version),
-            "server_version_num" => return Some(server_version_num()),
-            // As announced at startup, so a client that reads both sees one value.
-            "datestyle" => return Some(announced.date_style),
-            "timezone" => return Some(announced.time_zone),
-            "server_encoding" | "client_encoding" => "UTF8",
-            "standard_conforming_strings" => "on",
-            "transaction_isolation" | "default_transaction_isolation" => "read committed",
-            "search_path" => "public",
-            "integer_datetimes" => "on",
-            "max_identifier_length" => "63",
-            "application_name" => "",
-            _ => return None,
-        }
-        .to_string(),
-    )
-}
-
-fn one_text_row(name: &str, value: String) -> Option<Response> {
-    let fields = Arc::new(vec![FieldInfo::new(
-        name.to_string(),
-        None,
-        None,
-        Type::TEXT,
-        FieldFormat::Text,
-    )]);
-    let mut encoder = DataRowEncoder::new(fields.clone());
-    encoder.encode_field(&value).ok()?;
-    let row = encoder.take_row();
-    Some(Response::Query(QueryResponse::new(
-        fields,
-        stream::iter(vec![Ok(row)]),
-    )))
 }
 
 /// The type of a column of expressions, from its values: integer, real or boolean when they all
@@ -556,6 +509,16 @@ fn kind(c: &Cell) -> &'static str {
 /// A statement's result as the wire carries it. With `infer` (the simple protocol, where nothing
 /// was described before), a column of expressions (`count(*)`) is typed by its values.
 fn response(statement: &Statement, result: QueryResult, format: &Format, infer: bool) -> Response {
+    if let Statement::Session(s) = statement {
+        use iql::SessionStatement as S;
+        match s {
+            S::Begin => return Response::TransactionStart(Tag::new("BEGIN")),
+            S::Commit => return Response::TransactionEnd(Tag::new("COMMIT")),
+            S::Rollback => return Response::TransactionEnd(Tag::new("ROLLBACK")),
+            S::Show(_) => {}
+            other => return Response::Execution(Tag::new(other.tag())),
+        }
+    }
     if result.columns.is_empty() {
         let n = result.affected.unwrap_or(0) as usize;
         let tag = match statement {
@@ -629,6 +592,7 @@ pub fn sqlstate(e: &iql::Error) -> &'static str {
         ErrorKind::Sql if text.starts_with("no such function") => "42883",
         ErrorKind::Sql => "42000",
         ErrorKind::Planning if matches!(e, iql::Error::TooManyRequests { .. }) => "54000",
+        ErrorKind::Planning if matches!(e, iql::Error::UnknownSetting { .. }) => "42704",
         ErrorKind::Planning => "22023",
         ErrorKind::Http | ErrorKind::Response | ErrorKind::Action => "58000",
         ErrorKind::Credentials => "28000",
@@ -683,6 +647,7 @@ impl SimpleQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        self.adopt_client(client);
         self.answer(client, query).await
     }
 }
@@ -708,10 +673,8 @@ impl ExtendedQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        self.adopt_client(client);
         let text = &portal.statement.statement;
-        if let Some(r) = chatter(text) {
-            return Ok(r);
-        }
         let values = parameters(portal)?;
         let bound = iql::bind(text, &values).map_err(|e| iql_error(&e))?;
         let statements = self.session.parse(&bound).map_err(|e| iql_error(&e))?;
@@ -737,7 +700,7 @@ impl ExtendedQueryHandler for Connection {
 
     async fn do_describe_statement<C>(
         &self,
-        _client: &mut C,
+        client: &mut C,
         stmt: &StoredStatement<Self::Statement>,
     ) -> PgWireResult<DescribeStatementResponse>
     where
@@ -746,6 +709,7 @@ impl ExtendedQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        self.adopt_client(client);
         // Parameters the client did not type are text: every driver can send text, and iql
         // types a value by where it goes.
         let count = positional_count(&stmt.statement);
@@ -767,7 +731,7 @@ impl ExtendedQueryHandler for Connection {
 
     async fn do_describe_portal<C>(
         &self,
-        _client: &mut C,
+        client: &mut C,
         portal: &Portal<Self::Statement>,
     ) -> PgWireResult<DescribePortalResponse>
     where
@@ -776,6 +740,7 @@ impl ExtendedQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        self.adopt_client(client);
         let text = &portal.statement.statement;
         let fields = self
             .describe(text, positional_count(text), &portal.result_column_format)
@@ -810,11 +775,6 @@ impl Connection {
         params: usize,
         format: &Format,
     ) -> PgWireResult<Vec<FieldInfo>> {
-        match chatter(text) {
-            Some(Response::Query(q)) => return Ok(q.row_schema().as_ref().clone()),
-            Some(_) => return Ok(Vec::new()),
-            None => {}
-        }
         let zeros = vec![Cell::Integer(0); params];
         let bound = iql::bind(text, &zeros).map_err(|e| iql_error(&e))?;
         let statements = self.session.parse(&bound).map_err(|e| iql_error(&e))?;

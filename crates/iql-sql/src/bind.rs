@@ -11,7 +11,7 @@
 //! means anywhere: a parameter sent to the API (`image_id = $1`) or a filter SQLite applies
 //! (`name LIKE $2`).
 
-use sqlparser::dialect::SQLiteDialect;
+use crate::dialect::IqlDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::error::SqlError;
@@ -58,7 +58,7 @@ pub enum Params<'a> {
 /// `script` with every placeholder replaced by its value's literal. An error names a placeholder
 /// without a value, or values no placeholder uses.
 pub fn bind(script: &str, params: Params<'_>) -> Result<String, SqlError> {
-    let tokens = Tokenizer::new(&SQLiteDialect {}, script)
+    let tokens = Tokenizer::new(&IqlDialect::default(), script)
         .tokenize_with_location()
         .map_err(|e| SqlError::from_parser(&e.to_string(), (1, 1)))?;
     let offsets = LineOffsets::new(script);
@@ -227,7 +227,7 @@ pub fn bind(script: &str, params: Params<'_>) -> Result<String, SqlError> {
 /// The placeholders a script uses, in order of first appearance (`$1`, `:region`, `?`), for a
 /// server describing a prepared statement.
 pub fn placeholders(script: &str) -> Vec<String> {
-    let Ok(tokens) = Tokenizer::new(&SQLiteDialect {}, script).tokenize_with_location() else {
+    let Ok(tokens) = Tokenizer::new(&IqlDialect::default(), script).tokenize_with_location() else {
         return Vec::new();
     };
     let mut out: Vec<String> = Vec::new();

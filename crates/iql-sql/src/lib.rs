@@ -18,17 +18,21 @@
 
 mod bind;
 mod cache;
+mod dialect;
 mod error;
 pub mod limits;
 mod meaning;
 mod meta;
 mod mutation;
+mod postgres;
 mod query;
+mod session;
 mod split;
 mod view;
 
 pub use bind::{bind, placeholders, BindValue, Params};
 pub use cache::StatementCache;
+pub use dialect::IqlDialect;
 pub use error::SqlError;
 pub use meaning::LiteralComparison;
 pub use meta::{Describe, Show, ShowKind};
@@ -38,6 +42,7 @@ pub use mutation::{
 pub use query::{
     ColumnRef, Conjunct, ConjunctKind, LimitHint, Literal, QueryStatement, Scope, TableRef,
 };
+pub use session::SessionStatement;
 pub use split::{classify_tokens, is_complete, split_statements, StatementText, TokenClass};
 pub use view::{
     format_interval, parse_interval, reserved_view_name, CreateView, DropView, RefreshView,
@@ -61,6 +66,8 @@ pub enum Statement {
     DropView(DropView),
     /// `REFRESH MATERIALIZED VIEW name`.
     RefreshView(RefreshView),
+    /// `SET`, `SHOW setting`, `BEGIN`, `COMMIT`, …: about the session, not data.
+    Session(SessionStatement),
 }
 
 impl Statement {
@@ -78,6 +85,7 @@ impl Statement {
             Statement::CreateView(_) => "CREATE VIEW",
             Statement::DropView(_) => "DROP VIEW",
             Statement::RefreshView(_) => "REFRESH",
+            Statement::Session(s) => s.tag(),
         }
     }
 }
@@ -104,6 +112,13 @@ pub fn parse_script(script: &str) -> Result<Vec<ParsedStatement>, SqlError> {
 }
 
 fn parse_one(source: &StatementText) -> Result<Statement, SqlError> {
+    if let Some((word, _, _)) = mutation::first_word(source)? {
+        if session::starts_session_statement(&word)
+            || (word == "SHOW" && session::is_setting_show(source))
+        {
+            return session::parse(source).map(Statement::Session);
+        }
+    }
     if let Some(meta) = meta::parse_meta(source)? {
         return Ok(meta);
     }

@@ -13,8 +13,8 @@
 //!    when the calling thread has too little left, whatever thread that is (a tokio worker has
 //!    2 MiB).
 
+use crate::dialect::IqlDialect;
 use sqlparser::ast;
-use sqlparser::dialect::SQLiteDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Token, TokenWithSpan};
@@ -37,7 +37,7 @@ const BASE_STACK: usize = 512 * 1024;
 /// Parses a statement's tokens with sqlparser, allowing the nesting iql allows (sqlparser's own
 /// default is lower).
 pub(crate) fn parse_tokens(tokens: &[TokenWithSpan]) -> Result<Vec<ast::Statement>, ParserError> {
-    Parser::new(&SQLiteDialect {})
+    Parser::new(&IqlDialect::default())
         .with_recursion_limit(MAX_NESTING * 2 + 10)
         .with_tokens_with_locations(tokens.to_vec())
         .parse_statements()

@@ -156,11 +156,14 @@ impl Cursor<'_> {
     fn dotted_name(&mut self) -> Result<Vec<String>, SqlError> {
         let mut parts = Vec::new();
         loop {
-            match self.word() {
-                Some(w) => parts.push(w),
-                None => {
-                    return Err(self.error("expected a name such as digitalocean.compute.images"))
+            match self.peek() {
+                // A quoted name's dots part it as they would unquoted: `DESCRIBE
+                // "digitalocean.compute".images`, as information_schema names it.
+                Some(Token::Word(w)) if w.quote_style.is_some() && w.value.contains('.') => {
+                    parts.extend(w.value.split('.').map(str::to_string))
                 }
+                Some(Token::Word(w)) => parts.push(w.value.clone()),
+                _ => return Err(self.error("expected a name such as digitalocean.compute.images")),
             }
             self.pos += 1;
             if self.peek() == Some(&Token::Period) {

@@ -230,6 +230,9 @@ pub(crate) fn replace_as_update(source: &StatementText, line: u64, column: u64) 
 }
 
 fn table_name(name: &ast::ObjectName) -> Vec<String> {
+    if let Some(parts) = crate::query::name_parts(name) {
+        return parts;
+    }
     name.0
         .iter()
         .map(|p| match p {
@@ -703,6 +706,7 @@ pub(crate) fn sqlparser_statement(source: &StatementText) -> Result<ast::Stateme
         }
         err
     })?;
+    crate::postgres::statements_to_sqlite(&mut statements, source.depth)?;
     statements
         .pop()
         .ok_or_else(|| SqlError::new(source.line, source.column, "empty statement"))

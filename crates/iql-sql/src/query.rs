@@ -8,11 +8,11 @@ use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 
+use crate::dialect::IqlDialect;
 use sqlparser::ast::{
     self, BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, ObjectName, ObjectNamePart,
     Query, Select, SelectItem, SetExpr, TableAlias, TableFactor, Value,
 };
-use sqlparser::dialect::SQLiteDialect;
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use crate::error::SqlError;
@@ -172,6 +172,7 @@ pub struct QueryStatement {
 pub(crate) fn parse_query(source: &StatementText) -> Result<QueryStatement, SqlError> {
     let mut statements = crate::limits::parse_tokens(&source.tokens)
         .map_err(|e| SqlError::in_statement(&e.to_string(), source))?;
+    crate::postgres::statements_to_sqlite(&mut statements, source.depth)?;
     let statement = statements
         .pop()
         .ok_or_else(|| SqlError::new(source.line, source.column, "empty statement"))?;
@@ -333,7 +334,7 @@ impl QueryStatement {
     /// line and column in the script. SQLite sees the rewritten SQL, whose positions mean nothing
     /// to the user; the name itself is the same in both.
     pub fn position_of(&self, name: &str) -> Option<(u64, u64)> {
-        let tokens = Tokenizer::new(&SQLiteDialect {}, &self.padded)
+        let tokens = Tokenizer::new(&IqlDialect::default(), &self.padded)
             .tokenize_with_location()
             .ok()?;
         let parts: Vec<&str> = name.split('.').collect();
@@ -775,17 +776,29 @@ fn join_constraint(op: &mut JoinOperator) -> Option<&mut JoinConstraint> {
     }
 }
 
-/// `provider.service.resource` (exactly three plain identifiers).
+/// `provider.service.resource`: three names, however they are quoted. The parts of a quoted
+/// name are its dots' parts, so the names information_schema and pg_catalog report
+/// (`"digitalocean.compute"."images"`) are read back as the table they name.
 fn provider_name(name: &ObjectName) -> Option<Vec<String>> {
-    let parts: Vec<String> = name
-        .0
-        .iter()
-        .map(|p| match p {
-            ObjectNamePart::Identifier(i) => Some(i.value.clone()),
-            _ => None,
-        })
-        .collect::<Option<_>>()?;
-    (parts.len() == 3).then_some(parts)
+    let parts = name_parts(name)?;
+    (parts.len() == 3 && parts.iter().all(|p| !p.is_empty())).then_some(parts)
+}
+
+/// The parts of a name, each identifier split at its dots; `None` when a part is not an
+/// identifier.
+pub(crate) fn name_parts(name: &ObjectName) -> Option<Vec<String>> {
+    let mut parts = Vec::new();
+    for p in &name.0 {
+        let ObjectNamePart::Identifier(i) = p else {
+            return None;
+        };
+        if i.quote_style.is_some() && i.value.contains('.') {
+            parts.extend(i.value.split('.').map(str::to_string));
+        } else {
+            parts.push(i.value.clone());
+        }
+    }
+    Some(parts)
 }
 
 fn column_ref(e: &Expr) -> Option<ColumnRef> {

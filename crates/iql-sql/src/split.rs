@@ -1,7 +1,7 @@
 //! Statement boundaries, found with sqlparser's tokenizer so that `;` inside strings and comments
 //! does not split.
 
-use sqlparser::dialect::SQLiteDialect;
+use crate::dialect::IqlDialect;
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use crate::error::SqlError;
@@ -38,7 +38,7 @@ impl StatementText {
 }
 
 pub fn split_statements(script: &str) -> Result<Vec<StatementText>, SqlError> {
-    let dialect = SQLiteDialect {};
+    let dialect = IqlDialect::default();
     let tokens = Tokenizer::new(&dialect, script)
         .tokenize_with_location()
         .map_err(|e| SqlError::from_parser(&e.to_string(), (1, 1)))?;
@@ -131,7 +131,7 @@ impl Cursor<'_> {
 /// Whether `text` ends a statement: its last token outside strings and comments is `;`. A REPL
 /// keeps reading lines until it does (an unterminated string or comment is never complete).
 pub fn is_complete(text: &str) -> bool {
-    let dialect = SQLiteDialect {};
+    let dialect = IqlDialect::default();
     let Ok(tokens) = Tokenizer::new(&dialect, text).tokenize() else {
         return false;
     };
@@ -206,7 +206,7 @@ pub enum TokenClass {
 /// (an unclosed string, being typed).
 pub fn classify_tokens(line: &str) -> Option<Vec<(String, TokenClass)>> {
     use sqlparser::keywords::Keyword;
-    let tokens = Tokenizer::new(&SQLiteDialect {}, line)
+    let tokens = Tokenizer::new(&IqlDialect::default(), line)
         .tokenize_with_location()
         .ok()?;
     // Byte offset of each (line, column), walking the text once.

@@ -79,8 +79,8 @@ impl ScriptOutcome {
 pub use iql_engine::{
     CacheConfig, Cell, ColumnType, Credential, EngineConfig, EngineError as Error, ErrorKind,
     FetchStats, FromCell, LocalLock, LocalLocks, QueryResult, RefreshLock, ResultColumn, Row,
-    RowStream, ScheduledRefresh, SessionSettings, SqliteStore, Store, StoredAnswer, StreamSummary,
-    ViewRecord, WaitPolicy, STORE_SCHEMA_VERSION,
+    RowStream, ScheduledRefresh, SessionSettings, SqlContext, SqliteStore, Store, StoredAnswer,
+    StreamSummary, ViewRecord, WaitPolicy, STORE_SCHEMA_VERSION,
 };
 #[cfg(feature = "sandbox")]
 pub use iql_mock::{
@@ -88,7 +88,7 @@ pub use iql_mock::{
     MAX_IMAGES as MAX_SANDBOX_IMAGES,
 };
 pub use iql_provider::Registry;
-pub use iql_sql::{Literal, ParsedStatement, Statement, StoredFilter};
+pub use iql_sql::{Literal, ParsedStatement, SessionStatement, Statement, StoredFilter};
 
 /// Scripts whose parse is kept (by text).
 const STATEMENTS_CACHED: usize = 256;
@@ -543,6 +543,17 @@ impl Engine {
 }
 
 impl Session {
+    /// What this session's PostgreSQL functions and `SHOW` answer (its database, user and
+    /// settings).
+    pub fn sql_context(&self) -> SqlContext {
+        self.inner.sql_context()
+    }
+
+    /// Changes this session's database, user or settings.
+    pub fn update_sql_context(&self, change: impl FnOnce(&mut SqlContext)) {
+        self.inner.update_sql_context(change)
+    }
+
     /// Splits and parses a script without running it.
     pub fn parse(&self, sql: &str) -> Result<Vec<ParsedStatement>, Error> {
         Ok(self.parse_cached(sql)?.to_vec())
