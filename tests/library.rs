@@ -213,3 +213,35 @@ async fn a_dropped_stream_stops_fetching() {
     // A reader that stopped after 10 rows does not cost the 100 pages of the list.
     assert!(sent < 30, "{sent} requests after the reader left");
 }
+
+/// A transaction is accepted, but an API call cannot be rolled back: a ROLLBACK after changes
+/// says how many stand, and a ROLLBACK TO a savepoint counts only those after it.
+#[tokio::test]
+async fn a_rollback_says_which_changes_it_cannot_undo() {
+    let (_mock, e) = setup(3).await;
+    let insert = "INSERT INTO digitalocean.compute.images (name, url, region) VALUES ('a', 'http://x/a.img', 'ams3')";
+    let results = e
+        .execute(&format!(
+            "BEGIN; {insert}; SAVEPOINT s; {insert}; {insert}; ROLLBACK TO SAVEPOINT s; ROLLBACK"
+        ))
+        .await
+        .unwrap();
+    let to_savepoint = &results[5].notices;
+    assert_eq!(
+        to_savepoint,
+        &["ROLLBACK cannot undo the 2 changes sent to the API since SAVEPOINT s: an API call cannot be rolled back, so they stand".to_string()]
+    );
+    assert!(results[6].notices[0].contains("cannot undo the 3 changes sent to the API since BEGIN"));
+    // Without changes, nothing to say.
+    let quiet = e.execute("BEGIN; ROLLBACK").await.unwrap();
+    assert!(quiet[1].notices.is_empty());
+    let count = e
+        .execute("SELECT count(*) FROM digitalocean.compute.images")
+        .await
+        .unwrap();
+    assert_eq!(
+        count[0].rows[0][0],
+        iql::Cell::Integer(6),
+        "the changes stand"
+    );
+}

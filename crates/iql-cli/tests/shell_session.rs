@@ -88,7 +88,7 @@ fn a_scripted_session() {
     t.wait_for_prompt("iql>");
     t.type_text("\\d digitalocean.compute.image_actions");
     t.enter();
-    t.wait_for("| resource_type | text    |", 1);
+    t.wait_for("| resource_type | text      |", 1);
     t.wait_for_prompt("iql>");
     t.type_text(".mode");
     t.enter();

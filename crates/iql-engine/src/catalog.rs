@@ -66,6 +66,7 @@ pub(crate) fn pg_type(t: ColumnType) -> &'static str {
         ColumnType::Real => "double precision",
         ColumnType::Boolean => "boolean",
         ColumnType::Json => "jsonb",
+        ColumnType::Timestamp => "timestamp with time zone",
         ColumnType::Text | ColumnType::Any => "text",
     }
 }
@@ -77,6 +78,7 @@ pub(crate) fn pg_type_oid(t: ColumnType) -> i64 {
         ColumnType::Real => 701,
         ColumnType::Boolean => 16,
         ColumnType::Json => 3802,
+        ColumnType::Timestamp => 1184,
         ColumnType::Text | ColumnType::Any => 25,
     }
 }
@@ -274,6 +276,7 @@ fn udt_name(t: ColumnType) -> &'static str {
         ColumnType::Real => "float8",
         ColumnType::Boolean => "bool",
         ColumnType::Json => "jsonb",
+        ColumnType::Timestamp => "timestamptz",
         ColumnType::Text | ColumnType::Any => "text",
     }
 }

@@ -138,6 +138,20 @@ pub(crate) fn register(conn: &Connection, context: &SharedContext) -> FnResult<(
         })
     })?;
     conn.create_scalar_function("iql_pg_regex", 3, pure, regex_match)?;
+    // Comparisons of date-times (`created_at > '2025-02-21'`): one fixed-width form for both
+    // sides; a value that is no date-time stays as it is.
+    conn.create_scalar_function("iql_instant", 1, volatile, |ctx| {
+        Ok(match ctx.get_raw(0) {
+            ValueRef::Null => None,
+            v => {
+                let text = as_text(v);
+                Some(match parse_instant_literal(&text) {
+                    Some(at) => at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+                    None => text,
+                })
+            }
+        })
+    })?;
     conn.create_scalar_function("iql_pg_extract", 2, pure, |ctx| {
         let field: String = ctx.get(0)?;
         match ctx.get_raw(1) {
@@ -251,6 +265,15 @@ pub(crate) fn register(conn: &Connection, context: &SharedContext) -> FnResult<(
     conn.create_scalar_function("pg_encoding_to_char", 1, pure, |ctx| {
         let n: i64 = ctx.get(0)?;
         Ok(if n == 0 { "SQL_ASCII" } else { "UTF8" })
+    })?;
+    conn.create_scalar_function("pg_typeof", 1, pure, |ctx| {
+        Ok(match ctx.get_raw(0) {
+            ValueRef::Null => "unknown",
+            ValueRef::Integer(_) => "bigint",
+            ValueRef::Real(_) => "double precision",
+            ValueRef::Text(_) => "text",
+            ValueRef::Blob(_) => "bytea",
+        })
     })?;
     conn.create_scalar_function("format_type", 2, pure, |ctx| {
         let oid: Option<i64> = ctx.get(0)?;
@@ -387,6 +410,30 @@ pub(crate) fn register(conn: &Connection, context: &SharedContext) -> FnResult<(
     conn.create_scalar_function("iql_pg_regclass", 1, pure, move |ctx| {
         let relations = read(&c).relations.clone();
         regclass(ctx.get_raw(0), relations.as_deref())
+    })?;
+    // `to_regclass('x')`, `to_regtype('hstore')`: the oid, or NULL when there is none (psycopg
+    // and SQLAlchemy look up types they might adapt).
+    let c = context.clone();
+    conn.create_scalar_function("to_regclass", 1, pure, move |ctx| {
+        let relations = read(&c).relations.clone();
+        Ok(regclass(ctx.get_raw(0), relations.as_deref())
+            .ok()
+            .flatten())
+    })?;
+    conn.create_scalar_function("to_regtype", 1, pure, |ctx| {
+        let name: Option<String> = ctx.get(0)?;
+        Ok(name.and_then(|n| {
+            let n = n.trim().trim_start_matches("pg_catalog.").to_lowercase();
+            TYPES.iter().find(|t| t.1 == n || t.2 == n).map(|t| t.0)
+        }))
+    })?;
+    conn.create_scalar_function("to_regnamespace", 1, pure, |ctx| {
+        let name: Option<String> = ctx.get(0)?;
+        Ok(name.and_then(|n| match n.as_str() {
+            "pg_catalog" => Some(11_i64),
+            "public" => Some(2200),
+            _ => None,
+        }))
     })?;
     let c = context.clone();
     conn.create_scalar_function("iql_pg_regclass_name", 1, pure, move |ctx| {
@@ -552,6 +599,25 @@ pub fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
         return d.and_hms_opt(0, 0, 0).map(|at| at.and_utc());
     }
     None
+}
+
+/// A date-time as a comparison may write one: any form [`parse_instant`] reads, or one of
+/// PostgreSQL's words (`now`, `today`, `yesterday`, `tomorrow`, `epoch`).
+pub fn parse_instant_literal(text: &str) -> Option<DateTime<Utc>> {
+    let today = || {
+        Utc::now()
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc())
+    };
+    match text.trim().to_ascii_lowercase().as_str() {
+        "now" => Some(Utc::now()),
+        "today" => today(),
+        "yesterday" => today().map(|t| t - Duration::days(1)),
+        "tomorrow" => today().map(|t| t + Duration::days(1)),
+        "epoch" => DateTime::from_timestamp(0, 0),
+        _ => parse_instant(text),
+    }
 }
 
 fn instant(v: ValueRef<'_>, type_name: &str) -> FnResult<DateTime<Utc>> {

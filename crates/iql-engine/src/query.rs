@@ -93,8 +93,9 @@ impl Session {
                 None => db.table(&p.local_name, p.columns())?,
             }
         }
-        let truths = check_comparisons(q, plans)?;
-        let rewritten = (!truths.is_empty()).then(|| q.with_truth_values(&truths));
+        let (truths, instants) = check_comparisons(q, plans)?;
+        let rewritten = (!truths.is_empty() || !instants.is_empty())
+            .then(|| q.with_truth_values(&truths).with_instants(&instants));
         let q = rewritten.as_ref().unwrap_or(q);
         let (names, answered) = local_names(plans);
         let sql = q.render(&names, &answered);
@@ -243,6 +244,9 @@ impl Session {
 /// Where a quoted truth value was written (line, column), and the boolean it means.
 type TruthValue = ((u64, u64), bool);
 
+/// Where a date-time literal is written (line, column), to compare as an instant.
+type InstantAt = (u64, u64);
+
 /// A column compared with a string: SQLite holds a boolean as 0 or 1, so `public = 'true'` is
 /// false for every row, and `size_gigabytes > 'abc'` compares a number with a word. PostgreSQL
 /// reads `'true'` as the boolean (StackQL's documents write `private = 'false'`), and refuses the
@@ -250,8 +254,9 @@ type TruthValue = ((u64, u64), bool);
 fn check_comparisons(
     q: &QueryStatement,
     plans: &[plan::TablePlan],
-) -> Result<Vec<TruthValue>, EngineError> {
+) -> Result<(Vec<TruthValue>, Vec<InstantAt>), EngineError> {
     let mut truths = Vec::new();
+    let mut instants = Vec::new();
     use iql_provider::ValueKind;
     let (_, answered) = local_names(plans);
     // A condition the API answers was checked as a parameter (`private = 'true'` is how
@@ -318,6 +323,15 @@ fn check_comparisons(
                     }
                 }
             }
+            ValueKind::DateTime => {
+                if crate::functions::parse_instant_literal(&c.text).is_none() {
+                    return refuse(format!(
+                        "{name} is a date-time and '{}' is not one: write '2025-02-21', '2025-02-21 10:00:00' or '2025-02-21T10:00:00Z' (UTC unless it says +02:00)",
+                        c.text
+                    ));
+                }
+                instants.push((c.line, c.column_at));
+            }
             ValueKind::Integer | ValueKind::Real if c.text.trim().parse::<f64>().is_err() => {
                 return refuse(format!(
                     "{name} is a number and '{}' is not: SQLite would compare a number with a word",
@@ -327,7 +341,7 @@ fn check_comparisons(
             _ => {}
         }
     }
-    Ok(truths)
+    Ok((truths, instants))
 }
 
 /// The name a provider table goes by in the query: its alias, or the resource name (`images`).

@@ -12,6 +12,8 @@ pub enum ColumnType {
     Real,
     Boolean,
     Text,
+    /// A date-time (`format: date-time`): text as DigitalOcean writes it, compared as instants.
+    Timestamp,
     Json,
     /// An expression whose values decide their own type.
     Any,
@@ -24,6 +26,7 @@ impl ColumnType {
             ColumnType::Real => "real",
             ColumnType::Boolean => "boolean",
             ColumnType::Text => "text",
+            ColumnType::Timestamp => "timestamp",
             ColumnType::Json => "json",
             ColumnType::Any => "any",
         }
@@ -159,6 +162,7 @@ impl ColumnType {
             ColumnType::Real => "REAL",
             ColumnType::Boolean => "BOOLEAN",
             ColumnType::Text => "TEXT",
+            ColumnType::Timestamp => "TIMESTAMP_TEXT",
             ColumnType::Json => "JSON_TEXT",
             ColumnType::Any => "",
         }
@@ -171,6 +175,7 @@ impl ColumnType {
             Some("REAL") => ColumnType::Real,
             Some("BOOLEAN") => ColumnType::Boolean,
             Some("TEXT") => ColumnType::Text,
+            Some("TIMESTAMP_TEXT") => ColumnType::Timestamp,
             Some("JSON_TEXT") => ColumnType::Json,
             _ => ColumnType::Any,
         }
@@ -183,6 +188,7 @@ impl ColumnType {
             ValueKind::Real => ColumnType::Real,
             ValueKind::Boolean => ColumnType::Boolean,
             ValueKind::Text => ColumnType::Text,
+            ValueKind::DateTime => ColumnType::Timestamp,
             ValueKind::Json => ColumnType::Json,
         }
     }

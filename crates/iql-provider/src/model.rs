@@ -83,6 +83,9 @@ pub enum ValueKind {
     Real,
     Boolean,
     Text,
+    /// A string of `format: date-time` (`2025-02-21T10:00:00Z`): text in SQLite, compared as
+    /// instants, a `timestamptz` over the PostgreSQL wire.
+    DateTime,
     /// Objects and arrays: stored as JSON text, read with `json_extract` / `json_each`.
     Json,
 }
@@ -96,6 +99,7 @@ impl ValueKind {
             ValueKind::Real => "REAL",
             ValueKind::Boolean => "BOOLEAN",
             ValueKind::Text => "TEXT",
+            ValueKind::DateTime => "TIMESTAMP_TEXT",
             ValueKind::Json => "JSON_TEXT",
         }
     }
@@ -106,6 +110,7 @@ impl ValueKind {
             ValueKind::Real => "real",
             ValueKind::Boolean => "boolean",
             ValueKind::Text => "text",
+            ValueKind::DateTime => "timestamp",
             ValueKind::Json => "json",
         }
     }
@@ -131,6 +136,11 @@ impl SchemaInfo {
         let has = |t: &str| self.types.iter().any(|x| x == t);
         if has("object") || has("array") {
             ValueKind::Json
+        } else if has("string")
+            && self.types.len() == 1
+            && self.format.as_deref() == Some("date-time")
+        {
+            ValueKind::DateTime
         } else if has("string") || self.types.is_empty() {
             ValueKind::Text
         } else if has("number") {

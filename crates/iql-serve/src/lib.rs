@@ -7,7 +7,8 @@
 //! do in `iql exec`; what differs is the shape of the answer:
 //!
 //! - **Types**: integer → `int8`, real → `float8`, boolean → `bool`, text → `text`, JSON columns →
-//!   `jsonb`; a column whose values do not all fit its type is sent as `text`.
+//!   `jsonb`, date-times (`format: date-time`) → `timestamptz`; a column of expressions whose
+//!   values do not all fit one type is sent as `text`.
 //! - **Tags**: `SELECT n`, `INSERT 0 n`, `UPDATE n`, `DELETE n`, `EXEC n`, `CREATE VIEW`, ….
 //! - **Errors** carry a SQLSTATE ([`sqlstate`]) and iql's own message; notices (a key that is not
 //!   there, a page cap) arrive as NoticeResponse.
@@ -425,8 +426,35 @@ fn declared_type(t: ColumnType) -> Type {
         ColumnType::Real => Type::FLOAT8,
         ColumnType::Boolean => Type::BOOL,
         ColumnType::Json => Type::JSONB,
+        ColumnType::Timestamp => Type::TIMESTAMPTZ,
         ColumnType::Text | ColumnType::Any => Type::TEXT,
     }
+}
+
+/// The columns' types as the wire gives them: a column's own type, else (a computed column)
+/// what its expression settles (`count(*)` is `int8`), else `None`: the values decide.
+fn wire_types(statement: &Statement, columns: &[iql::ResultColumn]) -> Vec<Option<Type>> {
+    let hints = match statement {
+        Statement::Query(q) => q.postgres_types(),
+        _ => Vec::new(),
+    };
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match c.column_type {
+            ColumnType::Any => match hints.get(i) {
+                Some(Some(t)) if hints.len() == columns.len() => Some(match t {
+                    iql::ExpressionType::Integer => Type::INT8,
+                    iql::ExpressionType::Real => Type::FLOAT8,
+                    iql::ExpressionType::Boolean => Type::BOOL,
+                    iql::ExpressionType::Text => Type::TEXT,
+                    iql::ExpressionType::Timestamp => Type::TIMESTAMPTZ,
+                }),
+                _ => None,
+            },
+            other => Some(declared_type(other)),
+        })
+        .collect()
 }
 
 /// The columns' names as PostgreSQL gives them: `count(*)` is `count` (clients and ORMs read
@@ -491,6 +519,10 @@ fn encode(encoder: &mut DataRowEncoder, t: &Type, cell: &Cell) -> PgWireResult<(
         (Cell::Integer(_) | Cell::Real(_) | Cell::Bool(_), t) if *t == Type::JSONB => {
             encoder.encode_field(&cell.to_json())
         }
+        (Cell::Text(s), t) if *t == Type::TIMESTAMPTZ => match iql::parse_instant(s) {
+            Some(at) => encoder.encode_field(&at),
+            None => Err(mismatch(cell)),
+        },
         (other, _) => Err(mismatch(other)),
     }
 }
@@ -536,13 +568,13 @@ fn response(statement: &Statement, result: QueryResult, format: &Format, infer: 
         return Response::Execution(tag);
     }
     // The types a describe gave before the statement ran: clients decode by them.
-    let types: Vec<Type> = result
-        .columns
-        .iter()
+    let types: Vec<Type> = wire_types(statement, &result.columns)
+        .into_iter()
         .enumerate()
-        .map(|(i, c)| match c.column_type {
-            ColumnType::Any if infer => inferred(&result, i),
-            other => declared_type(other),
+        .map(|(i, t)| match t {
+            Some(t) => t,
+            None if infer => inferred(&result, i),
+            None => Type::TEXT,
         })
         .collect();
     let names = wire_names(statement, &result.columns);
@@ -788,9 +820,9 @@ impl Connection {
             .map_err(|e| iql_error(&e))?
             .unwrap_or_default();
         let names = wire_names(&statement.statement, &columns);
-        let types: Vec<Type> = columns
-            .iter()
-            .map(|c| declared_type(c.column_type))
+        let types: Vec<Type> = wire_types(&statement.statement, &columns)
+            .into_iter()
+            .map(|t| t.unwrap_or(Type::TEXT))
             .collect();
         Ok(fields(&names, &types, format))
     }

@@ -1,5 +1,5 @@
 //! `iql serve` with real clients: tokio-postgres (simple and extended protocol) from Rust, and psql
-//! when it is installed (scripts/test installs it). The server runs in this process against the
+//! (required: scripts/test installs it; a missing psql fails the test). The server runs in this process against the
 //! sandbox, on a free loopback port.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
@@ -114,19 +114,14 @@ async fn queries_parameters_types_and_changes_over_the_wire() {
         .prepare("SELECT count(*) FROM digitalocean.compute.images WHERE name LIKE $1")
         .await
         .unwrap();
-    let all: i64 = client
-        .query_one(&stmt, &[&"%"])
-        .await
-        .unwrap()
-        .get::<_, String>(0)
-        .parse()
-        .unwrap();
-    let none: String = client
+    // count(*) is an int8, described before it runs.
+    let all: i64 = client.query_one(&stmt, &[&"%"]).await.unwrap().get(0);
+    let none: i64 = client
         .query_one(&stmt, &[&"x' OR '1'='1"])
         .await
         .unwrap()
         .get(0);
-    assert_eq!((all, none.as_str()), (60, "0"));
+    assert_eq!((all, none), (60, 0));
     // Changes: RETURNING rows and the command tags.
     let inserted = simple_rows(
         client
@@ -296,14 +291,6 @@ async fn a_statement_over_the_timeout_is_cancelled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psql_queries_and_shows_notices() {
-    if std::process::Command::new("psql")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("psql is not installed: skipped (scripts/test installs it)");
-        return;
-    }
     let addr = server().await;
     let port = addr.port().to_string();
     let out = tokio::process::Command::new("psql")
@@ -461,14 +448,6 @@ async fn a_huge_query_and_a_vanished_client_harm_no_one() {
 /// is turned away.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_password_and_tls_only_those_get_in() {
-    if std::process::Command::new("psql")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("psql is not installed: skipped (scripts/test installs it)");
-        return;
-    }
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let security = iql_serve::Security::load(
         &fixtures.join("server.crt"),
@@ -512,4 +491,37 @@ async fn with_a_password_and_tls_only_those_get_in() {
         "{}",
         String::from_utf8_lossy(&clear.stderr)
     );
+}
+
+/// Types as PostgreSQL gives them, described before the statement runs: a date-time column is a
+/// `timestamptz` (a driver reads a date-time, not a string), `count(*)` an `int8`, a comparison a
+/// `bool`; and a date-time compares as an instant whichever way the literal is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn date_times_counts_and_comparisons_have_their_types() {
+    use chrono::{DateTime, Utc};
+    let addr = server().await;
+    let client = connect(addr).await;
+    let statement = client
+        .prepare("SELECT created_at, count(*), name LIKE $1 FROM digitalocean.compute.images WHERE created_at BETWEEN $2 AND $3 GROUP BY created_at, name")
+        .await
+        .unwrap();
+    let types: Vec<String> = statement
+        .columns()
+        .iter()
+        .map(|c| c.type_().name().to_string())
+        .collect();
+    assert_eq!(types, ["timestamptz", "int8", "bool"]);
+    let rows = client
+        .query(
+            &statement,
+            &[&"22%", &"2025-02-21 00:00:00", &"2025-02-21 23:59:59"],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(DateTime<Utc>, i64, bool)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let expected: DateTime<Utc> = "2025-02-21T23:46:38Z".parse().unwrap();
+    assert_eq!(got, [(expected, 1, true)]);
 }

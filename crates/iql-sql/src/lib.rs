@@ -20,6 +20,7 @@ mod bind;
 mod cache;
 mod dialect;
 mod error;
+mod expression_types;
 pub mod limits;
 mod meaning;
 mod meta;
@@ -34,6 +35,7 @@ pub use bind::{bind, placeholders, BindValue, Params};
 pub use cache::StatementCache;
 pub use dialect::IqlDialect;
 pub use error::SqlError;
+pub use expression_types::ExpressionType;
 pub use meaning::LiteralComparison;
 pub use meta::{Describe, Show, ShowKind};
 pub use mutation::{

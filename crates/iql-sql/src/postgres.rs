@@ -474,6 +474,26 @@ fn convert(value: Expr, t: Target) -> Expr {
     }
 }
 
+/// SQLite's name for a PostgreSQL function that differs only in its name.
+fn sqlite_name(f: &Function) -> Option<&'static str> {
+    const RENAMED: [(&str, &str); 10] = [
+        ("string_agg", "group_concat"),
+        ("array_agg", "json_group_array"),
+        ("json_agg", "json_group_array"),
+        ("jsonb_agg", "json_group_array"),
+        ("json_build_object", "json_object"),
+        ("jsonb_build_object", "json_object"),
+        ("json_build_array", "json_array"),
+        ("jsonb_build_array", "json_array"),
+        ("json_object_agg", "json_group_object"),
+        ("jsonb_object_agg", "json_group_object"),
+    ];
+    RENAMED
+        .iter()
+        .find(|(pg, _)| is_call(f, pg))
+        .map(|(_, sqlite)| *sqlite)
+}
+
 fn is_call(f: &Function, name: &str) -> bool {
     f.name.0.len() == 1
         && f.name
@@ -775,13 +795,9 @@ fn rewrite(expr: &mut Expr) -> Result<(), SqlError> {
             let sql = format!("SELECT json_group_array(iql_element) FROM ({inner})");
             *expr = Expr::Subquery(parse_query(&sql)?);
         }
-        Expr::Function(f) if is_call(f, "string_agg") || is_call(f, "array_agg") => {
-            // SQLite's names for PostgreSQL's aggregates (an array is a JSON array).
-            let name = if is_call(f, "string_agg") {
-                "group_concat"
-            } else {
-                "json_group_array"
-            };
+        Expr::Function(f) if sqlite_name(f).is_some() => {
+            // SQLite's names for PostgreSQL's functions (an array is a JSON array).
+            let name = sqlite_name(f).unwrap_or_default();
             f.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]);
         }
         // `pg_catalog.version()` is `version()`: SQLite's functions have no schema.

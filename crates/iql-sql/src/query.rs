@@ -407,6 +407,13 @@ impl QueryStatement {
         self.scopes.iter().find(|s| s.id == id)
     }
 
+    /// The types the outermost SELECT's computed columns have, as far as their expressions tell
+    /// (`count(*)` is an integer, a comparison a boolean): what a PostgreSQL client is told
+    /// before the statement runs. One entry per column, or none when `*` is among them.
+    pub fn postgres_types(&self) -> Vec<Option<crate::ExpressionType>> {
+        crate::expression_types::projection_types(&self.query)
+    }
+
     /// The names PostgreSQL gives the result's columns where they differ from SQLite's: an
     /// unaliased function call is named after the function (`count(*)` → `count`). One entry per
     /// column of the outermost SELECT (`None`: SQLite's name stands), or none at all when its
@@ -439,6 +446,67 @@ impl QueryStatement {
                 _ => return Vec::new(),
             }
         }
+    }
+
+    /// The statement with each comparison of a date-time column with the string literal
+    /// written at one of `at` (line, column) made a comparison of instants: both sides through
+    /// `iql_instant`, which writes any date-time in one fixed-width form
+    /// (`2025-02-21T00:00:00.000000Z`). As text, `created_at > '2025-02-21 00:00:00'` compares
+    /// `T` with a space and is true for every time of the day; PostgreSQL compares the instants,
+    /// and so does iql once the engine, which knows the column's type, has found it.
+    pub fn with_instants(&self, at: &[(u64, u64)]) -> QueryStatement {
+        let mut out = self.clone();
+        out.rendered = Arc::default();
+        let marked = |e: &Expr| match e {
+            Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_)) => {
+                at.contains(&(v.span.start.line, v.span.start.column))
+            }
+            _ => false,
+        };
+        let instant = |e: &mut Expr| {
+            let inner = std::mem::replace(e, Expr::Value(Value::Null.into()));
+            *e = crate::postgres::call("iql_instant", vec![inner]);
+        };
+        let rewrite = |query: &mut Query| {
+            let _ = ast::visit_expressions_mut(query, |e| {
+                match e {
+                    Expr::BinaryOp {
+                        left,
+                        op:
+                            BinaryOperator::Eq
+                            | BinaryOperator::NotEq
+                            | BinaryOperator::Lt
+                            | BinaryOperator::LtEq
+                            | BinaryOperator::Gt
+                            | BinaryOperator::GtEq,
+                        right,
+                    } if marked(left) || marked(right) => {
+                        instant(left);
+                        instant(right);
+                    }
+                    Expr::Between {
+                        expr, low, high, ..
+                    } if marked(low) || marked(high) => {
+                        instant(expr);
+                        instant(low);
+                        instant(high);
+                    }
+                    Expr::InList { expr, list, .. } if list.iter().any(marked) => {
+                        instant(expr);
+                        list.iter_mut().for_each(instant);
+                    }
+                    _ => {}
+                }
+                ControlFlow::<()>::Continue(())
+            });
+        };
+        crate::limits::with_stack(self.depth, || {
+            rewrite(&mut out.query);
+            for sub in &mut out.subqueries {
+                rewrite(&mut sub.query);
+            }
+        });
+        out
     }
 
     /// The statement with the string literals written at `at` (line, column) made booleans:

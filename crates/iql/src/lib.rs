@@ -76,6 +76,7 @@ impl ScriptOutcome {
     }
 }
 
+pub use iql_engine::functions::parse_instant;
 pub use iql_engine::{
     CacheConfig, Cell, ColumnType, Credential, EngineConfig, EngineError as Error, ErrorKind,
     FetchStats, FromCell, LocalLock, LocalLocks, QueryResult, RefreshLock, ResultColumn, Row,
@@ -88,7 +89,9 @@ pub use iql_mock::{
     MAX_IMAGES as MAX_SANDBOX_IMAGES,
 };
 pub use iql_provider::Registry;
-pub use iql_sql::{Literal, ParsedStatement, SessionStatement, Statement, StoredFilter};
+pub use iql_sql::{
+    ExpressionType, Literal, ParsedStatement, SessionStatement, Statement, StoredFilter,
+};
 
 /// Scripts whose parse is kept (by text).
 const STATEMENTS_CACHED: usize = 256;
