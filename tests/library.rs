@@ -245,3 +245,33 @@ async fn a_rollback_says_which_changes_it_cannot_undo() {
         "the changes stand"
     );
 }
+
+/// A session whose database is a provider (a PostgreSQL client's `-d digitalocean`) reads
+/// two-part names as that provider's tables, in queries, DESCRIBE and COPY; elsewhere a
+/// two-part name is an error that names the full one.
+#[tokio::test]
+async fn two_part_names_in_a_providers_database() {
+    let (_mock, e) = setup(3).await;
+    let session = e.session();
+    session.update_sql_context(|c| c.database = "digitalocean".to_string());
+    let r = session
+        .execute("SELECT count(*) FROM compute.images; DESCRIBE compute.images; COPY compute.images (id) TO STDOUT")
+        .await
+        .unwrap();
+    assert_eq!(r[0].rows[0][0], Cell::Integer(3));
+    assert!(r[1]
+        .rows
+        .iter()
+        .any(|row| row[0] == Cell::Text("slug".into())));
+    assert_eq!(r[2].rows.len(), 3);
+    let other = e.session();
+    let err = other
+        .execute("SELECT count(*) FROM compute.images")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("did you mean digitalocean.compute.images"),
+        "{err}"
+    );
+}

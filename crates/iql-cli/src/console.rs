@@ -190,6 +190,12 @@ impl Console {
                 // without rows (DELETE without RETURNING) gives [].
                 if written.is_some() {
                     // Already written, row by row.
+                } else if let iql::Statement::Copy(copy) = &statement.statement {
+                    // COPY … TO STDOUT: the rows as COPY writes them, whatever the output format.
+                    if let Err(e) = write_copy(&mut self.out, copy, &result) {
+                        eprintln!("error: cannot write the result: {e}");
+                        return Outcome::Failed;
+                    }
                 } else if self.display.active
                     && self.format == Format::Table
                     && !result.columns.is_empty()
@@ -394,4 +400,28 @@ async fn stream_out(
         },
         Some(written),
     ))
+}
+
+/// `COPY … TO STDOUT` in text or CSV, with its header line if it asks for one.
+fn write_copy(
+    out: &mut dyn std::io::Write,
+    copy: &iql::CopyStatement,
+    result: &iql::QueryResult,
+) -> std::io::Result<()> {
+    if copy.header {
+        let names = result.columns.iter().map(|c| Some(c.name.as_str()));
+        writeln!(out, "{}", copy.line(names))?;
+    }
+    for row in &result.rows {
+        let values: Vec<Option<String>> = row
+            .iter()
+            .map(|c| match c {
+                iql::Cell::Null => None,
+                iql::Cell::Bool(b) => Some(if *b { "t" } else { "f" }.to_string()),
+                other => Some(other.to_string()),
+            })
+            .collect();
+        writeln!(out, "{}", copy.line(values.iter().map(|v| v.as_deref())))?;
+    }
+    out.flush()
 }

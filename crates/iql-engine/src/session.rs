@@ -155,6 +155,15 @@ impl Session {
                 result
             }
             Statement::Session(s) => self.session_statement(s),
+            // The rows COPY writes are its query's.
+            Statement::Copy(c) => {
+                let q = self.with_views(&c.query)?;
+                if self.settings.dry_run && !q.tables.is_empty() {
+                    self.dry_run_query(&q)
+                } else {
+                    self.query(&q).await
+                }
+            }
         }
     }
 

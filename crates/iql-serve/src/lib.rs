@@ -462,6 +462,7 @@ fn wire_types(statement: &Statement, columns: &[iql::ResultColumn]) -> Vec<Optio
 fn wire_names(statement: &Statement, columns: &[iql::ResultColumn]) -> Vec<String> {
     let renamed = match statement {
         Statement::Query(q) => q.postgres_names(),
+        Statement::Copy(c) => c.query.postgres_names(),
         _ => Vec::new(),
     };
     columns
@@ -540,7 +541,48 @@ fn kind(c: &Cell) -> &'static str {
 
 /// A statement's result as the wire carries it. With `infer` (the simple protocol, where nothing
 /// was described before), a column of expressions (`count(*)`) is typed by its values.
+/// A cell as COPY writes it: NULL as the format's NULL, booleans as `t` and `f`.
+fn copy_text(cell: &Cell) -> Option<String> {
+    match cell {
+        Cell::Null => None,
+        Cell::Bool(b) => Some(if *b { "t" } else { "f" }.to_string()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// `COPY … TO STDOUT`: the rows as COPY data, one message a row (the header line, if asked
+/// for, goes with the first, so the client's row count is the rows').
+fn copy_response(copy: &iql::CopyStatement, result: QueryResult) -> Response {
+    let names = wire_names(&Statement::Copy(copy.clone()), &result.columns);
+    let mut header = copy
+        .header
+        .then(|| format!("{}\n", copy.line(names.iter().map(|n| Some(n.as_str())))));
+    let mut lines = Vec::with_capacity(result.rows.len().max(1));
+    for row in &result.rows {
+        let values: Vec<Option<String>> = row.iter().map(copy_text).collect();
+        let mut line = header.take().unwrap_or_default();
+        line.push_str(&copy.line(values.iter().map(|v| v.as_deref())));
+        line.push('\n');
+        lines.push(Ok(pgwire::messages::copy::CopyData::new(
+            bytes::Bytes::from(line),
+        )));
+    }
+    if let Some(h) = header {
+        lines.push(Ok(pgwire::messages::copy::CopyData::new(
+            bytes::Bytes::from(h),
+        )));
+    }
+    Response::CopyOut(pgwire::api::results::CopyResponse::new(
+        0,
+        result.columns.len(),
+        stream::iter(lines),
+    ))
+}
+
 fn response(statement: &Statement, result: QueryResult, format: &Format, infer: bool) -> Response {
+    if let Statement::Copy(copy) = statement {
+        return copy_response(copy, result);
+    }
     if let Statement::Session(s) = statement {
         use iql::SessionStatement as S;
         match s {

@@ -135,3 +135,35 @@ async fn psql_lists_views_and_describes_a_result() {
     assert!(out.contains(" id     | bigint"), "{out}");
     assert!(out.contains(" public | boolean"), "{out}");
 }
+
+/// psql's `\copy … TO 'file' CSV HEADER` (COPY … TO STDOUT on the wire) writes the rows to the
+/// file on the client's side; in the provider's database `compute.images` names the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_copies_a_query_and_a_table_out() {
+    let addr = server().await;
+    let dir = std::env::temp_dir().join(format!("iql-copy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("public.csv");
+    let out = psql(
+        addr,
+        "digitalocean",
+        &[
+            &format!(
+                "\\copy (SELECT id, name, public FROM digitalocean.compute.images WHERE public ORDER BY id LIMIT 2) TO '{}' CSV HEADER",
+                file.display()
+            ),
+            "\\copy compute.images (id, slug) TO STDOUT",
+            "SELECT count(*) FROM compute.images;",
+        ],
+    )
+    .await;
+    let csv = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        csv,
+        "id,name,public\n100003,24.04 (LTS) x64,t\n100010,22.04 (LTS) x64,t\n"
+    );
+    assert!(out.contains("COPY 2"), "{out}");
+    assert!(out.contains("100003\tubuntu-24-04-x64\n"), "{out}");
+    assert!(out.contains("    60\n"), "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

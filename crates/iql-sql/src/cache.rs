@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use crate::{parse_script, ParsedStatement, SqlError};
+use crate::{parse_script_for, ParsedStatement, SqlError};
 
 /// Scripts longer than this are parsed every time: caching them would hold much for little.
 const LONGEST_CACHED: usize = 16 * 1024;
@@ -33,20 +33,34 @@ impl StatementCache {
 
     /// The statements of `script`, parsed now or earlier. Errors are not kept.
     pub fn parse(&self, script: &str) -> Result<Arc<[ParsedStatement]>, SqlError> {
+        self.parse_for(script, None)
+    }
+
+    /// [`StatementCache::parse`] with [`crate::parse_script_for`]'s default provider: kept apart
+    /// per provider, as the same text names other tables.
+    pub fn parse_for(
+        &self,
+        script: &str,
+        default_provider: Option<&str>,
+    ) -> Result<Arc<[ParsedStatement]>, SqlError> {
         if self.capacity == 0 || script.len() > LONGEST_CACHED {
-            return parse_script(script).map(Arc::from);
+            return parse_script_for(script, default_provider).map(Arc::from);
         }
-        if let Some(hit) = self.lock().by_text.get(script) {
+        let key = match default_provider {
+            Some(p) => format!("{p}\u{0}{script}"),
+            None => script.to_string(),
+        };
+        if let Some(hit) = self.lock().by_text.get(&key) {
             return Ok(hit.clone());
         }
-        let parsed: Arc<[ParsedStatement]> = parse_script(script)?.into();
+        let parsed: Arc<[ParsedStatement]> = parse_script_for(script, default_provider)?.into();
         let mut entries = self.lock();
         if entries
             .by_text
-            .insert(script.to_string(), parsed.clone())
+            .insert(key.clone(), parsed.clone())
             .is_none()
         {
-            entries.order.push_back(script.to_string());
+            entries.order.push_back(key);
         }
         while entries.order.len() > self.capacity {
             if let Some(oldest) = entries.order.pop_front() {

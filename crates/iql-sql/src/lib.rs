@@ -18,6 +18,7 @@
 
 mod bind;
 mod cache;
+mod copy;
 mod dialect;
 mod error;
 mod expression_types;
@@ -33,6 +34,7 @@ mod view;
 
 pub use bind::{bind, placeholders, BindValue, Params};
 pub use cache::StatementCache;
+pub use copy::{CopyFormat, CopyStatement};
 pub use dialect::IqlDialect;
 pub use error::SqlError;
 pub use expression_types::ExpressionType;
@@ -70,6 +72,8 @@ pub enum Statement {
     RefreshView(RefreshView),
     /// `SET`, `SHOW setting`, `BEGIN`, `COMMIT`, …: about the session, not data.
     Session(SessionStatement),
+    /// `COPY (SELECT …) TO STDOUT [CSV HEADER]`: a query's rows as COPY data.
+    Copy(CopyStatement),
 }
 
 impl Statement {
@@ -88,6 +92,7 @@ impl Statement {
             Statement::DropView(_) => "DROP VIEW",
             Statement::RefreshView(_) => "REFRESH",
             Statement::Session(s) => s.tag(),
+            Statement::Copy(_) => "COPY",
         }
     }
 }
@@ -102,11 +107,23 @@ pub struct ParsedStatement {
 /// Parses every statement of `script`. Statements end at `;` outside quotes and comments, or at the
 /// end of the text (so `… -- required;` with the `;` inside a comment still ends the statement).
 pub fn parse_script(script: &str) -> Result<Vec<ParsedStatement>, SqlError> {
+    parse_script_for(script, None)
+}
+
+/// [`parse_script`], with two-part table names (`compute.images`, `"compute"."images"`) read as
+/// tables of `default_provider`: how a PostgreSQL client connected to the provider's database
+/// (`psql -d digitalocean`) names them, as pg_catalog shows them there. `pg_catalog.…`,
+/// `information_schema.…` and `store.…` keep their meaning.
+pub fn parse_script_for(
+    script: &str,
+    default_provider: Option<&str>,
+) -> Result<Vec<ParsedStatement>, SqlError> {
     // A byte-order mark some editors write is not SQL (and not a column on line 1).
     let script = script.strip_prefix('\u{feff}').unwrap_or(script);
     split_statements(script)?
         .into_iter()
-        .map(|source| {
+        .map(|mut source| {
+            source.default_provider = default_provider.map(str::to_string);
             let statement = limits::with_stack(source.depth, || parse_one(&source))?;
             Ok(ParsedStatement { statement, source })
         })
@@ -151,6 +168,10 @@ fn parse_one(source: &StatementText) -> Result<Statement, SqlError> {
             view::parse_drop(s, source).map(Statement::DropView)
         }
         "REFRESH" => view::parse_refresh(source).map(Statement::RefreshView),
+        "COPY" => {
+            let s = mutation::sqlparser_statement(source)?;
+            copy::parse(s, source).map(Statement::Copy)
+        }
         "DELETE" => {
             let s = mutation::sqlparser_statement(source)?;
             mutation::parse_delete(s, source).map(Statement::Delete)

@@ -103,8 +103,14 @@ pub(crate) fn parse_meta(source: &StatementText) -> Result<Option<Statement>, Sq
             let extended = p.eat_keyword("EXTENDED");
             let method = p.eat_keyword("METHOD");
             let start = p.pos;
-            let name = p.dotted_name()?;
+            let mut name = p.dotted_name()?;
             p.expect_end()?;
+            // `DESCRIBE compute.images` in a provider's database.
+            if let Some(provider) = &source.default_provider {
+                if name.len() == (if method { 3 } else { 2 }) {
+                    name.insert(0, provider.clone());
+                }
+            }
             let want = if method { 4 } else { 3 };
             // A one-word name is a view.
             if name.len() != want && (method || name.len() != 1) {

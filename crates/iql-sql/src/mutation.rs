@@ -706,7 +706,7 @@ pub(crate) fn sqlparser_statement(source: &StatementText) -> Result<ast::Stateme
         }
         err
     })?;
-    crate::postgres::statements_to_sqlite(&mut statements, source.depth)?;
+    crate::postgres::statements_to_sqlite(&mut statements, source)?;
     statements
         .pop()
         .ok_or_else(|| SqlError::new(source.line, source.column, "empty statement"))

@@ -37,10 +37,13 @@ use crate::error::SqlError;
 /// statement `depth` levels deep.
 pub(crate) fn statements_to_sqlite(
     statements: &mut [ast::Statement],
-    depth: usize,
+    source: &crate::split::StatementText,
 ) -> Result<(), SqlError> {
-    crate::limits::with_stack(depth, || {
-        let mut rewriter = Rewriter::default();
+    crate::limits::with_stack(source.depth, || {
+        let mut rewriter = Rewriter {
+            default_provider: source.default_provider.clone(),
+            ..Rewriter::default()
+        };
         for s in statements.iter_mut() {
             if let ControlFlow::Break(e) = s.visit(&mut rewriter) {
                 return Err(e);
@@ -66,7 +69,12 @@ fn to_sqlite(query: &mut Query) -> Result<(), SqlError> {
 struct Rewriter {
     /// Per query being rewritten (innermost last): its projection's unaliased items as written.
     written: Vec<Vec<Option<String>>>,
+    /// The provider of two-part table names (see [`crate::parse_script_for`]).
+    default_provider: Option<String>,
 }
+
+/// Schemas whose two-part names are not a provider's service.
+const OWN_SCHEMAS: [&str; 5] = ["pg_catalog", "information_schema", "store", "main", "temp"];
 
 fn projection(query: &mut Query) -> Option<&mut Vec<ast::SelectItem>> {
     match query.body.as_mut() {
@@ -77,6 +85,19 @@ fn projection(query: &mut Query) -> Option<&mut Vec<ast::SelectItem>> {
 
 impl VisitorMut for Rewriter {
     type Break = SqlError;
+
+    fn pre_visit_relation(&mut self, name: &mut ObjectName) -> ControlFlow<SqlError> {
+        if let Some(provider) = &self.default_provider {
+            let own = name.0[0]
+                .as_ident()
+                .is_some_and(|i| OWN_SCHEMAS.iter().any(|s| i.value.eq_ignore_ascii_case(s)));
+            if name.0.len() == 2 && !own {
+                name.0
+                    .insert(0, ObjectNamePart::Identifier(Ident::new(provider.clone())));
+            }
+        }
+        ControlFlow::Continue(())
+    }
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<SqlError> {
         let written = projection(query)

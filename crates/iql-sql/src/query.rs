@@ -172,7 +172,7 @@ pub struct QueryStatement {
 pub(crate) fn parse_query(source: &StatementText) -> Result<QueryStatement, SqlError> {
     let mut statements = crate::limits::parse_tokens(&source.tokens)
         .map_err(|e| SqlError::in_statement(&e.to_string(), source))?;
-    crate::postgres::statements_to_sqlite(&mut statements, source.depth)?;
+    crate::postgres::statements_to_sqlite(&mut statements, source)?;
     let statement = statements
         .pop()
         .ok_or_else(|| SqlError::new(source.line, source.column, "empty statement"))?;

@@ -21,6 +21,9 @@ pub struct StatementText {
     /// Its tokens (comments and whitespace included), positioned in the script: the statement
     /// is tokenized once, when the script is split.
     pub(crate) tokens: Vec<TokenWithSpan>,
+    /// The provider a two-part table name (`compute.images`) belongs to: the database a
+    /// PostgreSQL client connected to, when it names a provider ([`crate::parse_script_for`]).
+    pub default_provider: Option<String>,
 }
 
 impl StatementText {
@@ -76,6 +79,7 @@ pub fn split_statements(script: &str) -> Result<Vec<StatementText>, SqlError> {
                 column,
                 depth,
                 tokens: own.to_vec(),
+                default_provider: None,
             });
         }
         Ok(())

@@ -561,7 +561,7 @@ impl Expander<'_> {
             .ok_or_else(|| bad(SqlError::new(1, 1, "it is empty")))?;
         let mut statements = crate::limits::parse_tokens(&source.tokens)
             .map_err(|e| bad(SqlError::in_statement(&e.to_string(), &source)))?;
-        crate::postgres::statements_to_sqlite(&mut statements, source.depth).map_err(bad)?;
+        crate::postgres::statements_to_sqlite(&mut statements, &source).map_err(bad)?;
         let Some(ast::Statement::Query(mut q)) = statements.pop() else {
             return Err(bad(SqlError::new(1, 1, "it is not a query")));
         };

@@ -90,7 +90,8 @@ pub use iql_mock::{
 };
 pub use iql_provider::Registry;
 pub use iql_sql::{
-    ExpressionType, Literal, ParsedStatement, SessionStatement, Statement, StoredFilter,
+    CopyFormat, CopyStatement, ExpressionType, Literal, ParsedStatement, SessionStatement,
+    Statement, StoredFilter,
 };
 
 /// Scripts whose parse is kept (by text).
@@ -564,7 +565,17 @@ impl Session {
 
     /// The statements of `sql`, parsed now or (the same text, by any session) before.
     fn parse_cached(&self, sql: &str) -> Result<Arc<[ParsedStatement]>, Error> {
-        let parsing = std::panic::AssertUnwindSafe(|| self.statements.parse(sql));
+        // In a provider's database (a PostgreSQL client's `-d digitalocean`), `compute.images`
+        // is that provider's table.
+        let database = self.inner.sql_context().database;
+        let provider = self
+            .inner
+            .engine()
+            .registry()
+            .provider_names()
+            .into_iter()
+            .find(|p| *p == database);
+        let parsing = std::panic::AssertUnwindSafe(|| self.statements.parse_for(sql, provider));
         match std::panic::catch_unwind(parsing) {
             Ok(parsed) => Ok(parsed?),
             Err(payload) => Err(internal(sql, payload.as_ref())),
