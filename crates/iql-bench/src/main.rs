@@ -33,6 +33,7 @@ const SECTIONS: &[&str] = &[
     "providers",
     "reuse",
     "serve",
+    "catalog",
     "scaling",
 ];
 
@@ -75,6 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "providers" => rt.block_on(sections::providers())?,
             "reuse" => rt.block_on(sections::reuse())?,
             "serve" => rt.block_on(sections::serve())?,
+            "catalog" => rt.block_on(sections::catalog())?,
             "scaling" => rt.block_on(sections::scaling())?,
             _ => unreachable_section(name)?,
         };

@@ -93,6 +93,15 @@ pub fn default_settings() -> BTreeMap<String, String> {
         ("extra_float_digits", "1"),
         ("max_connections", "64"),
         ("default_text_search_config", "pg_catalog.simple"),
+        ("default_table_access_method", "heap"),
+        ("default_tablespace", ""),
+        ("row_security", "on"),
+        ("wal_level", "minimal"),
+        ("work_mem", "4MB"),
+        ("shared_buffers", "128MB"),
+        ("max_index_keys", "32"),
+        ("data_directory_mode", "0700"),
+        ("ssl", "off"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -405,6 +414,24 @@ pub(crate) fn register(conn: &Connection, context: &SharedContext) -> FnResult<(
         Ok(n.map(|n| format!("{n} bytes")))
     })?;
 
+    // Set-returning functions in a SELECT list: known (a catalog query that joins an empty table
+    // compiles and gives no rows), refused where a row would need them.
+    for (name, arity) in [
+        ("unnest", 1),
+        ("generate_subscripts", 2),
+        ("generate_subscripts", 3),
+        ("_pg_expandarray", 1),
+    ] {
+        conn.create_scalar_function(name, arity, pure, move |_| -> FnResult<Option<i64>> {
+            Err(user_error(format!(
+                "{name}() in a SELECT list is not supported: use it in FROM (SELECT … FROM {name}(…))"
+            )))
+        })?;
+    }
+    for (name, all) in [("bool_and", true), ("every", true), ("bool_or", false)] {
+        conn.create_aggregate_function(name, 1, pure, Truth { all })?;
+    }
+
     // Relations, from the pg_catalog a statement attached.
     let c = context.clone();
     conn.create_scalar_function("iql_pg_regclass", 1, pure, move |ctx| {
@@ -471,6 +498,32 @@ pub(crate) fn register(conn: &Connection, context: &SharedContext) -> FnResult<(
         })
     })?;
     Ok(())
+}
+
+/// `bool_and` / `every` (`all`) and `bool_or`: NULLs are skipped, no rows give NULL.
+struct Truth {
+    all: bool,
+}
+
+impl rusqlite::functions::Aggregate<Option<bool>, Option<bool>> for Truth {
+    fn init(&self, _: &mut Context<'_>) -> FnResult<Option<bool>> {
+        Ok(None)
+    }
+
+    fn step(&self, ctx: &mut Context<'_>, acc: &mut Option<bool>) -> FnResult<()> {
+        if let Some(v) = to_boolean(ctx.get_raw(0))? {
+            *acc = Some(match *acc {
+                None => v,
+                Some(a) if self.all => a && v,
+                Some(a) => a || v,
+            });
+        }
+        Ok(())
+    }
+
+    fn finalize(&self, _: &mut Context<'_>, acc: Option<Option<bool>>) -> FnResult<Option<bool>> {
+        Ok(acc.flatten())
+    }
 }
 
 static STARTED: std::sync::LazyLock<DateTime<Utc>> = std::sync::LazyLock::new(Utc::now);

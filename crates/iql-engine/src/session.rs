@@ -155,6 +155,9 @@ impl Session {
                 result
             }
             Statement::Session(s) => self.session_statement(s),
+            Statement::Cursor(_) => Err(EngineError::Unsupported(
+                "cursors (DECLARE … CURSOR, FETCH, CLOSE) are served by iql serve, for PostgreSQL's drivers; here the query itself streams its rows".to_string(),
+            )),
             // The rows COPY writes are its query's.
             Statement::Copy(c) => {
                 let q = self.with_views(&c.query)?;

@@ -283,19 +283,38 @@ async fn refresh_schedule(engine: Engine) {
 
 /// One client: its session, and the handlers pgwire calls.
 struct Connection {
-    session: Session,
+    session: Arc<Session>,
     timeout: Option<Duration>,
     parser: Arc<NoopQueryParser>,
     manager: Arc<ConnectionManager>,
+    /// Open cursors (`DECLARE … CURSOR`), by name.
+    cursors: tokio::sync::Mutex<std::collections::HashMap<String, Cursor>>,
+}
+
+/// Rows asked of a cursor (`None`: all that are left), and where to send them.
+type FetchRequest = (
+    Option<u64>,
+    tokio::sync::oneshot::Sender<Result<Vec<Vec<Cell>>, iql::Error>>,
+);
+
+/// An open cursor: a task that holds its query's row stream (one page in memory at a time) and
+/// hands out rows as they are fetched. Dropping it stops the task and the statement.
+struct Cursor {
+    /// The query, for the columns' wire names and types.
+    statement: Statement,
+    columns: Vec<iql::ResultColumn>,
+    hold: bool,
+    requests: tokio::sync::mpsc::Sender<FetchRequest>,
 }
 
 impl Connection {
     fn new(session: Session, timeout: Option<Duration>, manager: Arc<ConnectionManager>) -> Self {
         Connection {
-            session,
+            session: Arc::new(session),
             timeout,
             parser: Arc::new(NoopQueryParser),
             manager,
+            cursors: Default::default(),
         }
     }
 
@@ -370,12 +389,166 @@ impl Connection {
         }
         let mut out = Vec::new();
         for s in &statements {
+            if let Statement::Cursor(c) = &s.statement {
+                out.push(self.cursor(c, s, &Format::UnifiedText).await?);
+                continue;
+            }
             let result = self.run(s).await?;
             notify(client, &result.notices).await?;
+            self.after(&s.statement).await;
             out.push(response(&s.statement, result, &Format::UnifiedText, true));
         }
         Ok(out)
     }
+
+    /// What a statement ends besides itself: COMMIT and ROLLBACK close the cursors declared
+    /// without HOLD, as in PostgreSQL.
+    async fn after(&self, statement: &Statement) {
+        use iql::SessionStatement as S;
+        if matches!(statement, Statement::Session(S::Commit | S::Rollback)) {
+            self.cursors.lock().await.retain(|_, c| c.hold);
+        }
+    }
+
+    /// `DECLARE`, `FETCH`, `MOVE`, `CLOSE`.
+    async fn cursor(
+        &self,
+        c: &iql::CursorStatement,
+        parsed: &ParsedStatement,
+        format: &Format,
+    ) -> PgWireResult<Response> {
+        use iql::CursorStatement as C;
+        match c {
+            C::Declare { name, hold, query } => {
+                let statement = Statement::Query(query.clone());
+                let running = ParsedStatement {
+                    statement: statement.clone(),
+                    source: parsed.source.clone(),
+                };
+                let (requests, mut incoming) = tokio::sync::mpsc::channel::<FetchRequest>(1);
+                let (started, columns) = tokio::sync::oneshot::channel();
+                let session = self.session.clone();
+                tokio::spawn(async move {
+                    let mut rows = match session.stream(&running).await {
+                        Ok(s) => {
+                            let _ = started.send(Ok(s.columns().to_vec()));
+                            s
+                        }
+                        Err(e) => {
+                            let _ = started.send(Err(e));
+                            return;
+                        }
+                    };
+                    while let Some((count, reply)) = incoming.recv().await {
+                        let mut out = Vec::new();
+                        let mut failed = None;
+                        while count.is_none_or(|n| (out.len() as u64) < n) {
+                            match rows.next_row().await {
+                                Some(Ok(row)) => out.push(row),
+                                Some(Err(e)) => {
+                                    failed = Some(e);
+                                    break;
+                                }
+                                None => break,
+                            }
+                        }
+                        let _ = reply.send(match failed {
+                            Some(e) => Err(e),
+                            None => Ok(out),
+                        });
+                    }
+                });
+                let columns = match columns.await {
+                    Ok(Ok(c)) => c,
+                    Ok(Err(e)) => return Err(iql_error(&e)),
+                    Err(_) => {
+                        return Err(user_error(
+                            "XX000",
+                            "the cursor's query stopped before it started".to_string(),
+                            None,
+                        ))
+                    }
+                };
+                let cursor = Cursor {
+                    statement,
+                    columns,
+                    hold: *hold,
+                    requests,
+                };
+                let mut cursors = self.cursors.lock().await;
+                if cursors.contains_key(name) {
+                    return Err(user_error(
+                        "42P03",
+                        format!("cursor \"{name}\" already exists"),
+                        None,
+                    ));
+                }
+                cursors.insert(name.clone(), cursor);
+                Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
+            }
+            C::Fetch {
+                name,
+                count,
+                moving,
+            } => {
+                let (requests, statement, columns) = {
+                    let cursors = self.cursors.lock().await;
+                    let Some(cursor) = cursors.get(name) else {
+                        return Err(no_cursor(name));
+                    };
+                    (
+                        cursor.requests.clone(),
+                        cursor.statement.clone(),
+                        cursor.columns.clone(),
+                    )
+                };
+                let (reply, rows) = tokio::sync::oneshot::channel();
+                if requests.send((*count, reply)).await.is_err() {
+                    return Err(no_cursor(name));
+                }
+                let rows = match rows.await {
+                    Ok(Ok(rows)) => rows,
+                    Ok(Err(e)) => return Err(iql_error(&e)),
+                    Err(_) => return Err(no_cursor(name)),
+                };
+                if *moving {
+                    return Ok(Response::Execution(Tag::new("MOVE").with_rows(rows.len())));
+                }
+                let result = QueryResult {
+                    columns,
+                    rows,
+                    ..QueryResult::default()
+                };
+                Ok(shaped_response(&statement, "FETCH", result, format, false))
+            }
+            C::Close { name: Some(name) } => match self.cursors.lock().await.remove(name) {
+                Some(_) => Ok(Response::Execution(Tag::new("CLOSE CURSOR"))),
+                None => Err(no_cursor(name)),
+            },
+            C::Close { name: None } => {
+                self.cursors.lock().await.clear();
+                Ok(Response::Execution(Tag::new("CLOSE CURSOR ALL")))
+            }
+        }
+    }
+
+    /// The columns `FETCH … FROM name` gives: the cursor's.
+    async fn cursor_fields(&self, name: &str, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
+        let cursors = self.cursors.lock().await;
+        let Some(cursor) = cursors.get(name) else {
+            return Err(no_cursor(name));
+        };
+        let names = wire_names(&cursor.statement, &cursor.columns);
+        let types: Vec<Type> = wire_types(&cursor.statement, &cursor.columns)
+            .into_iter()
+            .map(|t| t.unwrap_or(Type::TEXT))
+            .collect();
+        Ok(fields(&names, &types, format))
+    }
+}
+
+fn no_cursor(name: &str) -> PgWireError {
+    user_error("34000", format!("cursor \"{name}\" does not exist"), None)
 }
 
 /// Sends each notice as a NoticeResponse.
@@ -580,6 +753,24 @@ fn copy_response(copy: &iql::CopyStatement, result: QueryResult) -> Response {
 }
 
 fn response(statement: &Statement, result: QueryResult, format: &Format, infer: bool) -> Response {
+    let tag = match statement {
+        Statement::Insert(_) => "INSERT 0",
+        Statement::Update(_) => "UPDATE",
+        Statement::Delete(_) => "DELETE",
+        Statement::Exec(_) => "EXEC",
+        _ => "SELECT",
+    };
+    shaped_response(statement, tag, result, format, infer)
+}
+
+/// [`response`], with the rows' tag given (`FETCH` for a cursor's rows, shaped as its query's).
+fn shaped_response(
+    statement: &Statement,
+    tag: &str,
+    result: QueryResult,
+    format: &Format,
+    infer: bool,
+) -> Response {
     if let Statement::Copy(copy) = statement {
         return copy_response(copy, result);
     }
@@ -634,13 +825,7 @@ fn response(statement: &Statement, result: QueryResult, format: &Format, infer: 
         .collect();
     let mut r = QueryResponse::new(schema, stream::iter(rows));
     // pgwire adds the row count.
-    r.set_command_tag(match statement {
-        Statement::Insert(_) => "INSERT 0",
-        Statement::Update(_) => "UPDATE",
-        Statement::Delete(_) => "DELETE",
-        Statement::Exec(_) => "EXEC",
-        _ => "SELECT",
-    });
+    r.set_command_tag(tag);
     Response::Query(r)
 }
 
@@ -762,8 +947,30 @@ impl ExtendedQueryHandler for Connection {
                 )),
             };
         };
+        if let Statement::Cursor(c) = &statement.statement {
+            let r = self
+                .cursor(c, statement, &portal.result_column_format)
+                .await?;
+            // psycopg 3 describes a cursor as a portal of its name: one is kept that fetches
+            // from it.
+            if let iql::CursorStatement::Declare { name, .. } = c {
+                let mut described = Portal::<String>::default();
+                described.name = name.clone();
+                described.statement = Arc::new(StoredStatement::new(
+                    name.clone(),
+                    format!("FETCH ALL FROM {}", quote_name(name)),
+                    Vec::new(),
+                ));
+                pgwire::api::store::PortalStore::put_portal(
+                    client.portal_store(),
+                    Arc::new(described),
+                );
+            }
+            return Ok(r);
+        }
         let result = self.run(statement).await?;
         notify(client, &result.notices).await?;
+        self.after(&statement.statement).await;
         Ok(response(
             &statement.statement,
             result,
@@ -823,6 +1030,11 @@ impl ExtendedQueryHandler for Connection {
     }
 }
 
+/// A name as SQL writes it, quoted.
+fn quote_name(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// How many values `$1`, `$2`, … (or `?`) a statement takes.
 fn positional_count(text: &str) -> usize {
     let mut question = 0;
@@ -855,6 +1067,16 @@ impl Connection {
         let Some(statement) = statements.first() else {
             return Ok(Vec::new());
         };
+        if let Statement::Cursor(c) = &statement.statement {
+            return match c {
+                iql::CursorStatement::Fetch {
+                    name,
+                    moving: false,
+                    ..
+                } => self.cursor_fields(name, format).await,
+                _ => Ok(Vec::new()),
+            };
+        }
         let columns = self
             .session
             .result_columns(statement)

@@ -357,10 +357,8 @@ async fn a_cancel_request_stops_the_running_statement() {
 /// psycopg 3 from the Python that scripts/test prepares (IQL_TEST_PYTHON: a venv with psycopg).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psycopg_queries_with_server_side_parameters() {
-    let Ok(python) = std::env::var("IQL_TEST_PYTHON") else {
-        eprintln!("IQL_TEST_PYTHON is not set: skipped (scripts/test sets it)");
-        return;
-    };
+    let python = std::env::var("IQL_TEST_PYTHON")
+        .expect("IQL_TEST_PYTHON names a Python with psycopg: run scripts/test");
     let addr = server().await;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/psycopg_client.py");
     let out = tokio::process::Command::new(python)
@@ -376,6 +374,56 @@ async fn psycopg_queries_with_server_side_parameters() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("psycopg ok"));
+}
+
+/// SQLAlchemy 2 (with psycopg and with psycopg2: connect, the inspector), pandas through an
+/// engine (`read_sql`, `read_sql_table`), and psycopg2's and psycopg 3's named cursors, from the
+/// Python that scripts/test prepares (`python_tools.py` says what each checks).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlalchemy_pandas_and_named_cursors() {
+    let python = std::env::var("IQL_TEST_PYTHON").expect(
+        "IQL_TEST_PYTHON names a Python with SQLAlchemy, pandas and the drivers: run scripts/test",
+    );
+    let addr = server().await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python_tools.py");
+    let out = tokio::process::Command::new(python)
+        .arg(script)
+        .arg(addr.port().to_string())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("python tools ok"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// pgjdbc (Debian's `libpostgresql-jdbc-java`, installed by scripts/test), as DBeaver, DataGrip
+/// and Metabase call it on connecting: `DatabaseMetaData`'s `getSchemas`, `getTables`,
+/// `getColumns`, `getPrimaryKeys`, `getImportedKeys`, `getIndexInfo`, `getTypeInfo`,
+/// `getFunctions`, `getTransactionIsolation`, and a PreparedStatement's `getTimestamp`
+/// (`JdbcMetadata.java` says what each checks).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgjdbc_database_metadata_and_a_timestamp() {
+    let addr = server().await;
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/JdbcMetadata.java");
+    let out = tokio::process::Command::new("java")
+        .args(["-cp", "/usr/share/java/postgresql.jar"])
+        .arg(source)
+        .arg(addr.port().to_string())
+        .output()
+        .await
+        .expect(
+            "java runs (scripts/test installs default-jre-headless and libpostgresql-jdbc-java)",
+        );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("jdbc ok"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,6 +19,7 @@
 mod bind;
 mod cache;
 mod copy;
+mod cursor;
 mod dialect;
 mod error;
 mod expression_types;
@@ -35,6 +36,7 @@ mod view;
 pub use bind::{bind, placeholders, BindValue, Params};
 pub use cache::StatementCache;
 pub use copy::{CopyFormat, CopyStatement};
+pub use cursor::CursorStatement;
 pub use dialect::IqlDialect;
 pub use error::SqlError;
 pub use expression_types::ExpressionType;
@@ -74,6 +76,8 @@ pub enum Statement {
     Session(SessionStatement),
     /// `COPY (SELECT …) TO STDOUT [CSV HEADER]`: a query's rows as COPY data.
     Copy(CopyStatement),
+    /// `DECLARE … CURSOR FOR`, `FETCH`, `MOVE`, `CLOSE`: served by `iql serve`.
+    Cursor(CursorStatement),
 }
 
 impl Statement {
@@ -93,6 +97,7 @@ impl Statement {
             Statement::RefreshView(_) => "REFRESH",
             Statement::Session(s) => s.tag(),
             Statement::Copy(_) => "COPY",
+            Statement::Cursor(c) => c.tag(),
         }
     }
 }
@@ -172,6 +177,11 @@ fn parse_one(source: &StatementText) -> Result<Statement, SqlError> {
             let s = mutation::sqlparser_statement(source)?;
             copy::parse(s, source).map(Statement::Copy)
         }
+        "DECLARE" => {
+            let s = mutation::sqlparser_statement(source)?;
+            cursor::parse_declare(s, source).map(Statement::Cursor)
+        }
+        "FETCH" | "MOVE" | "CLOSE" => cursor::parse_other(source).map(Statement::Cursor),
         "DELETE" => {
             let s = mutation::sqlparser_statement(source)?;
             mutation::parse_delete(s, source).map(Statement::Delete)

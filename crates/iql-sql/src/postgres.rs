@@ -138,6 +138,8 @@ impl VisitorMut for Rewriter {
                 }
             }
         }
+        // After the names are kept: `images.id` is named `id`, in SQLite as in PostgreSQL.
+        qualified_columns(query, self.default_provider.as_deref());
         ControlFlow::Continue(())
     }
 
@@ -290,6 +292,64 @@ impl VisitorMut for Rewriter {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// `digitalocean.compute.images.id` (and `compute.images.id` in a provider's database, and
+/// `"digitalocean.compute".images.id`): a column qualified by its table's full name, as
+/// PostgreSQL's tools write one (pandas' `read_sql_table`). The table, without an alias of its
+/// own, goes by its resource name in the SQL SQLite runs, so the column is `images.id`.
+fn qualified_columns(query: &mut Query, default_provider: Option<&str>) {
+    let ast::SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    let mut tables: Vec<Vec<String>> = Vec::new();
+    for t in &select.from {
+        let factors = std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation));
+        for f in factors {
+            if let TableFactor::Table {
+                name,
+                alias: None,
+                args: None,
+                ..
+            } = f
+            {
+                if let Some(parts) = crate::query::name_parts(name) {
+                    if parts.len() == 3 {
+                        tables.push(parts);
+                    }
+                }
+            }
+        }
+    }
+    if tables.is_empty() {
+        return;
+    }
+    let _ = ast::visit_expressions_mut(select, |e| {
+        if let Expr::CompoundIdentifier(idents) = e {
+            let mut parts: Vec<String> = Vec::new();
+            for i in idents.iter().take(idents.len().saturating_sub(1)) {
+                if i.quote_style.is_some() && i.value.contains('.') {
+                    parts.extend(i.value.split('.').map(str::to_string));
+                } else {
+                    parts.push(i.value.clone());
+                }
+            }
+            if let (2, Some(p)) = (parts.len(), default_provider) {
+                parts.insert(0, p.to_string());
+            }
+            let known = parts.len() == 3
+                && tables
+                    .iter()
+                    .any(|t| t.iter().zip(&parts).all(|(a, b)| a.eq_ignore_ascii_case(b)));
+            if known {
+                if let Some(column) = idents.last().cloned() {
+                    let table = Ident::with_quote('"', parts[2].clone());
+                    *idents = vec![table, column];
+                }
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
 }
 
 /// Names a derived table's columns `names`: its SELECT's items are aliased; a `VALUES` list is
@@ -759,13 +819,14 @@ fn rewrite(expr: &mut Expr) -> Result<(), SqlError> {
             *expr = any_or_all(*left, compare_op, *right, all)?;
         }
         Expr::CompoundFieldAccess { access_chain, .. }
-            if access_chain.len() == 1
-                && matches!(
-                    access_chain[0],
-                    ast::AccessExpr::Subscript(ast::Subscript::Index { .. })
-                ) =>
+            if matches!(
+                access_chain.last(),
+                Some(ast::AccessExpr::Subscript(ast::Subscript::Index { .. }))
+            ) && access_chain[..access_chain.len() - 1]
+                .iter()
+                .all(|a| matches!(a, ast::AccessExpr::Dot(Expr::Identifier(_)))) =>
         {
-            // `a[i]`: PostgreSQL counts an array's elements from 1, JSON from 0.
+            // `a[i]`, `t.a[i]`: PostgreSQL counts an array's elements from 1, JSON from 0.
             let Expr::CompoundFieldAccess {
                 root,
                 mut access_chain,
@@ -778,9 +839,91 @@ fn rewrite(expr: &mut Expr) -> Result<(), SqlError> {
             else {
                 return Ok(());
             };
+            let mut array = *root;
+            if !access_chain.is_empty() {
+                let mut parts = match array {
+                    Expr::Identifier(i) => vec![i],
+                    Expr::CompoundIdentifier(p) => p,
+                    other => {
+                        *expr = other;
+                        return Ok(());
+                    }
+                };
+                for a in access_chain {
+                    if let ast::AccessExpr::Dot(Expr::Identifier(i)) = a {
+                        parts.push(i);
+                    }
+                }
+                array = Expr::CompoundIdentifier(parts);
+            }
             *expr = parse_expr(&format!(
-                "json_extract({root}, '$[' || (({index}) - 1) || ']')"
+                "json_extract({array}, '$[' || (({index}) - 1) || ']')"
             ))?;
+        }
+        Expr::CompoundFieldAccess { access_chain, .. }
+            if access_chain.len() == 1
+                && matches!(&access_chain[0], ast::AccessExpr::Dot(Expr::Identifier(_))) =>
+        {
+            // `(row).field`: a composite's field; iql's composites are JSON objects.
+            let Expr::CompoundFieldAccess {
+                root,
+                mut access_chain,
+            } = take(expr)
+            else {
+                return Ok(());
+            };
+            let Some(ast::AccessExpr::Dot(Expr::Identifier(field))) = access_chain.pop() else {
+                return Ok(());
+            };
+            *expr = call(
+                "json_extract",
+                vec![*root, text(&format!("$.{}", field.value))],
+            );
+        }
+        Expr::Trim {
+            trim_where: Some(_),
+            ..
+        }
+        | Expr::Trim {
+            trim_what: Some(_), ..
+        } => {
+            // `trim(both '"' from x)`: SQLite's trim(x, '"'), ltrim, rtrim.
+            let Expr::Trim {
+                trim_where,
+                trim_what,
+                expr: inner,
+                ..
+            } = take(expr)
+            else {
+                return Ok(());
+            };
+            let name = match trim_where {
+                Some(ast::TrimWhereField::Leading) => "ltrim",
+                Some(ast::TrimWhereField::Trailing) => "rtrim",
+                _ => "trim",
+            };
+            let mut args = vec![*inner];
+            args.extend(trim_what.map(|w| *w));
+            *expr = call(name, args);
+        }
+        Expr::Substring { .. } => {
+            // `substring(x FROM a FOR n)` (or with commas): SQLite's substr(x, a, n), which counts
+            // from 1 as PostgreSQL does.
+            let Expr::Substring {
+                expr: inner,
+                substring_from,
+                substring_for,
+                ..
+            } = take(expr)
+            else {
+                return Ok(());
+            };
+            let mut args = vec![*inner];
+            args.push(substring_from.map(|f| *f).unwrap_or_else(|| {
+                Expr::Value(ValueWithSpan::from(Value::Number("1".into(), false)))
+            }));
+            args.extend(substring_for.map(|f| *f));
+            *expr = call("substr", args);
         }
         Expr::Array(array) => {
             let elements = std::mem::take(&mut array.elem);
@@ -824,9 +967,10 @@ fn rewrite(expr: &mut Expr) -> Result<(), SqlError> {
         // `pg_catalog.version()` is `version()`: SQLite's functions have no schema.
         Expr::Function(f)
             if f.name.0.len() == 2
-                && f.name.0[0]
-                    .as_ident()
-                    .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_catalog")) =>
+                && f.name.0[0].as_ident().is_some_and(|i| {
+                    i.value.eq_ignore_ascii_case("pg_catalog")
+                        || i.value.eq_ignore_ascii_case("information_schema")
+                }) =>
         {
             f.name.0.remove(0);
         }
@@ -1015,6 +1159,15 @@ mod tests {
             rewritten("SELECT array(select rolname from pg_roles where oid = any (r.roles) order by 1) AS m"),
             "SELECT (SELECT json_group_array(iql_element) FROM (SELECT rolname AS iql_element FROM pg_roles \
              WHERE EXISTS (SELECT 1 FROM json_each(r.roles) WHERE oid = value) ORDER BY 1)) AS m"
+        );
+        assert_eq!(
+            rewritten("SELECT digitalocean.compute.images.id, \"digitalocean.compute\".images.slug FROM digitalocean.compute.images"),
+            "SELECT \"images\".id, \"images\".slug FROM digitalocean.compute.images"
+        );
+        assert_eq!(
+            rewritten("SELECT trim(both '\"' from x), substring(y from 0 for 6), (f(z)).n, t.a[2]"),
+            "SELECT trim(x, '\"') AS \"TRIM(BOTH '\"\"' FROM x)\", substr(y, 0, 6) AS \"SUBSTRING(y FROM 0 FOR 6)\", \
+             json_extract((f(z)), '$.n') AS \"(f(z)).n\", json_extract(t.a, '$[' || ((2) - 1) || ']') AS \"t.a[2]\""
         );
         assert_eq!(
             rewritten("SELECT name FROM (VALUES ('id', 20)) s(name, tp)"),

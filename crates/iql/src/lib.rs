@@ -90,8 +90,8 @@ pub use iql_mock::{
 };
 pub use iql_provider::Registry;
 pub use iql_sql::{
-    CopyFormat, CopyStatement, ExpressionType, Literal, ParsedStatement, SessionStatement,
-    Statement, StoredFilter,
+    CopyFormat, CopyStatement, CursorStatement, ExpressionType, Literal, ParsedStatement,
+    SessionStatement, Statement, StoredFilter,
 };
 
 /// Scripts whose parse is kept (by text).
