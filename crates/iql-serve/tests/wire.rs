@@ -400,6 +400,41 @@ async fn sqlalchemy_pandas_and_named_cursors() {
     );
 }
 
+/// asyncpg, which decodes by the described types (`asyncpg_client.py`), and node's `pg`, which
+/// reads a timestamptz as a Date (`node_pg.js`), both prepared by scripts/test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asyncpg_and_node_pg_read_typed_values() {
+    let addr = server().await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let python = std::env::var("IQL_TEST_PYTHON")
+        .expect("IQL_TEST_PYTHON names a Python with asyncpg: run scripts/test");
+    let node_path = std::env::var("IQL_TEST_NODE_PATH")
+        .expect("IQL_TEST_NODE_PATH names node_modules with pg: run scripts/test");
+    for (mut command, says) in [
+        (tokio::process::Command::new(python), "asyncpg ok"),
+        (tokio::process::Command::new("node"), "node pg ok"),
+    ] {
+        let script = if says.starts_with("asyncpg") {
+            dir.join("asyncpg_client.py")
+        } else {
+            dir.join("node_pg.js")
+        };
+        let out = command
+            .arg(script)
+            .arg(addr.port().to_string())
+            .env("NODE_PATH", &node_path)
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains(says),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// pgjdbc (Debian's `libpostgresql-jdbc-java`, installed by scripts/test), as DBeaver, DataGrip
 /// and Metabase call it on connecting: `DatabaseMetaData`'s `getSchemas`, `getTables`,
 /// `getColumns`, `getPrimaryKeys`, `getImportedKeys`, `getIndexInfo`, `getTypeInfo`,
