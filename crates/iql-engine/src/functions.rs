@@ -263,6 +263,14 @@ pub(crate) fn register(conn: &Connection, context: &SharedContext) -> FnResult<(
             _ => None,
         })
     })?;
+    // An array as a JSON array, from JSON or from PostgreSQL's text form (`{r,p}`, what drivers
+    // send for a list bound to `= ANY($1)`).
+    conn.create_scalar_function("iql_array", 1, pure, |ctx| {
+        Ok(match ctx.get_raw(0) {
+            ValueRef::Null => None,
+            v => Some(serde_json::Value::Array(array(v)?.unwrap_or_default()).to_string()),
+        })
+    })?;
     conn.create_scalar_function("cardinality", 1, pure, |ctx| {
         Ok(array(ctx.get_raw(0))?.map(|items| items.len() as i64))
     })?;
@@ -862,10 +870,76 @@ fn array(v: ValueRef<'_>) -> FnResult<Option<Vec<serde_json::Value>>> {
         ValueRef::Null => Ok(None),
         _ => {
             let text = as_text(v);
+            if let Some(items) = postgres_array(&text) {
+                return Ok(Some(items));
+            }
             match serde_json::from_str::<serde_json::Value>(&text) {
                 Ok(serde_json::Value::Array(items)) => Ok(Some(items)),
                 _ => Err(user_error(format!("malformed array literal: \"{text}\""))),
             }
+        }
+    }
+}
+
+/// PostgreSQL's text form of a one-dimensional array: `{a,"b c",NULL,3}`. Numbers become JSON
+/// numbers (so `id = ANY('{1,2}')` compares numbers), `NULL` null, the rest strings.
+fn postgres_array(text: &str) -> Option<Vec<serde_json::Value>> {
+    let inner = text.trim().strip_prefix('{')?.strip_suffix('}')?;
+    let mut items = Vec::new();
+    if inner.trim().is_empty() {
+        return Some(items);
+    }
+    let mut chars = inner.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut item = String::new();
+        let quoted = chars.peek() == Some(&'"');
+        if quoted {
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '\\' => item.push(chars.next()?),
+                    '"' => break,
+                    c => item.push(c),
+                }
+            }
+            while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                chars.next();
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ',' {
+                    break;
+                }
+                if c == '{' || c == '"' {
+                    return None;
+                }
+                item.push(c);
+                chars.next();
+            }
+            item = item.trim().to_string();
+        }
+        items.push(if quoted {
+            serde_json::Value::String(item)
+        } else if item.eq_ignore_ascii_case("null") {
+            serde_json::Value::Null
+        } else if let Ok(i) = item.parse::<i64>() {
+            i.into()
+        } else if let Some(n) = item
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+        {
+            serde_json::Value::Number(n)
+        } else {
+            serde_json::Value::String(item)
+        });
+        match chars.next() {
+            Some(',') => continue,
+            None => return Some(items),
+            Some(_) => return None,
         }
     }
 }
@@ -1084,6 +1158,11 @@ mod tests {
             one(&conn, "SELECT array_upper('[1,2,3]', 1)").as_deref(),
             Ok("3")
         );
+        assert_eq!(
+            one(&conn, r#"SELECT iql_array('{r, "p q",NULL,3}')"#).as_deref(),
+            Ok(r#"["r","p q",null,3]"#)
+        );
+        assert!(one(&conn, "SELECT iql_array('{a')").is_err());
         assert_eq!(
             one(&conn, "SELECT quote_ident('Images')").as_deref(),
             Ok("\"Images\"")

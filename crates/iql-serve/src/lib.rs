@@ -318,8 +318,17 @@ impl Connection {
         }
     }
 
-    /// Runs one parsed statement under the statement timeout.
+    /// Runs one parsed statement under the statement timeout; a failure is logged with the
+    /// statement's text, as PostgreSQL logs `STATEMENT:` after the error.
     async fn run(&self, statement: &ParsedStatement) -> Result<QueryResult, PgWireError> {
+        let result = self.run_timed(statement).await;
+        if result.is_err() {
+            log_statement(&statement.source.text);
+        }
+        result
+    }
+
+    async fn run_timed(&self, statement: &ParsedStatement) -> Result<QueryResult, PgWireError> {
         let running = self.session.run(statement);
         let result = match self.timeout {
             Some(limit) => match tokio::time::timeout(limit, running).await {
@@ -383,7 +392,10 @@ impl Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let statements = self.session.parse(text).map_err(|e| iql_error(&e))?;
+        let statements = self.session.parse(text).map_err(|e| {
+            log_statement(text);
+            iql_error(&e)
+        })?;
         if statements.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
         }
@@ -545,6 +557,16 @@ impl Connection {
             .collect();
         Ok(fields(&names, &types, format))
     }
+}
+
+/// The text of a statement that failed, after its error (at most 2,000 characters of it). A
+/// statement holds no token: the credentials never pass through SQL.
+fn log_statement(text: &str) {
+    let mut shown: String = text.chars().take(2_000).collect();
+    if shown.len() < text.len() {
+        shown.push('…');
+    }
+    tracing::info!("failed statement: {shown}");
 }
 
 fn no_cursor(name: &str) -> PgWireError {
@@ -1081,7 +1103,11 @@ impl Connection {
             .session
             .result_columns(statement)
             .await
-            .map_err(|e| iql_error(&e))?
+            .map_err(|e| {
+                let e = iql_error(&e);
+                log_statement(text);
+                e
+            })?
             .unwrap_or_default();
         let names = wire_names(&statement.statement, &columns);
         let types: Vec<Type> = wire_types(&statement.statement, &columns)

@@ -435,6 +435,32 @@ async fn asyncpg_and_node_pg_read_typed_values() {
     }
 }
 
+/// pgcli under a pseudo-terminal: it starts, `\dt` lists, a table name completes
+/// (`pgcli_session.py`, with pgcli and pexpect from the Python scripts/test prepares).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgcli_starts_lists_and_completes() {
+    let python = std::env::var("IQL_TEST_PYTHON")
+        .expect("IQL_TEST_PYTHON names a Python with pgcli and pexpect: run scripts/test");
+    let addr = server().await;
+    let home = std::env::temp_dir().join(format!("iql-pgcli-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pgcli_session.py");
+    let out = tokio::process::Command::new(python)
+        .arg(script)
+        .arg(addr.port().to_string())
+        .arg(&home)
+        .output()
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&home);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("pgcli ok"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// pgjdbc (Debian's `libpostgresql-jdbc-java`, installed by scripts/test), as DBeaver, DataGrip
 /// and Metabase call it on connecting: `DatabaseMetaData`'s `getSchemas`, `getTables`,
 /// `getColumns`, `getPrimaryKeys`, `getImportedKeys`, `getIndexInfo`, `getTypeInfo`,

@@ -1089,10 +1089,12 @@ fn any_or_all(
     // Any other array (a column, a bound parameter): its JSON elements.
     let sql = if all {
         format!(
-            "NOT EXISTS (SELECT 1 FROM json_each({right}) WHERE NOT ({left} {compare_op} value))"
+            "NOT EXISTS (SELECT 1 FROM json_each(iql_array({right})) WHERE NOT ({left} {compare_op} value))"
         )
     } else {
-        format!("EXISTS (SELECT 1 FROM json_each({right}) WHERE {left} {compare_op} value)")
+        format!(
+            "EXISTS (SELECT 1 FROM json_each(iql_array({right})) WHERE {left} {compare_op} value)"
+        )
     };
     parse_expr(&sql)
 }
@@ -1158,7 +1160,7 @@ mod tests {
         assert_eq!(
             rewritten("SELECT array(select rolname from pg_roles where oid = any (r.roles) order by 1) AS m"),
             "SELECT (SELECT json_group_array(iql_element) FROM (SELECT rolname AS iql_element FROM pg_roles \
-             WHERE EXISTS (SELECT 1 FROM json_each(r.roles) WHERE oid = value) ORDER BY 1)) AS m"
+             WHERE EXISTS (SELECT 1 FROM json_each(iql_array(r.roles)) WHERE oid = value) ORDER BY 1)) AS m"
         );
         assert_eq!(
             rewritten("SELECT digitalocean.compute.images.id, \"digitalocean.compute\".images.slug FROM digitalocean.compute.images"),

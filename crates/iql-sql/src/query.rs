@@ -1037,6 +1037,26 @@ fn quote_reserved_names(query: &mut Query) {
         }
         ControlFlow::<()>::Continue(())
     });
+    // Aliases too: PostgreSQL takes `… AS default` (pgcli writes it), SQLite only quoted.
+    struct Aliases;
+    impl ast::VisitorMut for Aliases {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+            if let SetExpr::Select(select) = q.body.as_mut() {
+                for item in &mut select.projection {
+                    if let SelectItem::ExprWithAlias { alias, .. } = item {
+                        if alias.quote_style.is_none()
+                            && SQLITE_RESERVED.contains(&alias.value.to_lowercase().as_str())
+                        {
+                            alias.quote_style = Some('"');
+                        }
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = ast::VisitMut::visit(query, &mut Aliases);
 }
 
 /// `column = expr`, where `expr` names columns and holds no subquery: a link by expression.
