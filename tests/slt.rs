@@ -3,7 +3,8 @@
 //! A file's first lines may configure its mock: `# mock: images=201 latency_ms=0 seed=7`.
 //! `# provider: testing` runs it against `tests/providers/testing` instead, answered from
 //! `tests/fixtures/testing/` (GET `/v1/odd` is `v1/odd.json`).
-//! `statement error <regex>` / `query error <regex>` pin error texts.
+//! `statement error <regex>` / `query error <regex>` pin error texts. In a row, the sandbox's
+//! port (chosen per run) reads `127.0.0.1:<port>`.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -31,8 +32,26 @@ fn cell_text(c: &Cell) -> String {
     match c {
         Cell::Null => "NULL".to_string(),
         Cell::Text(s) if s.is_empty() => "(empty)".to_string(),
-        other => other.to_string(),
+        other => without_port(&other.to_string()),
     }
+}
+
+/// `text` with every `127.0.0.1:NNNN` written `127.0.0.1:<port>`.
+fn without_port(text: &str) -> String {
+    const HOST: &str = "127.0.0.1:";
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(HOST) {
+        let after = &rest[at + HOST.len()..];
+        let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        out.push_str(&rest[..at + HOST.len()]);
+        if digits > 0 {
+            out.push_str("<port>");
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[async_trait::async_trait]

@@ -6,7 +6,7 @@ use iql_sql::QueryStatement;
 
 use crate::error::EngineError;
 use crate::session::Session;
-use crate::value::QueryResult;
+use crate::value::{Cell, ColumnType, QueryResult, ResultColumn};
 use crate::{fetch, plan};
 
 impl Session {
@@ -38,5 +38,32 @@ impl Session {
         let mut result = QueryResult::dry_run(requests);
         result.notices = notices;
         Ok(result)
+    }
+
+    /// `EXPLAIN query`: PostgreSQL's one `QUERY PLAN` column, one line per request the query
+    /// sends first (as `--dry-run` lists them), then what a dry run cannot know. Nothing is sent.
+    pub(crate) fn explain(&self, q: &QueryStatement) -> Result<QueryResult, EngineError> {
+        let q = self.with_views(q)?;
+        let mut lines = Vec::new();
+        if q.tables.is_empty() {
+            lines.push("no API request: SQLite answers the query".to_string());
+        } else {
+            let dry = self.dry_run_query(&q)?;
+            for row in &dry.rows {
+                if let [Cell::Text(method), Cell::Text(url), ..] = row.as_slice() {
+                    lines.push(format!("{method} {url}"));
+                }
+            }
+            lines.extend(dry.notices.iter().map(|n| format!("note: {n}")));
+            lines.push("then SQLite runs the query over the rows".to_string());
+        }
+        Ok(QueryResult {
+            columns: vec![ResultColumn {
+                name: "QUERY PLAN".to_string(),
+                column_type: ColumnType::Text,
+            }],
+            rows: lines.into_iter().map(|l| vec![Cell::Text(l)]).collect(),
+            ..QueryResult::default()
+        })
     }
 }

@@ -68,6 +68,8 @@ pub struct Session {
     pub(crate) local: sqlite::LocalDbs,
     /// The transaction `BEGIN` opened, if one is open.
     pub(crate) transaction: std::sync::Mutex<Option<crate::session_statements::Transaction>>,
+    /// `PREPARE`d statements: name → the statement's text, with its `$1`, `$2`, ….
+    pub(crate) prepared: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 fn unreachable_statement() -> Result<QueryResult, EngineError> {
@@ -83,6 +85,7 @@ impl Session {
             settings,
             local: sqlite::LocalDbs::default(),
             transaction: Default::default(),
+            prepared: Default::default(),
         }
     }
 
@@ -154,7 +157,12 @@ impl Session {
                 }
                 result
             }
+            Statement::Session(iql_sql::SessionStatement::Execute { name, values }) => {
+                let statement = self.prepared_statement(name, values)?;
+                Box::pin(self.execute(&statement.statement)).await
+            }
             Statement::Session(s) => self.session_statement(s),
+            Statement::Explain(q) => self.explain(q),
             Statement::Cursor(_) => Err(EngineError::Unsupported(
                 "cursors (DECLARE … CURSOR, FETCH, CLOSE) are served by iql serve, for PostgreSQL's drivers; here the query itself streams its rows".to_string(),
             )),

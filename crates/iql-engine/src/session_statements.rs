@@ -178,9 +178,71 @@ impl Session {
                     t.savepoints.truncate(at);
                 }
             }
-            SessionStatement::Discard | SessionStatement::Deallocate => {}
+            SessionStatement::Discard => self.prepared().clear(),
+            SessionStatement::Deallocate(None) => self.prepared().clear(),
+            SessionStatement::Deallocate(Some(name)) => {
+                if self.prepared().remove(&name.to_lowercase()).is_none() {
+                    return Err(no_prepared(name));
+                }
+            }
+            SessionStatement::Prepare { name, text } => {
+                // Parsed now, so a mistake is reported at PREPARE, as PostgreSQL does.
+                let parsed = iql_sql::parse_script_for(text, self.default_provider().as_deref())?;
+                if parsed.len() != 1 {
+                    return Err(EngineError::Unsupported(
+                        "PREPARE takes one statement".to_string(),
+                    ));
+                }
+                let mut prepared = self.prepared();
+                if prepared.contains_key(&name.to_lowercase()) {
+                    return Err(EngineError::Unsupported(format!(
+                        "prepared statement \"{name}\" already exists"
+                    )));
+                }
+                prepared.insert(name.to_lowercase(), text.clone());
+            }
+            // Run by `Session::execute`, which can wait for the API.
+            SessionStatement::Execute { .. } => {}
         }
         Ok(result)
+    }
+
+    /// The statement `EXECUTE name (values)` runs: the prepared text with the values bound.
+    pub fn prepared_statement(
+        &self,
+        name: &str,
+        values: &[iql_sql::BindValue],
+    ) -> Result<iql_sql::ParsedStatement, EngineError> {
+        let text = self
+            .prepared()
+            .get(&name.to_lowercase())
+            .cloned()
+            .ok_or_else(|| no_prepared(name))?;
+        let bound = iql_sql::bind(&text, iql_sql::Params::Positional(values))?;
+        let mut parsed = iql_sql::parse_script_for(&bound, self.default_provider().as_deref())?;
+        match (parsed.pop(), parsed.is_empty()) {
+            (Some(p), true) => Ok(p),
+            _ => Err(EngineError::Unsupported(
+                "a prepared statement is one statement".to_string(),
+            )),
+        }
+    }
+
+    /// The provider whose tables two-part names mean: the one the session's database is named
+    /// after (a PostgreSQL client's `-d digitalocean`).
+    pub(crate) fn default_provider(&self) -> Option<String> {
+        let database = self.sql_context().database;
+        self.registry()
+            .provider_names()
+            .into_iter()
+            .find(|p| *p == database)
+            .map(str::to_string)
+    }
+
+    fn prepared(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, String>> {
+        self.prepared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Counts a change sent inside a transaction, for an honest ROLLBACK.
@@ -206,6 +268,10 @@ fn cannot_undo(changes: usize, since: &str) -> String {
     format!(
         "ROLLBACK cannot undo {what} sent to the API since {since}: an API call cannot be rolled back, so they stand"
     )
+}
+
+fn no_prepared(name: &str) -> EngineError {
+    EngineError::Unsupported(format!("prepared statement \"{name}\" does not exist"))
 }
 
 fn is_utc(zone: &str) -> bool {

@@ -401,6 +401,9 @@ impl Connection {
         }
         let mut out = Vec::new();
         for s in &statements {
+            // `EXECUTE name (…)` answers as the statement it names.
+            let inner = self.session.prepared(s).map_err(|e| iql_error(&e))?;
+            let s = inner.as_ref().unwrap_or(s);
             if let Statement::Cursor(c) = &s.statement {
                 out.push(self.cursor(c, s, &Format::UnifiedText).await?);
                 continue;

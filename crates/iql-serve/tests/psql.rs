@@ -167,3 +167,27 @@ async fn psql_copies_a_query_and_a_table_out() {
     assert!(out.contains("    60\n"), "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `PREPARE`/`EXECUTE` in SQL (psql scripts, pgbench-style tools) answer as the statement they
+/// name, with its columns and tag; `EXPLAIN` lists the requests, and sends none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_prepares_executes_and_explains() {
+    let addr = server().await;
+    let out = psql(
+        addr,
+        "digitalocean",
+        &[
+            "PREPARE one_image (bigint) AS SELECT id, slug FROM compute.images WHERE image_id = $1;",
+            "EXECUTE one_image (100003);",
+            "DEALLOCATE one_image;",
+            "EXPLAIN SELECT slug FROM compute.images WHERE image_id = 100003;",
+        ],
+    )
+    .await;
+    assert!(out.contains("PREPARE\n"), "{out}");
+    assert!(out.contains(" 100003 | ubuntu-24-04-x64\n(1 row)"), "{out}");
+    assert!(out.contains("DEALLOCATE\n"), "{out}");
+    assert!(out.contains("QUERY PLAN"), "{out}");
+    assert!(out.contains("GET http://127.0.0.1:"), "{out}");
+    assert!(out.contains("/v2/images/100003\n"), "{out}");
+}

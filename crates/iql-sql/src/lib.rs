@@ -78,6 +78,8 @@ pub enum Statement {
     Copy(CopyStatement),
     /// `DECLARE … CURSOR FOR`, `FETCH`, `MOVE`, `CLOSE`: served by `iql serve`.
     Cursor(CursorStatement),
+    /// `EXPLAIN SELECT …`: the requests the query would send, sending none.
+    Explain(Box<QueryStatement>),
 }
 
 impl Statement {
@@ -98,6 +100,7 @@ impl Statement {
             Statement::Session(s) => s.tag(),
             Statement::Copy(_) => "COPY",
             Statement::Cursor(c) => c.tag(),
+            Statement::Explain(_) => "EXPLAIN",
         }
     }
 }
@@ -139,6 +142,7 @@ fn parse_one(source: &StatementText) -> Result<Statement, SqlError> {
     if let Some((word, _, _)) = mutation::first_word(source)? {
         if session::starts_session_statement(&word)
             || (word == "SHOW" && session::is_setting_show(source))
+            || (word == "EXECUTE" && session::is_execute_prepared(source))
         {
             return session::parse(source).map(Statement::Session);
         }
@@ -182,6 +186,21 @@ fn parse_one(source: &StatementText) -> Result<Statement, SqlError> {
             cursor::parse_declare(s, source).map(Statement::Cursor)
         }
         "FETCH" | "MOVE" | "CLOSE" => cursor::parse_other(source).map(Statement::Cursor),
+        "EXPLAIN" => {
+            let s = mutation::sqlparser_statement(source)?;
+            match s {
+                sqlparser::ast::Statement::Explain { statement, .. } => match *statement {
+                    sqlparser::ast::Statement::Query(q) => query::from_query(q, source)
+                        .map(|q| Statement::Explain(Box::new(q))),
+                    _ => Err(SqlError::new(
+                        source.line,
+                        source.column,
+                        "iql explains queries (EXPLAIN SELECT …); for a change, run it with --dry-run to see what it would send",
+                    )),
+                },
+                _ => Err(SqlError::new(source.line, source.column, "expected EXPLAIN SELECT …")),
+            }
+        }
         "DELETE" => {
             let s = mutation::sqlparser_statement(source)?;
             mutation::parse_delete(s, source).map(Statement::Delete)

@@ -12,7 +12,7 @@ use sqlparser::tokenizer::{Token, TokenWithSpan};
 use crate::error::SqlError;
 use crate::split::StatementText;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SessionStatement {
     /// `SET [SESSION | LOCAL] name { TO | = } value` (`None`: `DEFAULT`); `SET TIME ZONE …` is
     /// `timezone`, `SET SESSION CHARACTERISTICS AS TRANSACTION …` and `SET TRANSACTION …` set
@@ -33,8 +33,18 @@ pub enum SessionStatement {
     RollbackTo(String),
     /// `DISCARD ALL | PLANS | …`.
     Discard,
-    /// `DEALLOCATE [PREPARE] name | ALL`.
-    Deallocate,
+    /// `DEALLOCATE [PREPARE] name | ALL` (`None`).
+    Deallocate(Option<String>),
+    /// `PREPARE name [(types)] AS statement`: the statement's text, with its `$1`, `$2`, ….
+    Prepare {
+        name: String,
+        text: String,
+    },
+    /// `EXECUTE name [(values)]`: the values are literals.
+    Execute {
+        name: String,
+        values: Vec<crate::BindValue>,
+    },
 }
 
 impl SessionStatement {
@@ -50,7 +60,9 @@ impl SessionStatement {
             SessionStatement::Savepoint(_) => "SAVEPOINT",
             SessionStatement::Release(_) => "RELEASE",
             SessionStatement::Discard => "DISCARD ALL",
-            SessionStatement::Deallocate => "DEALLOCATE",
+            SessionStatement::Deallocate(_) => "DEALLOCATE",
+            SessionStatement::Prepare { .. } => "PREPARE",
+            SessionStatement::Execute { .. } => "EXECUTE",
         }
     }
 }
@@ -71,7 +83,17 @@ pub(crate) fn starts_session_statement(word: &str) -> bool {
             | "RELEASE"
             | "DISCARD"
             | "DEALLOCATE"
+            | "PREPARE"
     )
+}
+
+/// `EXECUTE name [(…)]`, PostgreSQL's, rather than StackQL's `EXECUTE provider.service.resource.
+/// method @param=…`: the name is one word.
+pub(crate) fn is_execute_prepared(source: &StatementText) -> bool {
+    let tokens = meaningful(source);
+    matches!(tokens.first().map(|t| &t.token), Some(Token::Word(w)) if w.value.eq_ignore_ascii_case("EXECUTE"))
+        && matches!(tokens.get(1).map(|t| &t.token), Some(Token::Word(_)))
+        && matches!(tokens.get(2).map(|t| &t.token), None | Some(Token::LParen))
 }
 
 /// StackQL's `SHOW` kinds; a `SHOW` of another word is a setting.
@@ -286,7 +308,94 @@ pub(crate) fn parse(source: &StatementText) -> Result<SessionStatement, SqlError
             SessionStatement::Release(name_after(at)?)
         }
         Some("DISCARD") => SessionStatement::Discard,
-        Some("DEALLOCATE") => SessionStatement::Deallocate,
+        Some("DEALLOCATE") => {
+            let at = if word(1) == Some("PREPARE") { 2 } else { 1 };
+            match word(at) {
+                Some("ALL") if at + 1 == tokens.len() => SessionStatement::Deallocate(None),
+                _ => SessionStatement::Deallocate(Some(name_after(at)?)),
+            }
+        }
+        Some("PREPARE") => {
+            let name = match tokens.get(1).map(|t| &t.token) {
+                Some(Token::Word(w)) => w.value.clone(),
+                _ => return Err(error(1, "PREPARE needs a name: PREPARE name AS SELECT …")),
+            };
+            let Some(as_at) = upper.iter().position(|w| w == "AS") else {
+                return Err(error(2, "PREPARE name AS statement: AS is missing"));
+            };
+            // The statement as written after AS (its whitespace and comments kept).
+            let first = tokens
+                .get(as_at + 1)
+                .ok_or_else(|| error(as_at, "PREPARE … AS needs a statement"))?;
+            let start = source
+                .tokens
+                .iter()
+                .position(|t| std::ptr::eq(t, *first))
+                .unwrap_or(0);
+            let text: String = source.tokens[start..]
+                .iter()
+                .filter(|t| !matches!(t.token, Token::EOF))
+                .map(|t| t.token.to_string())
+                .collect();
+            SessionStatement::Prepare {
+                name,
+                text: text.trim().trim_end_matches(';').to_string(),
+            }
+        }
+        Some("EXECUTE") => {
+            let name = match tokens.get(1).map(|t| &t.token) {
+                Some(Token::Word(w)) => w.value.clone(),
+                _ => return Err(error(1, "EXECUTE needs a prepared statement's name")),
+            };
+            let mut values = Vec::new();
+            if tokens.len() > 2 {
+                let mut i = 3;
+                let mut negative = false;
+                while i < tokens.len() {
+                    let value = match &tokens[i].token {
+                        Token::RParen if i + 1 == tokens.len() => break,
+                        Token::Comma => {
+                            i += 1;
+                            continue;
+                        }
+                        Token::Minus => {
+                            negative = true;
+                            i += 1;
+                            continue;
+                        }
+                        Token::SingleQuotedString(s) => crate::BindValue::Text(s.clone()),
+                        Token::Number(n, _) => {
+                            let n = if negative { format!("-{n}") } else { n.clone() };
+                            match n.parse::<i64>() {
+                                Ok(i) => crate::BindValue::Integer(i),
+                                Err(_) => crate::BindValue::Real(n.parse().map_err(|_| {
+                                    error(i, "not a number")
+                                })?),
+                            }
+                        }
+                        Token::Word(w) if w.value.eq_ignore_ascii_case("NULL") => {
+                            crate::BindValue::Null
+                        }
+                        Token::Word(w) if w.value.eq_ignore_ascii_case("TRUE") => {
+                            crate::BindValue::Bool(true)
+                        }
+                        Token::Word(w) if w.value.eq_ignore_ascii_case("FALSE") => {
+                            crate::BindValue::Bool(false)
+                        }
+                        _ => {
+                            return Err(error(
+                                i,
+                                "EXECUTE's values are literals: 'text', numbers, true, false or NULL",
+                            ))
+                        }
+                    };
+                    negative = false;
+                    values.push(value);
+                    i += 1;
+                }
+            }
+            SessionStatement::Execute { name, values }
+        }
         _ => return Err(error(0, "not a session statement")),
     })
 }
@@ -359,6 +468,28 @@ mod tests {
             Ok(SessionStatement::Release("sa_1".into()))
         );
         assert!(parsed("SET x").expect_err("no value").contains("TO or ="));
+        assert_eq!(
+            parsed("PREPARE q (text) AS SELECT id FROM t WHERE name = $1"),
+            Ok(SessionStatement::Prepare {
+                name: "q".into(),
+                text: "SELECT id FROM t WHERE name = $1".into()
+            })
+        );
+        assert_eq!(
+            parsed("EXECUTE q ('a', -2, NULL)"),
+            Ok(SessionStatement::Execute {
+                name: "q".into(),
+                values: vec![
+                    crate::BindValue::Text("a".into()),
+                    crate::BindValue::Integer(-2),
+                    crate::BindValue::Null
+                ]
+            })
+        );
+        assert_eq!(
+            parsed("DEALLOCATE PREPARE q"),
+            Ok(SessionStatement::Deallocate(Some("q".into())))
+        );
         assert!(parsed("SAVEPOINT").is_err());
     }
 }

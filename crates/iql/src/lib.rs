@@ -593,6 +593,18 @@ impl Session {
         }
     }
 
+    /// The statement `EXECUTE name (values)` runs, its values bound into the text `PREPARE`
+    /// gave; `None` when `statement` is not such an EXECUTE. A server answers with the inner
+    /// statement's tag and rows, as PostgreSQL does.
+    pub fn prepared(&self, statement: &ParsedStatement) -> Result<Option<ParsedStatement>, Error> {
+        match &statement.statement {
+            Statement::Session(SessionStatement::Execute { name, values }) => {
+                Ok(Some(self.inner.prepared_statement(name, values)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Parses and runs every statement of `sql` in order, stopping at the first error.
     pub async fn execute(&self, sql: &str) -> Result<Vec<QueryResult>, Error> {
         let mut out = Vec::new();
