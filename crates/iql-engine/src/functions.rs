@@ -36,6 +36,9 @@ pub struct SqlContext {
     pub backend_pid: i64,
     /// Relations by oid and by name, once a statement has attached pg_catalog.
     pub relations: Option<Arc<Relations>>,
+    /// `LIKE` tells case apart, as PostgreSQL's does: a PostgreSQL client's connection. The CLI
+    /// and the library keep SQLite's LIKE (and StackQL's), which ignores ASCII case.
+    pub case_sensitive_like: bool,
 }
 
 /// Every relation pg_catalog lists, for `::regclass` and `obj_description`.
@@ -57,6 +60,7 @@ impl Default for SqlContext {
             settings: default_settings(),
             backend_pid: i64::from(std::process::id()),
             relations: None,
+            case_sensitive_like: false,
         }
     }
 }
@@ -124,6 +128,7 @@ type FnResult<T> = rusqlite::Result<T>;
 
 /// Registers every function in `conn`.
 pub(crate) fn register(conn: &Connection, context: &SharedContext) -> FnResult<()> {
+    crate::math_functions::register(conn)?;
     // `generate_series(start, stop[, step])`, as a table.
     rusqlite::vtab::series::load_module(conn)?;
     let pure = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
@@ -278,6 +283,13 @@ pub(crate) fn register(conn: &Connection, context: &SharedContext) -> FnResult<(
     // Text.
     conn.create_scalar_function("quote_ident", 1, pure, |ctx| {
         Ok(ctx.get::<Option<String>>(0)?.map(|s| quote_ident(&s)))
+    })?;
+    // `parse_ident('"digitalocean.compute".images')`: a qualified name's parts, as an array.
+    conn.create_scalar_function("parse_ident", 1, pure, |ctx| {
+        Ok(ctx.get::<Option<String>>(0)?.map(|s| {
+            serde_json::Value::Array(name_parts(&s).into_iter().map(Into::into).collect())
+                .to_string()
+        }))
     })?;
     conn.create_scalar_function("pg_encoding_to_char", 1, pure, |ctx| {
         let n: i64 = ctx.get(0)?;

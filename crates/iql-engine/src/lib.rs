@@ -29,6 +29,7 @@ mod error;
 mod explain;
 mod fetch;
 pub mod functions;
+mod math_functions;
 mod meta;
 mod mutate;
 pub mod page;

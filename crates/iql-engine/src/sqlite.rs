@@ -86,21 +86,30 @@ impl LocalDbs {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .pop();
-        match idle {
-            Some(db) => Ok(db),
+        let db = match idle {
+            Some(db) => db,
             None => {
                 let conn = open_in_memory()?;
                 crate::functions::register(&conn, &self.context).map_err(sql_error)?;
-                Ok(LocalDb {
+                LocalDb {
                     conn,
                     tables: Default::default(),
                     used: Vec::new(),
                     views: Vec::new(),
                     copied: Vec::new(),
                     attached: None,
-                })
+                }
             }
-        }
+        };
+        let case_sensitive = self
+            .context
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .case_sensitive_like;
+        db.conn
+            .pragma_update(None, "case_sensitive_like", case_sensitive)
+            .map_err(sql_error)?;
+        Ok(db)
     }
 
     /// Empties what the statement put in `db` (its rows never outlive it) and keeps the database

@@ -372,6 +372,8 @@ impl Connection {
         self.session.update_sql_context(|c| {
             c.database = database;
             c.user = user;
+            // A PostgreSQL client's LIKE tells case apart (its ILIKE does not).
+            c.case_sensitive_like = true;
             c.settings.insert("server_version".into(), server_version());
             c.settings
                 .insert("server_version_num".into(), server_version_num());

@@ -181,6 +181,9 @@ async fn psql_prepares_executes_and_explains() {
             "EXECUTE one_image (100003);",
             "DEALLOCATE one_image;",
             "EXPLAIN SELECT slug FROM compute.images WHERE image_id = 100003;",
+            "SELECT 'Ubuntu' LIKE 'ubuntu%' AS like_, 'Ubuntu' ILIKE 'ubuntu%' AS ilike_, 'Ubuntu' !~~* 'UBUNTU' AS not_ilike;",
+            "SELECT count(*) AS lower_x64 FROM compute.images WHERE name LIKE '%x64';",
+            "SELECT count(*) AS upper_x64 FROM compute.images WHERE name LIKE '%X64';",
         ],
     )
     .await;
@@ -190,4 +193,94 @@ async fn psql_prepares_executes_and_explains() {
     assert!(out.contains("QUERY PLAN"), "{out}");
     assert!(out.contains("GET http://127.0.0.1:"), "{out}");
     assert!(out.contains("/v2/images/100003\n"), "{out}");
+    // LIKE tells case apart on the wire, as PostgreSQL's does; ILIKE does not.
+    assert!(out.contains(" f     | t      | f\n"), "{out}");
+    let count = |label: &str| -> u64 {
+        let at = out.find(label).unwrap();
+        out[at..].lines().nth(2).unwrap().trim().parse().unwrap()
+    };
+    assert!(count("lower_x64") > 0, "{out}");
+    assert_eq!(count("upper_x64"), 0, "{out}");
+}
+
+/// The search_path test Grafana's PostgreSQL data source puts in its table and column lists.
+const GRAFANA_SCHEMA_CONSTRAINT: &str = "quote_ident(table_schema) IN (
+          SELECT
+            CASE WHEN trim(s[i]) = '\"$user\"' THEN user ELSE trim(s[i]) END
+          FROM
+            generate_series(
+              array_lower(string_to_array(current_setting('search_path'),','),1),
+              array_upper(string_to_array(current_setting('search_path'),','),1)
+            ) as i,
+            string_to_array(current_setting('search_path'),',') s
+          )";
+
+/// What Grafana's PostgreSQL data source sends, as its query editor and a time-series panel send
+/// it (macros expanded as Grafana expands them): the configuration page's version and
+/// TimescaleDB checks, the table list, a table's columns, and `$__timeGroupAlias` with
+/// `$__timeFilter` over a date-time column.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grafana_data_source_queries_answer() {
+    let addr = server().await;
+    let tables = format!(
+        "SELECT CASE WHEN {GRAFANA_SCHEMA_CONSTRAINT} THEN quote_ident(table_name) \
+         ELSE quote_ident(table_schema) || '.' || quote_ident(table_name) END AS \"table\" \
+         FROM information_schema.tables \
+         WHERE quote_ident(table_schema) NOT IN ('information_schema', 'pg_catalog', \
+         '_timescaledb_cache', '_timescaledb_catalog', '_timescaledb_internal', \
+         '_timescaledb_config', 'timescaledb_information', 'timescaledb_experimental') \
+         ORDER BY CASE WHEN {GRAFANA_SCHEMA_CONSTRAINT} THEN 0 ELSE 1 END, 1;"
+    );
+    let columns = format!(
+        "SELECT quote_ident(column_name) AS \"column\", data_type AS \"type\" \
+         FROM information_schema.columns WHERE \
+         CASE WHEN array_length(parse_ident('compute.images'),1) = 2 \
+         THEN quote_ident(table_schema) = (parse_ident('compute.images'))[1] \
+         AND quote_ident(table_name) = (parse_ident('compute.images'))[2] \
+         ELSE quote_ident(table_name) = 'compute.images' AND {GRAFANA_SCHEMA_CONSTRAINT} END;"
+    );
+    let out = psql(
+        addr,
+        "digitalocean",
+        &[
+            "SELECT current_setting('server_version_num')::int/100 as version;",
+            "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb';",
+            &tables,
+            &columns,
+            "SELECT floor(extract(epoch from created_at)/86400)*86400 AS \"time\", count(*) AS images \
+             FROM compute.images \
+             WHERE created_at BETWEEN '2021-01-01T00:00:00Z' AND '2021-01-04T00:00:00.000Z' \
+             GROUP BY 1 ORDER BY 1;",
+            "SELECT created_at AS \"time\", size_gigabytes FROM compute.images \
+             WHERE created_at >= to_timestamp(1609459200) AND created_at < now() - interval '1 day' \
+             ORDER BY 1 LIMIT 1;",
+        ],
+    )
+    .await;
+    assert!(out.contains("    1600\n"), "{out}");
+    assert!(out.contains("(0 rows)"), "no TimescaleDB: {out}");
+    // Every table of the provider, named as Grafana writes it back.
+    assert!(out.contains(" compute.images\n"), "{out}");
+    assert!(out.contains(" compute.image_actions\n"), "{out}");
+    assert!(out.contains("(259 rows)"), "{out}");
+    assert!(
+        out.contains(" created_at     | timestamp with time zone\n"),
+        "{out}"
+    );
+    // One row a day that has images, at the day's first second, within the panel's range.
+    let series: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.contains("time") || !l.contains("images"))
+        .skip(2)
+        .take_while(|l| !l.starts_with('('))
+        .collect();
+    assert!(
+        !series.is_empty()
+            && series.iter().all(|l| {
+                let day: f64 = l.split('|').next().unwrap().trim().parse().unwrap();
+                day % 86400.0 == 0.0 && (1_609_459_200.0..1_609_718_400.0).contains(&day)
+            }),
+        "{out}"
+    );
+    assert!(out.contains(" 2021-01-01 11:54:41"), "{out}");
 }

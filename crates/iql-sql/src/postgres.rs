@@ -12,14 +12,16 @@
 //!   `::timestamptz` gives DigitalOcean's form (`2025-02-21T00:00:00Z`), so it compares with the
 //!   API's date-times; `::regclass` finds a table's oid in pg_catalog. Arrays are JSON arrays.
 //! - `~ ~* !~ !~*` (and `OPERATOR(pg_catalog.~)`) into a regular-expression match; `ILIKE` into
-//!   `LIKE` (SQLite's `LIKE` already ignores ASCII case); `~~` into `LIKE`.
+//!   `lower(x) LIKE lower(p)` (a PostgreSQL client's LIKE tells case apart); `~~` into `LIKE`.
 //! - `x = ANY(ARRAY[…])` into `x IN (…)`, `x <> ALL(ARRAY[…])` into `NOT IN`, `x op ANY(array)`
 //!   over a JSON array into a subquery over its elements; `ARRAY[…]` into `json_array(…)`;
 //!   `a[1]` into the array's first element (PostgreSQL counts from 1).
 //! - `COLLATE pg_catalog.default` (and `"C"`, `"POSIX"`: byte order, SQLite's own) dropped;
 //!   `pg_catalog.f(…)` calls `f`; `current_user` and friends are calls; `E'…'` strings are strings.
 //! - `extract(field FROM x)`, `x ± interval '…'` into functions that read date-times.
-//! - `FROM unnest(array)` into the array's elements.
+//! - `FROM unnest(array)` into the array's elements; `FROM string_to_array(…) s` (any function
+//!   that gives a value) into one row whose column is `s`.
+//! - A bare `user`, in a statement that reads only the catalogs, into `current_user`.
 //!
 //! The functions these rewrites call are registered in every SQLite database the engine opens.
 
@@ -45,6 +47,7 @@ pub(crate) fn statements_to_sqlite(
             ..Rewriter::default()
         };
         for s in statements.iter_mut() {
+            rewriter.bare_user = reads_only_catalogs(s);
             if let ControlFlow::Break(e) = s.visit(&mut rewriter) {
                 return Err(e);
             }
@@ -71,7 +74,54 @@ struct Rewriter {
     written: Vec<Vec<Option<String>>>,
     /// The provider of two-part table names (see [`crate::parse_script_for`]).
     default_provider: Option<String>,
+    /// A bare `user` is PostgreSQL's current user (Grafana's table list compares schemas with
+    /// it), in a statement that reads only the catalogs; among provider tables it stays a column
+    /// (GitHub's pulls have one), as StackQL reads it.
+    bare_user: bool,
 }
+
+/// Whether every table `statement` reads is pg_catalog's or information_schema's (functions in
+/// FROM read none).
+fn reads_only_catalogs(statement: &ast::Statement) -> bool {
+    struct Tables {
+        only_catalogs: bool,
+    }
+    impl ast::Visitor for Tables {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, table: &TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Table {
+                name, args: None, ..
+            } = table
+            {
+                let first = name.0.first().and_then(ObjectNamePart::as_ident);
+                self.only_catalogs &= match (name.0.len(), first) {
+                    (2, Some(i)) => {
+                        i.value.eq_ignore_ascii_case("pg_catalog")
+                            || i.value.eq_ignore_ascii_case("information_schema")
+                    }
+                    (1, Some(i)) => i.value.to_ascii_lowercase().starts_with("pg_"),
+                    _ => false,
+                };
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut tables = Tables {
+        only_catalogs: true,
+    };
+    let _ = ast::Visit::visit(statement, &mut tables);
+    tables.only_catalogs
+}
+
+/// Functions a FROM list may name that give rows of their own (SQLite's table-valued functions
+/// and PostgreSQL's set-returning ones); any other function in FROM gives one row, its value.
+const ROW_FUNCTIONS: [&str; 5] = [
+    "generate_series",
+    "unnest",
+    "json_each",
+    "json_tree",
+    "regexp_split_to_table",
+];
 
 /// Schemas whose two-part names are not a provider's service.
 const OWN_SCHEMAS: [&str; 5] = ["pg_catalog", "information_schema", "store", "main", "temp"];
@@ -149,6 +199,12 @@ impl VisitorMut for Rewriter {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<SqlError> {
+        if let Expr::Identifier(i) = expr {
+            if self.bare_user && i.quote_style.is_none() && i.value.eq_ignore_ascii_case("user") {
+                *expr = call("current_user", Vec::new());
+                return ControlFlow::Continue(());
+            }
+        }
         match rewrite(expr) {
             Ok(()) => ControlFlow::Continue(()),
             Err(e) => ControlFlow::Break(e),
@@ -186,6 +242,60 @@ impl VisitorMut for Rewriter {
                     Ok(()) => alias.columns.clear(),
                     Err(e) => return ControlFlow::Break(e),
                 }
+            }
+        }
+        // `string_to_array(…) s`: a function that gives a value, in FROM, is one row whose
+        // column is named after the alias (Grafana reads `s[i]`).
+        if let TableFactor::Table {
+            name,
+            alias,
+            args: Some(args),
+            ..
+        } = table
+        {
+            let function = name.0.last().and_then(ObjectNamePart::as_ident);
+            let gives_value = name.0.len() == 1
+                && function.is_some_and(|f| {
+                    let f = f.value.to_ascii_lowercase();
+                    !ROW_FUNCTIONS.contains(&f.as_str()) && !f.starts_with("pragma_")
+                });
+            if gives_value {
+                let function = function.map(|f| f.value.clone()).unwrap_or_default();
+                let table_name = alias
+                    .as_ref()
+                    .map(|a| a.name.value.clone())
+                    .unwrap_or_else(|| function.clone());
+                let column = alias
+                    .as_ref()
+                    .and_then(|a| a.columns.first())
+                    .map(|c| c.name.value.clone())
+                    .unwrap_or_else(|| table_name.clone());
+                let sql = format!(
+                    "SELECT {function}({}) AS {}",
+                    args.args
+                        .iter()
+                        .map(|a| a.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    quote(&column)
+                );
+                match parse_query(&sql) {
+                    Ok(subquery) => {
+                        *table = TableFactor::Derived {
+                            lateral: false,
+                            subquery,
+                            alias: Some(TableAlias {
+                                explicit: true,
+                                name: Ident::with_quote('"', table_name),
+                                columns: Vec::new(),
+                                at: None,
+                            }),
+                            sample: None,
+                        };
+                    }
+                    Err(e) => return ControlFlow::Break(e),
+                }
+                return ControlFlow::Continue(());
             }
         }
         // `generate_series(…) s`: PostgreSQL names the column after the alias; SQLite's is
@@ -425,6 +535,12 @@ fn parse_expr(sql: &str) -> Result<Expr, SqlError> {
             "internal: a rewrite made no expression",
         )),
     }
+}
+
+/// `lower(e)`: ILIKE is LIKE of both sides lowered, so it ignores case where LIKE does not
+/// (a PostgreSQL client's connection, whose LIKE is case-sensitive).
+fn lowered(e: Expr) -> Box<Expr> {
+    Box::new(call("lower", vec![e]))
 }
 
 /// `name(args…)`.
@@ -763,6 +879,12 @@ fn rewrite(expr: &mut Expr) -> Result<(), SqlError> {
             let Expr::BinaryOp { left, op, right } = take(expr) else {
                 return Ok(());
             };
+            let (left, right) = match op {
+                BinaryOperator::PGILikeMatch | BinaryOperator::PGNotILikeMatch => {
+                    (lowered(*left), lowered(*right))
+                }
+                _ => (left, right),
+            };
             *expr = Expr::Like {
                 negated: matches!(
                     op,
@@ -795,8 +917,8 @@ fn rewrite(expr: &mut Expr) -> Result<(), SqlError> {
             *expr = Expr::Like {
                 negated,
                 any: false,
-                expr: inner,
-                pattern,
+                expr: lowered(*inner),
+                pattern: lowered(*pattern),
                 escape_char,
             };
         }
@@ -1146,7 +1268,7 @@ mod tests {
         );
         assert_eq!(
             rewritten("SELECT 1 WHERE k = ANY (ARRAY['r'::\"char\", 'p']) AND j <> ALL(ARRAY[1]) AND a ILIKE 'x%'"),
-            "SELECT 1 WHERE k IN (CAST('r' AS TEXT), 'p') AND j NOT IN (1) AND a LIKE 'x%'"
+            "SELECT 1 WHERE k IN (CAST('r' AS TEXT), 'p') AND j NOT IN (1) AND lower(a) LIKE lower('x%')"
         );
         assert_eq!(
             rewritten("SELECT pg_catalog.version(), current_user, E'a\\'b'"),
