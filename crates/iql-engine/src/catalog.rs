@@ -67,6 +67,7 @@ pub(crate) fn pg_type(t: ColumnType) -> &'static str {
         ColumnType::Boolean => "boolean",
         ColumnType::Json => "jsonb",
         ColumnType::Timestamp => "timestamp with time zone",
+        ColumnType::Date => "date",
         ColumnType::Text | ColumnType::Any => "text",
     }
 }
@@ -79,6 +80,7 @@ pub(crate) fn pg_type_oid(t: ColumnType) -> i64 {
         ColumnType::Boolean => 16,
         ColumnType::Json => 3802,
         ColumnType::Timestamp => 1184,
+        ColumnType::Date => 1082,
         ColumnType::Text | ColumnType::Any => 25,
     }
 }
@@ -277,6 +279,7 @@ fn udt_name(t: ColumnType) -> &'static str {
         ColumnType::Boolean => "bool",
         ColumnType::Json => "jsonb",
         ColumnType::Timestamp => "timestamptz",
+        ColumnType::Date => "date",
         ColumnType::Text | ColumnType::Any => "text",
     }
 }

@@ -227,8 +227,9 @@ impl Session {
         }
         tracing::debug!(%sql, "running in SQLite");
         let started = std::time::Instant::now();
-        let (columns, rows) =
-            sqlite::run_query(&db.conn, &sql).map_err(|e| self.explain_sqlite(e, q, &plans))?;
+        let probe = type_probe_sql(q, &plans);
+        let (columns, rows) = sqlite::run_typed_query(&db.conn, &sql, probe.as_deref())
+            .map_err(|e| self.explain_sqlite(e, q, &plans))?;
         self.local.give_back(db);
         tracing::debug!(
             rows = rows.len(),
@@ -355,6 +356,13 @@ pub(crate) fn alias_of(q: &QueryStatement, p: &plan::TablePlan) -> String {
 
 /// Each provider table's local SQLite name, and the conjuncts the API answers: what rendering a
 /// query (or one of its subqueries) for SQLite needs.
+/// The statement's type probe (`QueryStatement::type_probe`) as SQLite will compile it.
+pub(crate) fn type_probe_sql(q: &QueryStatement, plans: &[plan::TablePlan]) -> Option<String> {
+    let probe = q.type_probe()?;
+    let (names, answered) = local_names(plans);
+    Some(probe.render(&names, &answered))
+}
+
 pub(crate) fn local_names(plans: &[plan::TablePlan]) -> (HashMap<usize, String>, HashSet<usize>) {
     let names = plans
         .iter()

@@ -458,6 +458,27 @@ pub(crate) fn columns_of(conn: &Connection, sql: &str) -> Result<Vec<ResultColum
     Ok(result_columns(&stmt))
 }
 
+/// [`columns_of`], with the columns SQLite declares no type for typed from `probe`: the same
+/// query with each column that takes its argument's type (`max(created_at)`) made that argument
+/// (`QueryStatement::type_probe`). A probe SQLite cannot compile changes nothing.
+pub(crate) fn typed_columns(
+    conn: &Connection,
+    sql: &str,
+    probe: Option<&str>,
+) -> Result<Vec<ResultColumn>, EngineError> {
+    let mut columns = columns_of(conn, sql)?;
+    if let Some(probed) = probe.and_then(|p| columns_of(conn, p).ok()) {
+        if probed.len() == columns.len() {
+            for (c, p) in columns.iter_mut().zip(probed) {
+                if c.column_type == ColumnType::Any {
+                    c.column_type = p.column_type;
+                }
+            }
+        }
+    }
+    Ok(columns)
+}
+
 fn result_columns(stmt: &rusqlite::Statement<'_>) -> Vec<ResultColumn> {
     stmt.columns()
         .iter()
@@ -520,13 +541,25 @@ pub(crate) fn run_query(
     conn: &Connection,
     sql: &str,
 ) -> Result<(Vec<ResultColumn>, Vec<Vec<Cell>>), EngineError> {
+    run_typed_query(conn, sql, None)
+}
+
+/// [`run_query`], its columns typed as [`typed_columns`] types them.
+pub(crate) fn run_typed_query(
+    conn: &Connection,
+    sql: &str,
+    probe: Option<&str>,
+) -> Result<(Vec<ResultColumn>, Vec<Vec<Cell>>), EngineError> {
     // Tests prove that a panic in a statement is contained; only builds made for them can do this.
     #[cfg(feature = "fault-injection")]
     if sql.contains("iql_injected_panic") {
         panic!("injected panic (a fault-injection build)");
     }
+    let columns = match probe {
+        Some(_) => typed_columns(conn, sql, probe)?,
+        None => columns_of(conn, sql)?,
+    };
     let mut stmt = conn.prepare_cached(sql).map_err(sql_error)?;
-    let columns = result_columns(&stmt);
     let types: Vec<ColumnType> = columns.iter().map(|c| c.column_type).collect();
     let mut rows = stmt.query([]).map_err(sql_error)?;
     let mut out = Vec::new();

@@ -144,8 +144,9 @@ impl Session {
         if p.split.is_some() || !p.links.is_empty() || fetch::combinations(&p.literals).len() != 1 {
             return Ok(None);
         }
-        let (db, sql, _) = self.prepare_local(&q, &plans)?;
-        let columns = sqlite::columns_of(&db.conn, &sql)?;
+        let (db, sql, rewritten) = self.prepare_local(&q, &plans)?;
+        let probe = crate::query::type_probe_sql(rewritten.as_ref().unwrap_or(&q), &plans);
+        let columns = sqlite::typed_columns(&db.conn, &sql, probe.as_deref())?;
         let token = self.credential(&p.provider)?;
         let summary = Arc::new(Mutex::new(StreamSummary {
             notices: p.notices.clone(),
@@ -158,7 +159,9 @@ impl Session {
         let producer = async move {
             let mut db = db;
             let plan = &plans[0];
-            let outcome = self.pour(plan, &mut db, &sql, token, &tx).await;
+            let outcome = self
+                .pour(plan, &mut db, (&sql, probe.as_deref()), token, &tx)
+                .await;
             match outcome {
                 Ok(fetched) => {
                     let mut s = shared
@@ -200,7 +203,7 @@ impl Session {
         &self,
         plan: &plan::TablePlan,
         db: &mut sqlite::LocalDb,
-        sql: &str,
+        (sql, probe): (&str, Option<&str>),
         token: Option<iql_http::Secret>,
         tx: &tokio::sync::mpsc::Sender<Result<Vec<Vec<Cell>>, EngineError>>,
     ) -> Result<fetch::Fetched, EngineError> {
@@ -229,7 +232,7 @@ impl Session {
                 early.insert(batch.first_rowid, batch);
                 while let Some(batch) = early.remove(&next) {
                     next += step;
-                    let rows = run_batch(db, &table, plan, sql, &batch)?;
+                    let rows = run_batch(db, &table, plan, (sql, probe), &batch)?;
                     if !rows.is_empty() && tx.send(Ok(rows)).await.is_err() {
                         // The reader is gone: what is still fetched is not wanted.
                         stopped = true;
@@ -242,7 +245,7 @@ impl Session {
                 if stopped {
                     break;
                 }
-                let rows = run_batch(db, &table, plan, sql, &batch)?;
+                let rows = run_batch(db, &table, plan, (sql, probe), &batch)?;
                 if !rows.is_empty() && tx.send(Ok(rows)).await.is_err() {
                     break;
                 }
@@ -261,7 +264,7 @@ fn run_batch(
     db: &mut sqlite::LocalDb,
     table: &str,
     plan: &plan::TablePlan,
-    sql: &str,
+    (sql, probe): (&str, Option<&str>),
     batch: &fetch::Batch,
 ) -> Result<Vec<Vec<Cell>>, EngineError> {
     sqlite::insert_rows(
@@ -271,7 +274,7 @@ fn run_batch(
         batch.first_rowid,
         &batch.rows,
     )?;
-    let (_, rows) = sqlite::run_query(&db.conn, sql)?;
+    let (_, rows) = sqlite::run_typed_query(&db.conn, sql, probe)?;
     db.conn
         .execute(&format!("DELETE FROM {}", sqlite::quote(table)), [])
         .map_err(|e| EngineError::Sqlite {

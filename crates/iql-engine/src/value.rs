@@ -14,6 +14,8 @@ pub enum ColumnType {
     Text,
     /// A date-time (`format: date-time`): text as DigitalOcean writes it, compared as instants.
     Timestamp,
+    /// A date (`format: date`, `2025-02-21`): text in SQLite, a `date` over the wire.
+    Date,
     Json,
     /// An expression whose values decide their own type.
     Any,
@@ -27,6 +29,7 @@ impl ColumnType {
             ColumnType::Boolean => "boolean",
             ColumnType::Text => "text",
             ColumnType::Timestamp => "timestamp",
+            ColumnType::Date => "date",
             ColumnType::Json => "json",
             ColumnType::Any => "any",
         }
@@ -163,6 +166,7 @@ impl ColumnType {
             ColumnType::Boolean => "BOOLEAN",
             ColumnType::Text => "TEXT",
             ColumnType::Timestamp => "TIMESTAMP_TEXT",
+            ColumnType::Date => "DATE_TEXT",
             ColumnType::Json => "JSON_TEXT",
             ColumnType::Any => "",
         }
@@ -176,6 +180,7 @@ impl ColumnType {
             Some("BOOLEAN") => ColumnType::Boolean,
             Some("TEXT") => ColumnType::Text,
             Some("TIMESTAMP_TEXT") => ColumnType::Timestamp,
+            Some("DATE_TEXT") => ColumnType::Date,
             Some("JSON_TEXT") => ColumnType::Json,
             _ => ColumnType::Any,
         }
@@ -189,6 +194,7 @@ impl ColumnType {
             ValueKind::Boolean => ColumnType::Boolean,
             ValueKind::Text => ColumnType::Text,
             ValueKind::DateTime => ColumnType::Timestamp,
+            ValueKind::Date => ColumnType::Date,
             ValueKind::Json => ColumnType::Json,
         }
     }

@@ -136,8 +136,9 @@ impl Session {
             Statement::Query(q) => {
                 let q = self.with_views(q)?;
                 let plans = plan::plan_query(self, &q)?;
-                let (db, sql, _) = self.prepare_local(&q, &plans)?;
-                let columns = crate::sqlite::columns_of(&db.conn, &sql);
+                let (db, sql, rewritten) = self.prepare_local(&q, &plans)?;
+                let probe = crate::query::type_probe_sql(rewritten.as_ref().unwrap_or(&q), &plans);
+                let columns = crate::sqlite::typed_columns(&db.conn, &sql, probe.as_deref());
                 self.local.give_back(db);
                 columns.map(Some)
             }

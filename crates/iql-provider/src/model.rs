@@ -86,6 +86,9 @@ pub enum ValueKind {
     /// A string of `format: date-time` (`2025-02-21T10:00:00Z`): text in SQLite, compared as
     /// instants, a `timestamptz` over the PostgreSQL wire.
     DateTime,
+    /// A string of `format: date` (`2025-02-21`): text in SQLite (which orders such dates as
+    /// they are), a `date` over the PostgreSQL wire.
+    Date,
     /// Objects and arrays: stored as JSON text, read with `json_extract` / `json_each`.
     Json,
 }
@@ -100,6 +103,7 @@ impl ValueKind {
             ValueKind::Boolean => "BOOLEAN",
             ValueKind::Text => "TEXT",
             ValueKind::DateTime => "TIMESTAMP_TEXT",
+            ValueKind::Date => "DATE_TEXT",
             ValueKind::Json => "JSON_TEXT",
         }
     }
@@ -111,6 +115,7 @@ impl ValueKind {
             ValueKind::Boolean => "boolean",
             ValueKind::Text => "text",
             ValueKind::DateTime => "timestamp",
+            ValueKind::Date => "date",
             ValueKind::Json => "json",
         }
     }
@@ -141,6 +146,8 @@ impl SchemaInfo {
             && self.format.as_deref() == Some("date-time")
         {
             ValueKind::DateTime
+        } else if has("string") && self.types.len() == 1 && self.format.as_deref() == Some("date") {
+            ValueKind::Date
         } else if has("string") || self.types.is_empty() {
             ValueKind::Text
         } else if has("number") {

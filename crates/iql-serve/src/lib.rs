@@ -627,6 +627,7 @@ fn declared_type(t: ColumnType) -> Type {
         ColumnType::Boolean => Type::BOOL,
         ColumnType::Json => Type::JSONB,
         ColumnType::Timestamp => Type::TIMESTAMPTZ,
+        ColumnType::Date => Type::DATE,
         ColumnType::Text | ColumnType::Any => Type::TEXT,
     }
 }
@@ -724,6 +725,12 @@ fn encode(encoder: &mut DataRowEncoder, t: &Type, cell: &Cell) -> PgWireResult<(
             Some(at) => encoder.encode_field(&at),
             None => Err(mismatch(cell)),
         },
+        (Cell::Text(s), t) if *t == Type::DATE => {
+            match chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+                Ok(day) => encoder.encode_field(&day),
+                Err(_) => Err(mismatch(cell)),
+            }
+        }
         (other, _) => Err(mismatch(other)),
     }
 }

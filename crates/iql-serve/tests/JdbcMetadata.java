@@ -57,6 +57,41 @@ public class JdbcMetadata {
                     check(!rs.next(), "one row");
                 }
             }
+
+            // A computed column is described with the type of the column it takes its value from.
+            try (PreparedStatement ps = conn.prepareStatement(
+                    "SELECT max(created_at) AS latest, count(*) AS n FROM compute.images");
+                 ResultSet rs = ps.executeQuery()) {
+                ResultSetMetaData md = rs.getMetaData();
+                check("timestamptz".equals(md.getColumnTypeName(1)), "max(created_at) is " + md.getColumnTypeName(1));
+                check("int8".equals(md.getColumnTypeName(2)), "count(*) is " + md.getColumnTypeName(2));
+                check(rs.next() && rs.getTimestamp("latest") != null, "a latest timestamp");
+            }
+
+            // setFetchSize outside autocommit: pgjdbc reads the portal 7 rows at a time
+            // (Execute with a row limit, PortalSuspended between), as a BI tool pages a big table.
+            int total;
+            try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery("SELECT count(*) FROM compute.images")) {
+                rs.next();
+                total = rs.getInt(1);
+            }
+            conn.setAutoCommit(false);
+            try (PreparedStatement ps = conn.prepareStatement("SELECT id, slug FROM compute.images ORDER BY id")) {
+                ps.setFetchSize(7);
+                try (ResultSet rs = ps.executeQuery()) {
+                    long last = Long.MIN_VALUE;
+                    int n = 0;
+                    while (rs.next()) {
+                        long id = rs.getLong("id");
+                        check(id > last, "in order at row " + n);
+                        last = id;
+                        n++;
+                    }
+                    check(n == total && n > 7, "fetched " + n + " of " + total);
+                }
+            }
+            conn.commit();
+            conn.setAutoCommit(true);
         }
         System.out.println("jdbc ok");
     }

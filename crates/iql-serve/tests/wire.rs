@@ -526,6 +526,20 @@ async fn tools_list_tables_and_columns_from_information_schema() {
             .unwrap(),
     );
     assert_eq!(services, [[Some("19".to_string())]]);
+    // A `format: date` field is a date, a `format: date-time` one a timestamptz.
+    let types = simple_rows(
+        client
+            .simple_query("SELECT column_name, data_type, udt_name FROM information_schema.columns WHERE table_name = 'insights' AND column_name IN ('start_date', 'usage_team_urn') ORDER BY 1")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        types,
+        [
+            ["start_date", "date", "date"].map(|s| Some(s.to_string())),
+            ["usage_team_urn", "text", "text"].map(|s| Some(s.to_string()))
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

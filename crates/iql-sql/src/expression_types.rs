@@ -7,8 +7,8 @@
 //! function); anything else (`max(x)` of a column) is left to the column's values.
 
 use sqlparser::ast::{
-    BinaryOperator, CastKind, DataType, Expr, FunctionArguments, ObjectNamePart, Query, SelectItem,
-    SetExpr, UnaryOperator, Value,
+    BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
+    ObjectNamePart, Query, SelectItem, SetExpr, UnaryOperator, Value,
 };
 
 /// What an expression gives, as far as its form tells.
@@ -44,6 +44,71 @@ pub(crate) fn projection_types(query: &Query) -> Vec<Option<ExpressionType>> {
             _ => return Vec::new(),
         }
     }
+}
+
+/// The functions whose value is their first argument's, so of its type: `max(created_at)` is a
+/// date-time as `created_at` is. SQLite declares no type for a function's column; a copy of the
+/// query with each such call replaced by that argument lets SQLite say the column's type.
+const TYPE_OF_FIRST_ARGUMENT: &[&str] = &[
+    "max",
+    "min",
+    "any_value",
+    "coalesce",
+    "ifnull",
+    "nullif",
+    "first_value",
+    "last_value",
+];
+
+/// The query with each outermost column that is a call of [`TYPE_OF_FIRST_ARGUMENT`] replaced by
+/// its first argument (alias kept), when there is one; `None` when no column is such a call.
+/// Only calls whose other arguments are literals are replaced, so the copy names the same
+/// tables and subqueries in the same order as the query.
+pub(crate) fn argument_probe(query: &Query) -> Option<Query> {
+    let mut probe = query.clone();
+    let mut body = probe.body.as_mut();
+    loop {
+        match body {
+            SetExpr::Select(select) => {
+                let mut changed = false;
+                for item in &mut select.projection {
+                    let expr = match item {
+                        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+                        _ => continue,
+                    };
+                    if let Some(first) = first_argument(expr) {
+                        *expr = first;
+                        changed = true;
+                    }
+                }
+                return changed.then_some(probe);
+            }
+            SetExpr::Query(q) => body = q.body.as_mut(),
+            SetExpr::SetOperation { left, .. } => body = left.as_mut(),
+            _ => return None,
+        }
+    }
+}
+
+fn first_argument(e: &Expr) -> Option<Expr> {
+    let name = function_name(e)?;
+    if !TYPE_OF_FIRST_ARGUMENT.contains(&name.as_str()) {
+        return None;
+    }
+    let Expr::Function(f) = e else { return None };
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    if f.over.is_some() && !name.ends_with("_value") {
+        return None;
+    }
+    let mut args = list.args.iter().map(|a| match a {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+        _ => None,
+    });
+    let first = args.next()??.clone();
+    args.all(|a| matches!(a, Some(Expr::Value(_))))
+        .then_some(first)
 }
 
 fn function_name(e: &Expr) -> Option<String> {
@@ -176,5 +241,28 @@ mod tests {
             ]
         );
         assert!(types("SELECT * FROM t").is_empty());
+    }
+
+    #[test]
+    fn a_column_whose_value_is_an_argument_is_probed_as_that_argument() {
+        let parse = |sql: &str| {
+            let mut statements =
+                sqlparser::parser::Parser::parse_sql(&crate::IqlDialect::default(), sql)
+                    .expect("parses");
+            let Some(sqlparser::ast::Statement::Query(q)) = statements.pop() else {
+                panic!("not a query")
+            };
+            q
+        };
+        let probe = argument_probe(&parse(
+            "SELECT max(created_at) AS latest, coalesce(name, 'x'), count(*) FROM t GROUP BY region",
+        ))
+        .expect("a probe");
+        assert_eq!(
+            probe.to_string(),
+            "SELECT created_at AS latest, name, count(*) FROM t GROUP BY region"
+        );
+        assert!(argument_probe(&parse("SELECT coalesce(a, (SELECT b FROM u)) FROM t")).is_none());
+        assert!(argument_probe(&parse("SELECT name, count(*) FROM t")).is_none());
     }
 }

@@ -407,6 +407,17 @@ impl QueryStatement {
         self.scopes.iter().find(|s| s.id == id)
     }
 
+    /// A copy of the statement whose outermost columns that take their type from an argument
+    /// (`max(created_at)`, `coalesce(size, 0)`) are that argument: rendered and compiled as the
+    /// statement is, it lets SQLite declare those columns' types. `None` when there are none.
+    pub fn type_probe(&self) -> Option<QueryStatement> {
+        let query = crate::expression_types::argument_probe(&self.query)?;
+        let mut out = self.clone();
+        out.query = Box::new(query);
+        out.rendered = Arc::default();
+        Some(out)
+    }
+
     /// The types the outermost SELECT's computed columns have, as far as their expressions tell
     /// (`count(*)` is an integer, a comparison a boolean): what a PostgreSQL client is told
     /// before the statement runs. One entry per column, or none when `*` is among them.
