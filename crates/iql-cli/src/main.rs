@@ -237,7 +237,7 @@ struct EngineArgs {
     /// Where provider documents live (default: the ones built into iql).
     #[arg(long, value_name = "DIR")]
     registry: Option<PathBuf>,
-    /// Credentials as StackQL takes them: '{"digitalocean":{"type":"bearer","credentialsenvvar":"MY_TOKEN"}}'.
+    /// Credentials as StackQL takes them: '{"digitalocean":{"type":"bearer","credentialsenvvar":"MY_TOKEN"}}'; types bearer, basic ("username_var", "password_var"), api_key ("credentialsenvvar", "valuePrefix", header "name"), null_auth.
     #[arg(long, value_name = "JSON")]
     auth: Option<String>,
     /// Requests in flight at once (at least 1).
@@ -444,10 +444,10 @@ async fn build_engine(args: &EngineArgs) -> anyhow::Result<Engine> {
             bail!("--auth takes an object: {{\"digitalocean\": {{\"type\": \"bearer\", \"credentialsenvvar\": \"MY_TOKEN\"}}}}");
         };
         for (provider, cfg) in map {
-            match cfg.get("credentialsenvvar").and_then(Value::as_str) {
-                Some(var) => b = b.credential_env_var(provider, var),
-                None => bail!("--auth: {provider} needs \"credentialsenvvar\""),
+            if !cfg.is_object() {
+                bail!("--auth: {provider}'s entry must be an object, e.g. {{\"type\": \"bearer\", \"credentialsenvvar\": \"MY_TOKEN\"}}");
             }
+            b = b.auth(provider, cfg);
         }
     }
     if args.sandbox {
@@ -462,7 +462,7 @@ async fn build_engine(args: &EngineArgs) -> anyhow::Result<Engine> {
         iql::Error::Config { setting, message } => {
             let flag = match setting {
                 "endpoint" => "--endpoint",
-                "credential_env_var" => "--auth",
+                "credential_env_var" | "auth" => "--auth",
                 "sandbox" => "--sandbox",
                 other => other,
             };

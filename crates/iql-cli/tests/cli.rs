@@ -781,3 +781,80 @@ fn serve_refuses_an_address_off_this_machine_before_starting() {
     );
     assert!(r.stderr.contains("SSH tunnel"), "{}", r.stderr);
 }
+
+/// `--auth` as StackQL takes it, every auth type, against StackQL's published GitHub and Okta
+/// documents (`../shared/upstream`, read unchanged): a dry run names the header it would send,
+/// its secret part redacted; a missing variable stops before anything is sent.
+#[test]
+fn auth_types_as_stackql_takes_them_are_redacted_in_dry_runs() {
+    let registry = "../shared/upstream/stackql-provider-registry";
+    let run = |auth: &str, sql: &str, env: &[(&str, &str)]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_iql"));
+        c.env("XDG_DATA_HOME", data_home())
+            .args([
+                "exec",
+                "--registry",
+                registry,
+                "--dry-run",
+                "--auth",
+                auth,
+                sql,
+            ])
+            .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."));
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let repos = "SELECT name FROM github.repos.repos WHERE org = 'stackql'";
+    let users = "SELECT id FROM okta.users.users WHERE subdomain = 'dev-123'";
+    // (--auth, statement, environment, what the dry run shows)
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 4] = [
+        (
+            r#"{"github": {"type": "basic", "username_var": "GH_USER", "password_var": "GH_PASS"}}"#,
+            repos,
+            &[("GH_USER", "ada"), ("GH_PASS", "hunter2-secret")],
+            "Authorization: Basic *** (user ada)",
+        ),
+        (
+            r#"{"okta": {"type": "api_key", "valuePrefix": "SSWS ", "credentialsenvvar": "OKTA_KEY"}}"#,
+            users,
+            &[("OKTA_KEY", "hunter2-secret")],
+            "Authorization: SSWS ***",
+        ),
+        (
+            r#"{"github": {"type": "bearer", "credentialsenvvar": "GH_TOKEN"}}"#,
+            repos,
+            &[("GH_TOKEN", "hunter2-secret")],
+            "Authorization: Bearer ***",
+        ),
+        (
+            r#"{"github": {"type": "null_auth"}}"#,
+            repos,
+            &[],
+            "would carry no credential",
+        ),
+    ];
+    for (auth, sql, env, shown) in cases {
+        let (code, out) = run(auth, sql, env);
+        assert_eq!(code, 0, "{auth}: {out}");
+        assert!(out.contains(shown), "{auth}: {out}");
+        assert!(!out.contains("hunter2"), "{auth} leaked: {out}");
+    }
+    // The host comes from the statement: `{subdomain}` of Okta's server.
+    let (_, out) = run(cases[1].0, users, cases[1].2);
+    assert!(
+        out.contains("https://dev-123.okta.com/api/v1/users"),
+        "{out}"
+    );
+    // A variable that is not set stops the run before anything is sent, naming it.
+    let (code, out) = run(cases[0].0, repos, &[("GH_USER", "ada")]);
+    assert_ne!(code, 0);
+    assert!(out.contains("GH_PASS"), "{out}");
+}

@@ -40,6 +40,29 @@ impl Session {
         Ok(result)
     }
 
+    /// [`Session::dry_run_query`] with what each provider's requests would carry, said last.
+    pub(crate) fn dry_run_select(&self, q: &QueryStatement) -> Result<QueryResult, EngineError> {
+        let mut r = self.dry_run_query(q)?;
+        r.notices.extend(self.credential_notices(q));
+        Ok(r)
+    }
+
+    /// What a dry run says of the credential of each provider `q` reads
+    /// ([`Session::credential_notice`]).
+    pub(crate) fn credential_notices(&self, q: &QueryStatement) -> Vec<String> {
+        let mut providers: Vec<&str> = q
+            .tables
+            .iter()
+            .filter_map(|t| t.name.first().map(String::as_str))
+            .collect();
+        providers.sort_unstable();
+        providers.dedup();
+        providers
+            .iter()
+            .filter_map(|p| self.credential_notice(p))
+            .collect()
+    }
+
     /// `EXPLAIN query`: PostgreSQL's one `QUERY PLAN` column, one line per request the query
     /// sends first (as `--dry-run` lists them), then what a dry run cannot know. Nothing is sent.
     pub(crate) fn explain(&self, q: &QueryStatement) -> Result<QueryResult, EngineError> {

@@ -26,6 +26,9 @@ pub struct EngineConfig {
     pub credentials: HashMap<String, Secret>,
     /// Provider name → environment variable to read the credential from (StackQL's `--auth`).
     pub credential_env_vars: HashMap<String, String>,
+    /// Provider name → how it authenticates, replacing its document's `config.auth` (StackQL's
+    /// `--auth '{"github": {"type": "basic", …}}'`).
+    pub auth: HashMap<String, iql_provider::AuthConfig>,
     pub http: HttpConfig,
     /// The response cache: how long answers may be used, and how much is kept.
     pub cache: CacheConfig,
@@ -237,25 +240,70 @@ impl Engine {
 
     /// The credential the engine has for a provider: given, or from its environment variable;
     /// an error naming the variable to set when there is none.
-    pub(crate) fn credential(&self, provider: &Provider) -> Result<Option<Secret>, EngineError> {
-        if let Some(c) = self.config.credentials.get(&provider.name) {
-            return Ok(Some(c.clone()));
-        }
-        let Some(auth) = &provider.auth else {
-            return Ok(None);
+    /// A provider's credential, shaped as its auth type sends it: `given` (a session's own) or
+    /// the configured one, else from the environment variables its auth names.
+    pub(crate) fn credential(
+        &self,
+        provider: &Provider,
+        given: Option<&Secret>,
+    ) -> Result<Option<Secret>, EngineError> {
+        let explicit = given.or_else(|| self.config.credentials.get(&provider.name));
+        let Some(auth) = self
+            .config
+            .auth
+            .get(&provider.name)
+            .or(provider.auth.as_ref())
+        else {
+            return Ok(explicit.cloned());
         };
+        let env = |var: &Option<String>| {
+            var.as_deref()
+                .and_then(|v| std::env::var(v).ok())
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let missing = |env_var: Option<String>| EngineError::MissingCredentials {
+            provider: provider.name.clone(),
+            env_var,
+        };
+        if auth.kind == "null_auth" {
+            return Ok(None);
+        }
+        if auth.kind == "basic" {
+            // A credential given whole is `user:password`.
+            if let Some((user, password)) = explicit.and_then(|c| c.expose().split_once(':')) {
+                return Ok(Some(Secret::basic(user, password)));
+            }
+            return match (env(&auth.username_var), env(&auth.password_var)) {
+                (Some(user), Some(password)) => Ok(Some(Secret::basic(user, password))),
+                _ => Err(missing(Some(format!(
+                    "{} and {}",
+                    auth.username_var.as_deref().unwrap_or("(username_var)"),
+                    auth.password_var.as_deref().unwrap_or("(password_var)")
+                )))),
+            };
+        }
         let var = self
             .config
             .credential_env_vars
             .get(&provider.name)
             .cloned()
             .or_else(|| auth.credentials_env_var.clone());
-        match var.as_deref().map(std::env::var) {
-            Some(Ok(v)) if !v.trim().is_empty() => Ok(Some(Secret::new(v.trim()))),
-            _ => Err(EngineError::MissingCredentials {
-                provider: provider.name.clone(),
-                env_var: var,
-            }),
+        let value = match explicit {
+            Some(c) => c.expose().to_string(),
+            None => env(&var).ok_or_else(|| missing(var.clone()))?,
+        };
+        match auth.kind.as_str() {
+            "bearer" => Ok(Some(Secret::new(value))),
+            "api_key" => Ok(Some(Secret::api_key(
+                auth.header_name.as_deref().unwrap_or("Authorization"),
+                auth.value_prefix.as_deref().unwrap_or_default(),
+                value,
+            ))),
+            other => Err(EngineError::Unsupported(format!(
+                "{}'s documents authenticate with '{other}', which iql does not know (it knows bearer, basic, api_key and null_auth); give --auth '{{\"{}\": {{\"type\": \"bearer\", \"credentialsenvvar\": \"…\"}}}}' if a bearer token will do",
+                provider.name, provider.name
+            ))),
         }
     }
 }

@@ -27,12 +27,15 @@ pub enum EngineError {
         /// What it does offer: (verb, method) in document order; `EXEC` for methods no verb lists.
         offers: Vec<(String, String)>,
     },
-    #[error("{}", unknown_field_text(resource, method, name, known))]
+    #[error("{}", unknown_field_text(resource, method, name, known, gaps))]
     UnknownField {
         resource: String,
         method: String,
         name: String,
         known: Vec<String>,
+        /// What the provider document leaves out of this method (`Method::gaps`); boxed, to
+        /// keep every error small.
+        gaps: Box<[String]>,
     },
     #[error("{what} failed: {detail}")]
     ActionFailed { what: String, detail: String },
@@ -225,7 +228,13 @@ fn no_method_for_verb_text(resource: &str, verb: &str, offers: &[(String, String
     out
 }
 
-fn unknown_field_text(resource: &str, method: &str, name: &str, known: &[String]) -> String {
+fn unknown_field_text(
+    resource: &str,
+    method: &str,
+    name: &str,
+    known: &[String],
+    gaps: &[String],
+) -> String {
     let mut out = format!("{resource}.{method} has no parameter or field '{name}'");
     if let Some(s) = iql_provider::did_you_mean(name, known.iter().map(String::as_str)) {
         out.push_str(&format!("; did you mean '{s}'?"));
@@ -233,6 +242,9 @@ fn unknown_field_text(resource: &str, method: &str, name: &str, known: &[String]
         out.push('.');
     }
     out.push_str(&format!(" It takes: {}", known.join(", ")));
+    if !gaps.is_empty() {
+        out.push_str(&format!(". What it takes may be more: {}", gaps.join("; ")));
+    }
     out
 }
 
@@ -248,21 +260,31 @@ fn no_method_text(resource: &str, verb: &str, candidates: &[(String, Vec<String>
         let how = match verb {
             "insert" => format!(
                 "name them in the INSERT column list, e.g. INSERT INTO {resource} ({}) VALUES (…)",
-                missing.join(", ")
+                missing
+                    .iter()
+                    .map(|p| iql_sql::written_name(p))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             "exec" => {
                 let example: Vec<String> = missing.iter().map(|p| format!("@{p}='…'")).collect();
                 format!("pass them to EXEC, e.g. {}", example.join(" "))
             }
             "update" | "replace" | "delete" => {
-                let example: Vec<String> = missing.iter().map(|p| format!("{p} = '…'")).collect();
+                let example: Vec<String> = missing
+                    .iter()
+                    .map(|p| format!("{} = '…'", iql_sql::written_name(p)))
+                    .collect();
                 format!(
                     "add them: parameters in WHERE (e.g. WHERE {}), body fields in SET",
                     example.join(" AND ")
                 )
             }
             _ => {
-                let example: Vec<String> = missing.iter().map(|p| format!("{p} = '…'")).collect();
+                let example: Vec<String> = missing
+                    .iter()
+                    .map(|p| format!("{} = '…'", iql_sql::written_name(p)))
+                    .collect();
                 format!(
                     "add the missing parameters to the WHERE clause, e.g. WHERE {}",
                     example.join(" AND ")
@@ -278,6 +300,7 @@ fn no_method_text(resource: &str, verb: &str, candidates: &[(String, Vec<String>
 
 fn missing_credentials_hint(env_var: &Option<String>) -> String {
     match env_var {
+        Some(v) if v.contains(" and ") => format!("set the environment variables {v} (or pass --auth)"),
         Some(v) => format!("set the environment variable {v} (or pass --auth), or try --sandbox to use the built-in mock"),
         None => "pass --auth with a token, or try --sandbox to use the built-in mock".to_string(),
     }

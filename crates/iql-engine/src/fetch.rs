@@ -95,6 +95,47 @@ pub(crate) fn combinations(bound: &[(String, Vec<Value>)]) -> Vec<Vec<(String, V
     out
 }
 
+/// The server's address with its `{variables}` (`ParamLocation::Server`) filled. A value must
+/// be a host name's letters, digits, dots and dashes: it chooses where the credential goes.
+fn server_address(
+    base: &str,
+    method: &iql_provider::Method,
+    args: &[(String, Value)],
+) -> Result<String, EngineError> {
+    let mut out = base.to_string();
+    for p in method
+        .params
+        .iter()
+        .filter(|p| p.location == ParamLocation::Server)
+    {
+        let Some(value) = args
+            .iter()
+            .find(|(n, _)| *n == p.name)
+            .map(|(_, v)| url_text(v))
+        else {
+            continue;
+        };
+        let fits = !value.is_empty()
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if !fits {
+            return Err(EngineError::Unsupported(format!(
+                "{} = '{value}' cannot go into the server address {base}: it takes a part of a host name (letters, digits, '.' and '-')",
+                p.name
+            )));
+        }
+        out = out.replace(&format!("{{{}}}", p.name), &value);
+    }
+    if let Some(rest) = out.split_once('{').map(|(_, r)| r) {
+        let variable = rest.split('}').next().unwrap_or(rest);
+        return Err(EngineError::Unsupported(format!(
+            "the server address {base} has a {{{variable}}} that nothing filled: give WHERE {variable} = '…' or the whole address with --endpoint"
+        )));
+    }
+    Ok(out)
+}
+
 /// Builds the URL of a call: path parameters percent-encoded into the template, query parameters
 /// appended, and the page size pushed down when the method takes one.
 pub(crate) fn build_url(
@@ -103,6 +144,8 @@ pub(crate) fn build_url(
     args: &[(String, Value)],
     page_size: Option<u64>,
 ) -> Result<Url, EngineError> {
+    let base = server_address(base, method, args)?;
+    let base = base.as_str();
     let mut path = method.path.clone();
     for p in method
         .params
@@ -116,6 +159,17 @@ pub(crate) fn build_url(
             .unwrap_or_default();
         let encoded = percent_encoding::utf8_percent_encode(&value, PATH_SEGMENT).to_string();
         path = path.replace(&format!("{{{}}}", p.name), &encoded);
+    }
+    // Values are percent-encoded, so a brace left is a variable no parameter filled: such a
+    // request is never sent.
+    if let Some(rest) = path.split_once('{').map(|(_, r)| r) {
+        let variable = rest.split('}').next().unwrap_or(rest);
+        return Err(EngineError::Unsupported(format!(
+            "{} {}: the path's {{{variable}}} is no parameter of {}, so iql cannot fill it",
+            method.http_method.as_str(),
+            method.path,
+            method.name
+        )));
     }
     let mut url = Url::parse(&format!("{}{}", base.trim_end_matches('/'), path)).map_err(|e| {
         EngineError::MalformedResponse {
@@ -361,7 +415,7 @@ async fn fetch_call(
             .columns()
             .iter()
             .enumerate()
-            .map(|(i, c)| (c.name.clone(), i))
+            .map(|(i, c)| (c.property().to_string(), i))
             .collect(),
         width: plan.columns().len(),
         // Items that are whole values go to their column, or nowhere when the statement does not

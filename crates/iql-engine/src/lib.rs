@@ -37,6 +37,7 @@ mod params;
 mod pg_catalog;
 mod plan;
 mod query;
+mod resource_views;
 mod session;
 mod session_statements;
 mod sqlite;

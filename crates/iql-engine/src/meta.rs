@@ -192,6 +192,22 @@ pub(crate) fn describe(runtime: &Session, d: &Describe) -> Result<QueryResult, E
         return describe_view(runtime, name);
     }
     let (_, resource) = runtime.resolve(&d.name)?;
+    if resource.view.is_some() {
+        let mut result = QueryResult {
+            columns: text_columns(&["name", "type"]),
+            ..QueryResult::default()
+        };
+        for c in runtime.columns_of_view_resource(&d.name.join("."))? {
+            result
+                .rows
+                .push(vec![text(c.name), text(c.column_type.name())]);
+        }
+        result.notices.push(format!(
+            "{} is defined by SQL in its provider document",
+            resource.id
+        ));
+        return Ok(result);
+    }
     let mut names = vec!["name", "type"];
     if d.extended {
         names.push("description");
@@ -206,6 +222,11 @@ pub(crate) fn describe(runtime: &Session, d: &Describe) -> Result<QueryResult, E
             row.push(opt(&c.schema.description));
         }
         result.rows.push(row);
+    }
+    for m in &resource.methods {
+        result
+            .notices
+            .extend(m.gaps.iter().map(|g| format!("method {}: {g}", m.name)));
     }
     Ok(result)
 }
@@ -294,6 +315,7 @@ fn describe_method(runtime: &Session, d: &Describe) -> Result<QueryResult, Engin
     if let Some(c) = result.columns.get_mut(3) {
         c.column_type = ColumnType::Boolean;
     }
+    result.notices.extend(m.gaps.iter().cloned());
     Ok(result)
 }
 

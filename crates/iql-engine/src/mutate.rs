@@ -84,7 +84,10 @@ fn known_names(m: &Method) -> Vec<String> {
         .filter(|p| {
             matches!(
                 p.location,
-                ParamLocation::Path | ParamLocation::Query | ParamLocation::Header
+                ParamLocation::Path
+                    | ParamLocation::Query
+                    | ParamLocation::Header
+                    | ParamLocation::Server
             )
         })
         .map(|p| p.name.clone())
@@ -180,6 +183,7 @@ fn first_unknown_name(
         method: method.name.clone(),
         name: unknown.clone(),
         known: known_names(method),
+        gaps: method.gaps.clone().into_boxed_slice(),
     })
 }
 
@@ -270,6 +274,7 @@ fn unknown(resource: &Resource, m: &Method, name: &str) -> EngineError {
         method: m.name.clone(),
         name: name.to_string(),
         known: known_names(m),
+        gaps: m.gaps.clone().into_boxed_slice(),
     }
 }
 
@@ -471,6 +476,7 @@ fn returning_picks(
                         method: format!("{} (RETURNING)", m.name),
                         name: n.clone(),
                         known,
+                        gaps: m.gaps.clone().into_boxed_slice(),
                     });
                 }
             }
@@ -558,7 +564,10 @@ impl Session {
             returning_picks(m, resource, r)?;
         }
         if self.dry_run() {
-            return dry_run_result(base, m, &calls);
+            let mut r = dry_run_result(base, m, &calls)?;
+            let provider = resource.id.split('.').next().unwrap_or_default();
+            r.notices.extend(self.credential_notice(provider));
+            return Ok(r);
         }
         let total = calls.len();
         let mut items = Vec::new();
@@ -635,12 +644,16 @@ impl Session {
         let source_query = self.with_views(&s.source)?;
         if self.dry_run() && !source_query.tables.is_empty() {
             // Reading the rows would send requests: show those, and what would follow.
+            let mut credentials = self.credential_notices(&source_query);
+            credentials.extend(self.credential_notice(&target.provider.name));
+            credentials.dedup();
             return self.dry_run_query(&source_query).map(|mut r| {
                 r.notices.push(format!(
                     "INSERT: then one {} {} per row the SELECT returns",
                     m.http_method.as_str(),
                     m.path
                 ));
+                r.notices.extend(credentials);
                 r
             });
         }
@@ -1228,6 +1241,7 @@ impl Session {
             Ok(q) => q,
             Err(e) => return Some(Err(e)),
         };
+        let credentials = self.credential_notices(&q);
         Some(self.dry_run_query(&q).map(|mut r| {
             r.notices.push(format!(
                 "{verb}: then one {} {} per value of {} that the subquery returns",
@@ -1235,6 +1249,7 @@ impl Session {
                 m.path,
                 b.name
             ));
+            r.notices.extend(credentials);
             r
         }))
     }

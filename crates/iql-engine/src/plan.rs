@@ -320,6 +320,8 @@ pub(crate) fn plan_query(
         plan.notices.extend(notices);
         let notices = two_meaning_notices(&plan, conjuncts, &is_mine);
         plan.notices.extend(notices);
+        plan.notices
+            .extend(gap_notices(&t.name.join("."), &plan.method));
         plan.base_url = runtime.base_url(provider, &t.name[1], &plan.method)?;
         if let Some(call) = plan.split.as_mut().and_then(|s| s.field_call.as_mut()) {
             call.base_url = runtime.base_url(provider, &t.name[1], &call.method)?;
@@ -457,6 +459,14 @@ fn is_item_field(resource: &Resource, name: &str) -> bool {
 
 /// A condition on a parameter that is not a field of the rows, left to SQL, sees it null in every
 /// row (`image_id > 5` on listed images): a notice says so, instead of a quiet empty result.
+/// What the provider document leaves out of the method a table is read with (`Method::gaps`).
+pub(crate) fn gap_notices(table: &str, m: &Method) -> Vec<String> {
+    m.gaps
+        .iter()
+        .map(|g| format!("{table} is read with {}, and {g}", m.name))
+        .collect()
+}
+
 fn null_parameter_notices(
     plan: &TablePlan,
     conjuncts: &[Conjunct],

@@ -133,7 +133,7 @@ impl Session {
             Statement::Query(q) => {
                 let q = self.with_views(q)?;
                 if self.settings.dry_run && !q.tables.is_empty() {
-                    self.dry_run_query(&q)
+                    self.dry_run_select(&q)
                 } else {
                     self.query(&q).await
                 }
@@ -170,7 +170,7 @@ impl Session {
             Statement::Copy(c) => {
                 let q = self.with_views(&c.query)?;
                 if self.settings.dry_run && !q.tables.is_empty() {
-                    self.dry_run_query(&q)
+                    self.dry_run_select(&q)
                 } else {
                     self.query(&q).await
                 }
@@ -248,9 +248,19 @@ impl Session {
         if self.settings.dry_run {
             return Ok(None);
         }
-        if let Some(c) = self.settings.credentials.get(&provider.name) {
-            return Ok(Some(c.clone()));
-        }
-        self.engine.credential(provider)
+        self.engine
+            .credential(provider, self.settings.credentials.get(&provider.name))
+    }
+
+    /// What a dry run says of a provider's credential: the header it would be sent in, its
+    /// secret part `***`, or that it is missing (a real run would stop there).
+    pub(crate) fn credential_notice(&self, provider_name: &str) -> Option<String> {
+        let provider = self.registry().provider(provider_name).ok()?;
+        let given = self.settings.credentials.get(&provider.name);
+        Some(match self.engine.credential(&provider, given) {
+            Ok(Some(c)) => format!("requests to {provider_name} would carry {}", c.redacted()),
+            Ok(None) => format!("requests to {provider_name} would carry no credential"),
+            Err(e) => format!("a real run would stop before sending: {e}"),
+        })
     }
 }

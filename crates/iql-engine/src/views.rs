@@ -56,7 +56,7 @@ impl Session {
         &self,
         q: &'q QueryStatement,
     ) -> Result<Cow<'q, QueryStatement>, EngineError> {
-        if !q.scopes.iter().any(|s| s.other_sources > 0) {
+        if !q.scopes.iter().any(|s| s.other_sources > 0) && !self.names_view_resources(q) {
             return Ok(Cow::Borrowed(q));
         }
         let store = if q.plain_table_names().is_empty() {
@@ -78,6 +78,16 @@ impl Session {
         let memo: RefCell<HashMap<String, Option<String>>> = RefCell::default();
         let failure: RefCell<Option<EngineError>> = RefCell::default();
         let lookup = |name: &str| -> Option<String> {
+            if name.contains('.') {
+                // provider.service.resource: a resource its document defines by SQL, if any.
+                return match self.view_resource_query(name, Some(q), false) {
+                    Ok(found) => found,
+                    Err(e) => {
+                        failure.borrow_mut().get_or_insert(e);
+                        None
+                    }
+                };
+            }
             if let Some((n, d)) = extra {
                 if n.eq_ignore_ascii_case(name) {
                     return Some(d.to_string());
@@ -110,8 +120,22 @@ impl Session {
         &self,
         name: &str,
     ) -> Result<Vec<crate::value::ResultColumn>, EngineError> {
-        let sql = format!("SELECT * FROM {}", crate::sqlite::quote(name));
-        let Some(Statement::Query(q)) = iql_sql::parse_script(&sql)?.pop().map(|s| s.statement)
+        self.columns_of_query(&format!("SELECT * FROM {}", crate::sqlite::quote(name)))
+    }
+
+    /// The columns a resource defined by SQL gives (its placeholders empty), without a request.
+    pub(crate) fn columns_of_view_resource(
+        &self,
+        name: &str,
+    ) -> Result<Vec<crate::value::ResultColumn>, EngineError> {
+        match self.view_resource_query(name, None, true)? {
+            Some(sql) => self.columns_of_query(&sql),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn columns_of_query(&self, sql: &str) -> Result<Vec<crate::value::ResultColumn>, EngineError> {
+        let Some(Statement::Query(q)) = iql_sql::parse_script(sql)?.pop().map(|s| s.statement)
         else {
             return Ok(Vec::new());
         };

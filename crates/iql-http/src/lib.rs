@@ -31,23 +31,91 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use url::Url;
 
-/// A credential that never prints.
+/// A credential that never prints, and how it is sent (StackQL's auth types).
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret {
+    value: String,
+    scheme: AuthScheme,
+}
+
+/// How a credential goes into a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthScheme {
+    /// `Authorization: Bearer <token>` (StackQL's `bearer`).
+    Bearer,
+    /// `Authorization: Basic base64(user:password)` (`basic`); the secret is the password.
+    Basic { user: String },
+    /// A header of its own, the value after a prefix (`api_key`: Okta's `Authorization: SSWS
+    /// <key>`, or `X-API-Key: <key>`).
+    Header { name: String, prefix: String },
+}
 
 impl Secret {
+    /// A bearer token.
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        Secret {
+            value: value.into(),
+            scheme: AuthScheme::Bearer,
+        }
     }
 
+    /// A user name and password, sent as HTTP basic authentication.
+    pub fn basic(user: impl Into<String>, password: impl Into<String>) -> Self {
+        Secret {
+            value: password.into(),
+            scheme: AuthScheme::Basic { user: user.into() },
+        }
+    }
+
+    /// A key sent in header `name` after `prefix` (which may be empty).
+    pub fn api_key(
+        name: impl Into<String>,
+        prefix: impl Into<String>,
+        key: impl Into<String>,
+    ) -> Self {
+        Secret {
+            value: key.into(),
+            scheme: AuthScheme::Header {
+                name: name.into(),
+                prefix: prefix.into(),
+            },
+        }
+    }
+
+    /// The secret itself (a token, a password, a key).
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.value
+    }
+
+    pub fn scheme(&self) -> &AuthScheme {
+        &self.scheme
+    }
+
+    /// The header the credential is sent in, its secret part shown as `***` (for dry runs and
+    /// logs): `Authorization: Bearer ***`, `Authorization: Basic *** (user ada)`,
+    /// `Authorization: SSWS ***`.
+    pub fn redacted(&self) -> String {
+        match &self.scheme {
+            AuthScheme::Bearer => "Authorization: Bearer ***".to_string(),
+            AuthScheme::Basic { user } => format!("Authorization: Basic *** (user {user})"),
+            AuthScheme::Header { name, prefix } => format!("{name}: {prefix}***"),
+        }
+    }
+
+    fn apply(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.scheme {
+            AuthScheme::Bearer => builder.bearer_auth(&self.value),
+            AuthScheme::Basic { user } => builder.basic_auth(user, Some(&self.value)),
+            AuthScheme::Header { name, prefix } => {
+                builder.header(name.as_str(), format!("{prefix}{}", self.value))
+            }
+        }
     }
 }
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
+        write!(f, "Secret({})", self.redacted())
     }
 }
 
@@ -447,8 +515,8 @@ impl HttpClient {
         for (name, value) in &req.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
-        if let Some(token) = &req.bearer {
-            builder = builder.bearer_auth(token.expose());
+        if let Some(credential) = &req.bearer {
+            builder = credential.apply(builder);
         }
         if let Some(body) = &req.body {
             builder = builder.json(body);
@@ -600,4 +668,61 @@ fn jitter() -> f64 {
     x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
     x ^= x >> 33;
     (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The headers `credential` puts on a request (built, never sent).
+    fn headers_of(credential: &Secret) -> Vec<(String, String)> {
+        let client = reqwest::Client::new();
+        let request = credential
+            .apply(client.get("http://127.0.0.1:9/"))
+            .build()
+            .expect("a request");
+        request
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn each_auth_type_sends_its_header_and_shows_it_redacted() {
+        let bearer = Secret::new("tok");
+        assert_eq!(
+            headers_of(&bearer),
+            [("authorization".to_string(), "Bearer tok".to_string())]
+        );
+        assert_eq!(bearer.redacted(), "Authorization: Bearer ***");
+
+        let basic = Secret::basic("ada", "pw");
+        // base64("ada:pw")
+        assert_eq!(
+            headers_of(&basic),
+            [("authorization".to_string(), "Basic YWRhOnB3".to_string())]
+        );
+        assert_eq!(basic.redacted(), "Authorization: Basic *** (user ada)");
+
+        let okta = Secret::api_key("Authorization", "SSWS ", "key");
+        assert_eq!(
+            headers_of(&okta),
+            [("authorization".to_string(), "SSWS key".to_string())]
+        );
+        assert_eq!(okta.redacted(), "Authorization: SSWS ***");
+
+        let header = Secret::api_key("X-API-Key", "", "key");
+        assert_eq!(
+            headers_of(&header),
+            [("x-api-key".to_string(), "key".to_string())]
+        );
+        for s in [&bearer, &basic, &okta, &header] {
+            let shown = format!("{s:?}");
+            assert!(
+                !shown.contains("tok") && !shown.contains("pw") && !shown.contains("key\""),
+                "{shown}"
+            );
+        }
+    }
 }

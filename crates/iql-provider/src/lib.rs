@@ -15,6 +15,7 @@ mod model;
 mod reference;
 mod registry;
 mod resolve;
+mod view;
 mod yaml;
 
 pub use error::ProviderError;
@@ -24,6 +25,7 @@ pub use model::{
 };
 pub use reference::{provider_reference, services_table, ReferencePage};
 pub use registry::{Provider, Registry, ResourceSummary, ServiceEntry, ServiceIndex};
+pub use view::{fill_template, ResourceView, ViewChoice};
 
 /// Parses a provider or OpenAPI document (YAML, or JSON, which is YAML too) into JSON values, with
 /// the line and column of a syntax error. Numbers of any size load.

@@ -5,13 +5,36 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
-/// How a provider authenticates (`config.auth` in `provider.yaml`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a provider authenticates (`config.auth` in `provider.yaml`, or `--auth`), as StackQL
+/// writes it: `bearer` (DigitalOcean), `basic` (GitHub: `username_var`, `password_var`),
+/// `api_key` (Okta: `valuePrefix: 'SSWS '`, in the header `name`, `Authorization` by default),
+/// `null_auth` (no credential).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AuthConfig {
-    /// `bearer` for DigitalOcean.
     pub kind: String,
     /// The environment variable holding the credential, e.g. `DIGITALOCEAN_TOKEN`.
     pub credentials_env_var: Option<String>,
+    /// `basic`: the variables holding the user name and the password.
+    pub username_var: Option<String>,
+    pub password_var: Option<String>,
+    /// `api_key`: what goes before the key (`SSWS `), and the header it goes in.
+    pub value_prefix: Option<String>,
+    pub header_name: Option<String>,
+}
+
+impl AuthConfig {
+    /// Reads StackQL's `auth` object; the type defaults to `bearer`.
+    pub fn from_json(a: &Value) -> AuthConfig {
+        let text = |k: &str| a.get(k).and_then(Value::as_str).map(str::to_string);
+        AuthConfig {
+            kind: text("type").unwrap_or_else(|| "bearer".to_string()),
+            credentials_env_var: text("credentialsenvvar"),
+            username_var: text("username_var"),
+            password_var: text("password_var"),
+            value_prefix: text("valuePrefix"),
+            header_name: text("name").filter(|n| !n.is_empty()),
+        }
+    }
 }
 
 /// The SQL verbs a resource can list methods under (`sqlVerbs`).
@@ -181,6 +204,9 @@ pub enum ParamLocation {
     Query,
     Header,
     Cookie,
+    /// A variable of the service's server URL (Okta's `https://{subdomain}.okta.com/`): given in
+    /// WHERE as StackQL users give it (`WHERE subdomain = 'dev-123'`).
+    Server,
 }
 
 impl ParamLocation {
@@ -190,6 +216,7 @@ impl ParamLocation {
             ParamLocation::Query => "query",
             ParamLocation::Header => "header",
             ParamLocation::Cookie => "cookie",
+            ParamLocation::Server => "server",
         }
     }
 }
@@ -219,6 +246,17 @@ pub struct BodyField {
 pub struct Column {
     pub name: String,
     pub schema: SchemaInfo,
+    /// The item's property this column holds, when it is not `name`: SQL names ignore case, so
+    /// of two properties that differ only in case (`euuId`, `euuid`) the second is the column
+    /// `euuid_2`.
+    pub source: Option<String>,
+}
+
+impl Column {
+    /// The item's property this column holds.
+    pub fn property(&self) -> &str {
+        self.source.as_deref().unwrap_or(&self.name)
+    }
 }
 
 /// Following `next` links: StackQL's `requestToken` / `responseToken` pair.
@@ -287,6 +325,11 @@ pub struct Method {
     /// filter at all. Each with the field of the rows that is its opposite, if there is one
     /// (`private` → `public`).
     pub true_only: Vec<(String, Option<String>)>,
+    /// What the document leaves out that this method needs, in words: a schema it names but does
+    /// not carry (`$ref`s to discriminator variants a published document leaves out, read as
+    /// schemas of any shape), an `objectKey` its response schema lacks (its items read as whole
+    /// values). The service loads; this is said when the method is described or used.
+    pub gaps: Vec<String>,
 }
 
 impl Method {
@@ -372,6 +415,8 @@ pub struct Resource {
     pub methods: Vec<Arc<Method>>,
     /// Method names per SQL verb, in the order the document lists them (the order of preference).
     pub verbs: BTreeMap<SqlVerb, Vec<String>>,
+    /// A resource defined by SQL (`config.views`) instead of methods.
+    pub view: Option<crate::ResourceView>,
     /// [`Resource::select_columns`], worked out once.
     select_columns: OnceLock<Vec<Column>>,
 }
@@ -390,8 +435,22 @@ impl Resource {
             title,
             methods,
             verbs,
+            view: None,
             select_columns: OnceLock::new(),
         }
+    }
+
+    pub(crate) fn with_view_if(self, view: Option<crate::ResourceView>) -> Self {
+        match view {
+            Some(v) => self.with_view(v),
+            None => self,
+        }
+    }
+
+    /// The resource as a view: what its `config.views` defines.
+    pub fn with_view(mut self, view: crate::ResourceView) -> Self {
+        self.view = Some(view);
+        self
     }
 
     pub fn method(&self, name: &str) -> Option<&Arc<Method>> {
@@ -459,17 +518,18 @@ impl Resource {
         let selects = self.methods_for(SqlVerb::Select);
         for m in &selects {
             for c in &m.columns {
-                if !out.iter().any(|o| o.name == c.name) {
+                if !out.iter().any(|o| o.name.eq_ignore_ascii_case(&c.name)) {
                     out.push(c.clone());
                 }
             }
         }
         for m in &selects {
             for p in &m.params {
-                if !out.iter().any(|o| o.name == p.name) {
+                if !out.iter().any(|o| o.name.eq_ignore_ascii_case(&p.name)) {
                     out.push(Column {
                         name: p.name.clone(),
                         schema: p.schema.clone(),
+                        source: None,
                     });
                 }
             }

@@ -42,6 +42,18 @@ enum Source {
     Dir(PathBuf),
 }
 
+/// The one file beside `file` whose name is `file`'s in another case, if there is exactly one.
+fn file_named_in_other_case(file: &Path) -> Option<PathBuf> {
+    let wanted = file.file_name()?.to_str()?.to_lowercase();
+    let mut found = std::fs::read_dir(file.parent()?)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_str().map(str::to_lowercase).as_deref() == Some(&wanted))
+        .map(|e| e.path());
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
+}
+
 impl Source {
     fn describe(&self) -> String {
         match self {
@@ -70,9 +82,17 @@ impl Source {
             }
             Source::Dir(root) => {
                 let file = root.join(relative);
-                std::fs::read_to_string(&file)
-                    .map(|t| (t, file.clone()))
-                    .map_err(|error| ProviderError::Read { file, error })
+                match std::fs::read_to_string(&file) {
+                    Ok(t) => Ok((t, file)),
+                    Err(error) => match file_named_in_other_case(&file) {
+                        // A registry written on a machine whose file names ignore case
+                        // (Okta's `org.yaml` is the file `Org.yaml`) reads as it does there.
+                        Some(found) => std::fs::read_to_string(&found)
+                            .map(|t| (t, found.clone()))
+                            .map_err(|error| ProviderError::Read { file: found, error }),
+                        None => Err(ProviderError::Read { file, error }),
+                    },
+                }
             }
         }
     }
@@ -458,17 +478,7 @@ impl Registry {
                 },
             );
         }
-        let auth = root.pointer("/config/auth").map(|a| AuthConfig {
-            kind: a
-                .get("type")
-                .and_then(Value::as_str)
-                .unwrap_or("bearer")
-                .to_string(),
-            credentials_env_var: a
-                .get("credentialsenvvar")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-        });
+        let auth = root.pointer("/config/auth").map(AuthConfig::from_json);
         Ok(Provider {
             name: root
                 .get("name")

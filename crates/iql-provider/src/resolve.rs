@@ -22,7 +22,15 @@ type ObjectShape<'a> = (Vec<(String, &'a Value)>, Vec<String>);
 pub(crate) struct Doc<'a> {
     pub root: &'a Value,
     pub file: &'a Path,
+    /// Schema references not found in the document since the last [`Doc::take_unresolved`].
+    unresolved: std::cell::RefCell<Vec<String>>,
+    /// Other gaps found since the last [`Doc::take_unresolved`].
+    notes: std::cell::RefCell<Vec<String>>,
 }
+
+/// What a schema the document does not carry is read as: a schema that allows anything.
+static ANY_SCHEMA: std::sync::LazyLock<Value> =
+    std::sync::LazyLock::new(|| Value::Object(Map::new()));
 
 impl<'a> Doc<'a> {
     fn invalid(&self, at: impl Into<String>, message: impl Into<String>) -> ProviderError {
@@ -33,7 +41,18 @@ impl<'a> Doc<'a> {
         }
     }
 
-    /// Looks up a local reference such as `#/components/schemas/image`.
+    pub fn new(root: &'a Value, file: &'a Path) -> Self {
+        Doc {
+            root,
+            file,
+            unresolved: Default::default(),
+            notes: Default::default(),
+        }
+    }
+
+    /// Looks up a local reference such as `#/components/schemas/image`. A schema the document
+    /// does not carry is read as one that allows anything, and remembered (see
+    /// [`Method::unresolved`]); any other reference that is not there is an error.
     pub fn pointer(&self, reference: &str, at: &str) -> Result<&'a Value, ProviderError> {
         let unresolved = || ProviderError::UnresolvedRef {
             file: self.file.to_path_buf(),
@@ -41,7 +60,31 @@ impl<'a> Doc<'a> {
             at: at.to_string(),
         };
         let pointer = reference.strip_prefix('#').ok_or_else(unresolved)?;
-        self.root.pointer(pointer).ok_or_else(unresolved)
+        match self.root.pointer(pointer) {
+            Some(v) => Ok(v),
+            None if pointer.starts_with("/components/schemas/") => {
+                let mut seen = self.unresolved.borrow_mut();
+                if !seen.iter().any(|r| r == reference) {
+                    seen.push(reference.to_string());
+                }
+                Ok(&ANY_SCHEMA)
+            }
+            None => Err(unresolved()),
+        }
+    }
+
+    /// Remembers a gap that is not a missing schema (see [`Method::gaps`]).
+    fn note(&self, gap: String) {
+        self.notes.borrow_mut().push(gap);
+    }
+
+    /// The schema references found missing since the last call.
+    fn take_unresolved(&self) -> Vec<String> {
+        std::mem::take(&mut *self.unresolved.borrow_mut())
+    }
+
+    fn take_notes(&self) -> Vec<String> {
+        std::mem::take(&mut *self.notes.borrow_mut())
     }
 
     /// Follows `$ref` until a value without one is reached.
@@ -215,7 +258,7 @@ pub(crate) fn build_service(
     file: &Path,
     provider_name: &str,
 ) -> Result<Service, ProviderError> {
-    let doc = Doc { root, file };
+    let doc = Doc::new(root, file);
     let resources_value = root
         .pointer("/components/x-stackQL-resources")
         .and_then(Value::as_object)
@@ -230,9 +273,27 @@ pub(crate) fn build_service(
                 .collect()
         })
         .unwrap_or_default();
+    let server_variables = server_variables(root);
     let mut resources = BTreeMap::new();
     for (res_name, res) in resources_value {
-        let resource = build_resource(&doc, name, provider_name, res_name, res, service_config)?;
+        let mut resource =
+            build_resource(&doc, name, provider_name, res_name, res, service_config)?;
+        if !server_variables.is_empty() {
+            for m in &mut resource.methods {
+                if m.servers.is_empty() {
+                    let m = Arc::make_mut(m);
+                    for v in &server_variables {
+                        if !m
+                            .params
+                            .iter()
+                            .any(|p| p.name.eq_ignore_ascii_case(&v.name))
+                        {
+                            m.params.push(v.clone());
+                        }
+                    }
+                }
+            }
+        }
         resources.insert(res_name.clone(), Arc::new(resource));
     }
     Ok(Service {
@@ -246,6 +307,39 @@ pub(crate) fn build_service(
     })
 }
 
+/// The variables of the service's first server URL, each a required parameter: a default
+/// (Okta's `my-org`) is an example, never a host to send a credential to unasked.
+fn server_variables(root: &Value) -> Vec<Param> {
+    let Some(vars) = root
+        .pointer("/servers/0/variables")
+        .and_then(Value::as_object)
+    else {
+        return Vec::new();
+    };
+    vars.iter()
+        .map(|(name, v)| Param {
+            name: name.clone(),
+            location: ParamLocation::Server,
+            required: true,
+            schema: SchemaInfo {
+                types: vec!["string".to_string()],
+                enum_values: v
+                    .get("enum")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+                description: v
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .or_else(|| Some(format!("the {{{name}}} of the server's address"))),
+                ..SchemaInfo::default()
+            },
+            example: v.get("default").cloned(),
+        })
+        .collect()
+}
+
 fn build_resource(
     doc: &Doc<'_>,
     service: &str,
@@ -255,15 +349,34 @@ fn build_resource(
     service_config: Option<&Value>,
 ) -> Result<Resource, ProviderError> {
     let at = format!("components.x-stackQL-resources.{res_name}");
-    let methods_value = res
-        .get("methods")
-        .and_then(Value::as_object)
-        .ok_or_else(|| doc.invalid(&at, "resource has no methods"))?;
+    let view = res.get("config").and_then(crate::ResourceView::from_config);
+    static NO_METHODS: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+    let methods_value = match res.get("methods").and_then(Value::as_object) {
+        Some(m) => m,
+        None if view.is_some() => &*NO_METHODS,
+        None => return Err(doc.invalid(&at, "resource has neither methods nor config.views")),
+    };
     let mut methods = Vec::new();
     for (m_name, m) in methods_value {
         let m_at = format!("{at}.methods.{m_name}");
         let config = merged_config(&[m.get("config"), res.get("config"), service_config]);
-        methods.push(Arc::new(build_method(doc, m_name, m, &config, &m_at)?));
+        let _ = (doc.take_unresolved(), doc.take_notes());
+        let mut method = build_method(doc, m_name, m, &config, &m_at)?;
+        let missing = doc.take_unresolved();
+        if !missing.is_empty() {
+            let (one, many) = ("schema", "schemas");
+            method.gaps.push(format!(
+                "the document does not carry the {} {} (read as allowing anything)",
+                if missing.len() == 1 { one } else { many },
+                missing
+                    .iter()
+                    .map(|r| format!("'{r}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        method.gaps.extend(doc.take_notes());
+        methods.push(Arc::new(method));
     }
     let mut verbs = BTreeMap::new();
     if let Some(sql_verbs) = res.get("sqlVerbs").and_then(Value::as_object) {
@@ -306,7 +419,8 @@ fn build_resource(
         res.get("title").and_then(Value::as_str).map(str::to_string),
         methods,
         verbs,
-    ))
+    )
+    .with_view_if(view))
 }
 
 fn build_method(
@@ -399,6 +513,8 @@ fn build_method(
         params.push(param);
     }
 
+    let path = match_path_variables(doc, path, &mut params);
+
     let request_media = m
         .pointer("/request/mediaType")
         .and_then(Value::as_str)
@@ -487,6 +603,7 @@ fn build_method(
                         .map(|t| format!("the answer as text ({t})")),
                     ..SchemaInfo::default()
                 },
+                source: None,
             }],
             true,
         )
@@ -583,6 +700,7 @@ fn build_method(
                     .collect()
             })
             .unwrap_or_default(),
+        gaps: Vec::new(),
     })
 }
 
@@ -606,6 +724,51 @@ fn server_urls(servers: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The path's `{variables}` matched with the path parameters. Published documents spell some
+/// apart (GitHub's `{enterprise_team}` is the parameter `enterprise-team`): a variable matches the
+/// one path parameter whose name is its name with `-` for `_`, in any case, and the template is
+/// written with the parameter's name. A variable no parameter describes becomes a required text
+/// parameter of its name, said in [`Method::gaps`], so no request leaves with `{…}` in its path.
+fn match_path_variables(doc: &Doc<'_>, mut path: String, params: &mut Vec<Param>) -> String {
+    let variables: Vec<String> = path
+        .split('{')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(v, _)| v.to_string()))
+        .collect();
+    let same = |a: &str, b: &str| {
+        a.replace('-', "_")
+            .eq_ignore_ascii_case(&b.replace('-', "_"))
+    };
+    for v in variables {
+        let is_path = |p: &Param| p.location == ParamLocation::Path;
+        if params.iter().any(|p| is_path(p) && p.name == v) {
+            continue;
+        }
+        let matching: Vec<&Param> = params
+            .iter()
+            .filter(|p| is_path(p) && same(&p.name, &v))
+            .collect();
+        if let [p] = matching.as_slice() {
+            path = path.replace(&format!("{{{v}}}"), &format!("{{{}}}", p.name));
+            continue;
+        }
+        doc.note(format!(
+            "its path names {{{v}}}, which no parameter describes: it is the text parameter {v}"
+        ));
+        params.push(Param {
+            name: v.clone(),
+            location: ParamLocation::Path,
+            required: true,
+            schema: SchemaInfo {
+                types: vec!["string".to_string()],
+                ..SchemaInfo::default()
+            },
+            example: None,
+        });
+    }
+    path
 }
 
 fn path_pointer_of(op_ref: &str) -> &str {
@@ -649,19 +812,20 @@ fn response_columns(
     };
     for key in object_key.map(object_key_path).unwrap_or_default() {
         let (props, _) = doc.object_properties(schema, at, 0)?;
-        schema = props
-            .into_iter()
-            .find(|(n, _)| *n == key)
-            .map(|(_, v)| v)
-            .ok_or_else(|| {
-                doc.invalid(
-                    at,
-                    format!(
-                        "objectKey '{}' names '{key}', which the response schema lacks",
-                        object_key.unwrap_or_default()
-                    ),
-                )
-            })?;
+        match props.into_iter().find(|(n, _)| *n == key) {
+            Some((_, v)) => schema = v,
+            // Real APIs answer keys their schemas forget: the key is looked for in the answer,
+            // and each item there is one whole value.
+            None => {
+                doc.note(format!(
+                    "objectKey '{}' names '{key}', which the response schema lacks: each item \
+                     of the answer's '{key}' is one JSON value",
+                    object_key.unwrap_or_default()
+                ));
+                schema = &ANY_SCHEMA;
+                break;
+            }
+        }
     }
     let resolved = doc.deref(schema, at)?;
     if let Some(items) = resolved.get("items") {
@@ -676,15 +840,33 @@ fn response_columns(
         let column = Column {
             name,
             schema: doc.schema_info(schema, at)?,
+            source: None,
         };
         return Ok((vec![column], true));
     }
-    let mut cols = Vec::new();
+    let mut cols: Vec<Column> = Vec::new();
     for (name, s) in props {
-        cols.push(Column {
+        let taken = |n: &str, cols: &[Column]| cols.iter().any(|c| c.name.eq_ignore_ascii_case(n));
+        let mut column = Column {
             schema: doc.schema_info(s, at)?,
-            name,
-        });
+            name: name.clone(),
+            source: None,
+        };
+        if taken(&name, &cols) {
+            let mut n = 2;
+            while taken(&format!("{name}_{n}"), &cols) {
+                n += 1;
+            }
+            column.name = format!("{name}_{n}");
+            column.source = Some(name.clone());
+            let note =
+                format!("the property '{name}' (its name differs from another's only in case)");
+            column.schema.description = Some(match column.schema.description.take() {
+                Some(d) => format!("{note}: {d}"),
+                None => note,
+            });
+        }
+        cols.push(column);
     }
     Ok((cols, false))
 }

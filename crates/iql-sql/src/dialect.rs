@@ -137,3 +137,41 @@ fn operator(parser: &mut Parser, left: &Expr, precedence: u8) -> Result<Expr, Pa
         right: Box::new(right),
     })
 }
+
+/// Words that cannot stand as a column name in a WHERE clause without quotes.
+const RESERVED: &[&str] = &[
+    "all", "and", "as", "between", "by", "case", "distinct", "else", "end", "from", "group",
+    "having", "in", "is", "join", "like", "limit", "not", "null", "offset", "on", "or", "order",
+    "select", "table", "then", "union", "when", "where",
+];
+
+/// A name as a statement must write it: as it is when it is a plain identifier
+/// (`image_id`), else in double quotes (`"enterprise-team"`, `"X-EARLY-ACCESS"`, `"order"`).
+pub fn written_name(name: &str) -> String {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !RESERVED.contains(&name.to_ascii_lowercase().as_str());
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+#[cfg(test)]
+mod written_name_tests {
+    use super::written_name;
+
+    #[test]
+    fn names_that_are_not_identifiers_are_quoted() {
+        assert_eq!(written_name("image_id"), "image_id");
+        assert_eq!(written_name("enterprise-team"), "\"enterprise-team\"");
+        assert_eq!(written_name("X-EARLY-ACCESS"), "\"X-EARLY-ACCESS\"");
+        assert_eq!(written_name("order"), "\"order\"");
+        assert_eq!(written_name("1st"), "\"1st\"");
+        assert_eq!(written_name("a\"b"), "\"a\"\"b\"");
+    }
+}

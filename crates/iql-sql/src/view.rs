@@ -485,6 +485,19 @@ fn cte_names(q: &Query) -> HashSet<String> {
     c.0
 }
 
+/// A table's name with its parts joined by dots (`github.repos.repos_view`), each as written.
+fn dotted_name(name: &ast::ObjectName) -> Option<String> {
+    let parts: Option<Vec<&str>> = name
+        .0
+        .iter()
+        .map(|p| match p {
+            ObjectNamePart::Identifier(i) => Some(i.value.as_str()),
+            _ => None,
+        })
+        .collect();
+    parts.map(|p| p.join("."))
+}
+
 fn one_word(name: &ast::ObjectName) -> Option<&str> {
     match name.0.as_slice() {
         [ObjectNamePart::Identifier(i)] => Some(&i.value),
@@ -596,7 +609,9 @@ impl VisitorMut for Expander<'_> {
         else {
             return ControlFlow::Continue(());
         };
-        let Some(word) = one_word(name).map(str::to_string) else {
+        // A one-word name may be a stored view; a provider.service.resource name may be a
+        // resource the provider document defines by SQL (`config.views`).
+        let Some(word) = dotted_name(name) else {
             return ControlFlow::Continue(());
         };
         if self.ctes.contains(&word.to_ascii_lowercase()) || (self.view)(&word).is_none() {
@@ -604,9 +619,10 @@ impl VisitorMut for Expander<'_> {
         }
         match self.expand(&word) {
             Ok(subquery) => {
+                let last = word.rsplit('.').next().unwrap_or(&word).to_string();
                 let alias = alias.take().unwrap_or(TableAlias {
                     explicit: true,
-                    name: Ident::new(word),
+                    name: Ident::new(last),
                     columns: Vec::new(),
                     at: None,
                 });

@@ -171,6 +171,22 @@ impl EngineBuilder {
         self
     }
 
+    /// How a provider authenticates, as StackQL's `--auth` writes it, replacing its document's
+    /// `config.auth`: `{"type": "bearer", "credentialsenvvar": "MY_TOKEN"}`, `{"type": "basic",
+    /// "username_var": "U", "password_var": "P"}`, `{"type": "api_key", "valuePrefix": "SSWS ",
+    /// "credentialsenvvar": "K"}` (header `name`, default `Authorization`), `{"type": "null_auth"}`.
+    /// The variables must be set when the engine is built.
+    pub fn auth(mut self, provider: &str, auth: &serde_json::Value) -> Self {
+        let config = iql_provider::AuthConfig::from_json(auth);
+        if let Some(var) = &config.credentials_env_var {
+            self.config
+                .credential_env_vars
+                .insert(provider.to_string(), var.clone());
+        }
+        self.config.auth.insert(provider.to_string(), config);
+        self
+    }
+
     /// Requests in flight at once for everything the engine sends (default 8).
     pub fn concurrency(mut self, n: usize) -> Self {
         self.config.http.concurrency = n.max(1);
@@ -392,6 +408,46 @@ impl EngineBuilder {
         credentials.sort();
         for provider in credentials {
             check_provider("credential", provider)?;
+        }
+        let mut auths: Vec<(&String, &iql_provider::AuthConfig)> =
+            self.config.auth.iter().collect();
+        auths.sort_by_key(|(p, _)| p.as_str());
+        for (provider, auth) in auths {
+            check_provider("auth", provider)?;
+            let needs: Vec<&Option<String>> = match auth.kind.as_str() {
+                "null_auth" => Vec::new(),
+                "basic" => vec![&auth.username_var, &auth.password_var],
+                "bearer" | "api_key" => vec![&auth.credentials_env_var],
+                other => {
+                    return Err(Error::Config {
+                        setting: "auth",
+                        message: format!(
+                            "{provider}: auth type '{other}' is not one iql knows (bearer, basic, api_key, null_auth)"
+                        ),
+                    })
+                }
+            };
+            for var in needs {
+                let Some(var) = var else {
+                    let field = if auth.kind == "basic" {
+                        "\"username_var\" and \"password_var\""
+                    } else {
+                        "\"credentialsenvvar\""
+                    };
+                    return Err(Error::Config {
+                        setting: "auth",
+                        message: format!("{provider} needs {field}"),
+                    });
+                };
+                if std::env::var(var).map_or(true, |v| v.trim().is_empty()) {
+                    return Err(Error::Config {
+                        setting: "auth",
+                        message: format!(
+                            "{provider}'s credential is to come from the environment variable {var}, which is not set"
+                        ),
+                    });
+                }
+            }
         }
         let mut vars: Vec<(&String, &String)> = self.config.credential_env_vars.iter().collect();
         vars.sort();
