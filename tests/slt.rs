@@ -262,6 +262,7 @@ slt! {
     postgres_syntax => "postgres_syntax.slt",
     pagination_10000 => "pagination_10000.slt",
     sql_features => "sql_features.slt",
+    sandbox_everything => "sandbox_everything.slt",
     stackql_documents => "stackql_documents.slt",
     joins => "joins.slt",
     meta => "meta.slt",

@@ -221,8 +221,9 @@ struct OutputArgs {
 #[derive(Args)]
 struct EngineArgs {
     /// Run against the built-in DigitalOcean mock: no account, nothing leaves this machine. It
-    /// answers images and image actions (digitalocean.compute.images, .image_actions); any other
-    /// table is an error that says so.
+    /// answers every operation of api.digitalocean.com (images and image actions by hand-made
+    /// rules, the rest from the bundled documents' schemas), statefully, fresh each run; the
+    /// inference API, on a server of its own, is an error that says so.
     #[arg(long)]
     sandbox: bool,
     /// Images in the sandbox account (at most 100000).

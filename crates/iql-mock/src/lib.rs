@@ -1,4 +1,4 @@
-//! `iql-mock`: a stateful DigitalOcean Images API on 127.0.0.1.
+//! `iql-mock`: a stateful DigitalOcean API on 127.0.0.1 (images by hand-made rules, the rest by rule).
 //!
 //! It behaves like the real API where a client can go wrong: a bearer token is required (401),
 //! `per_page` must be 1..=200 and `page` ≥ 1 (422), `links.pages` carries full URLs and is empty when
@@ -7,10 +7,17 @@
 //! an integer id, errors have DigitalOcean's `{"id","message","request_id"}` body, and writes change
 //! what later reads see. Knobs add latency and injected 5xx and 429 answers.
 //!
+//! Every other operation of the bundled DigitalOcean documents is answered by rule
+//! ([`spec`](crate::spec)): lists, items, creates, updates and deletes over state seeded from the
+//! schemas' examples.
+//!
 //! The same server runs in-process behind `iql --sandbox` and in the tests.
 
 mod data;
 mod routes;
+mod spec;
+
+pub use spec::route_count;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,6 +91,8 @@ pub(crate) struct State {
     pub next_image_id: i64,
     pub next_action_id: i64,
     pub rng: data::Rng,
+    /// Every other resource, by rule from the bundled documents.
+    pub spec: spec::SpecState,
 }
 
 pub(crate) struct Shared {
@@ -229,6 +238,7 @@ impl Shared {
                 next_image_id,
                 next_action_id,
                 rng: data::Rng::new(config.seed ^ 0x5A5A),
+                spec: spec::SpecState::default(),
             }),
             config,
             log: Mutex::new(Vec::new()),

@@ -321,19 +321,46 @@ fn route(
             "method_not_allowed",
             &format!("{verb} is not supported on {}", uri.path()),
         ),
-        (verb, ["v2", ..]) => not_in_sandbox(verb, uri.path()),
-        _ => not_found(),
+        (verb, ["v2", ..]) => {
+            let b = match json_body() {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            let seed = shared.config.seed;
+            match state.spec.answer(seed, verb, &segs, &b) {
+                Some(Ok(a)) => match (a.list_key, a.body) {
+                    (Some(key), Some(body)) => {
+                        let texts: Vec<String> = body[&key]
+                            .as_array()
+                            .map(|items| items.iter().map(Value::to_string).collect())
+                            .unwrap_or_default();
+                        let items: Vec<&str> = texts.iter().map(String::as_str).collect();
+                        paginate(&key, &items, &query, host, uri.path())
+                    }
+                    (_, Some(body)) => ok(a.status, body),
+                    (_, None) => Reply {
+                        status: StatusCode::from_u16(a.status).unwrap_or(StatusCode::NO_CONTENT),
+                        body: None,
+                        raw: None,
+                        headers: Vec::new(),
+                    },
+                },
+                Some(Err((status, id, message))) => error(status, id, &message),
+                None => not_in_sandbox(verb, uri.path()),
+            }
+        }
+        (verb, _) => not_in_sandbox(verb, uri.path()),
     }
 }
 
-/// DigitalOcean API paths outside images and image actions: a clear refusal, never an empty
-/// table. (A path outside the API altogether is a 404, as from DigitalOcean.)
+/// A path under `/v2` that no operation of DigitalOcean's API has (a method on another server,
+/// such as the inference API, or no method at all): DigitalOcean's 404, saying why.
 fn not_in_sandbox(verb: &str, path: &str) -> Reply {
     error(
-        501,
-        "not_in_sandbox",
+        404,
+        "not_found",
         &format!(
-            "the sandbox answers only images and image actions (digitalocean.compute.images, digitalocean.compute.image_actions); {verb} {path} is not part of it: use a real account, or Prism serving DigitalOcean's spec (--endpoint)"
+            "{verb} {path} is no operation of DigitalOcean's API that the sandbox answers (it answers every operation of the bundled documents on api.digitalocean.com; the inference API's are on a server of their own)"
         ),
     )
 }

@@ -330,6 +330,9 @@ pub struct Method {
     /// schemas of any shape), an `objectKey` its response schema lacks (its items read as whole
     /// values). The service loads; this is said when the method is described or used.
     pub gaps: Vec<String>,
+    /// The response schema at `objectKey` is an array: the method lists (what a mock answers
+    /// with a page of items).
+    pub returns_list: bool,
 }
 
 impl Method {

@@ -26,6 +26,8 @@ pub(crate) struct Doc<'a> {
     unresolved: std::cell::RefCell<Vec<String>>,
     /// Other gaps found since the last [`Doc::take_unresolved`].
     notes: std::cell::RefCell<Vec<String>>,
+    /// Whether the last response read was a list (see [`Method::returns_list`]).
+    returns_list: std::cell::Cell<bool>,
 }
 
 /// What a schema the document does not carry is read as: a schema that allows anything.
@@ -47,6 +49,7 @@ impl<'a> Doc<'a> {
             file,
             unresolved: Default::default(),
             notes: Default::default(),
+            returns_list: Default::default(),
         }
     }
 
@@ -361,6 +364,7 @@ fn build_resource(
         let m_at = format!("{at}.methods.{m_name}");
         let config = merged_config(&[m.get("config"), res.get("config"), service_config]);
         let _ = (doc.take_unresolved(), doc.take_notes());
+        doc.returns_list.set(false);
         let mut method = build_method(doc, m_name, m, &config, &m_at)?;
         let missing = doc.take_unresolved();
         if !missing.is_empty() {
@@ -376,6 +380,7 @@ fn build_resource(
             ));
         }
         method.gaps.extend(doc.take_notes());
+        method.returns_list = doc.returns_list.get();
         methods.push(Arc::new(method));
     }
     let mut verbs = BTreeMap::new();
@@ -701,6 +706,7 @@ fn build_method(
             })
             .unwrap_or_default(),
         gaps: Vec::new(),
+        returns_list: false,
     })
 }
 
@@ -830,6 +836,7 @@ fn response_columns(
     let resolved = doc.deref(schema, at)?;
     if let Some(items) = resolved.get("items") {
         schema = items;
+        doc.returns_list.set(true);
     }
     let (props, _) = doc.object_properties(schema, at, 0)?;
     if props.is_empty() {
