@@ -261,41 +261,13 @@ impl VisitorMut for Rewriter {
                 });
             if gives_value {
                 let function = function.map(|f| f.value.clone()).unwrap_or_default();
-                let table_name = alias
-                    .as_ref()
-                    .map(|a| a.name.value.clone())
-                    .unwrap_or_else(|| function.clone());
-                let column = alias
-                    .as_ref()
-                    .and_then(|a| a.columns.first())
-                    .map(|c| c.name.value.clone())
-                    .unwrap_or_else(|| table_name.clone());
+                let (table_name, column) = one_column_names(alias.as_ref(), &function);
                 let sql = format!(
                     "SELECT {function}({}) AS {}",
-                    args.args
-                        .iter()
-                        .map(|a| a.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    argument_list(&args.args),
                     quote(&column)
                 );
-                match parse_query(&sql) {
-                    Ok(subquery) => {
-                        *table = TableFactor::Derived {
-                            lateral: false,
-                            subquery,
-                            alias: Some(TableAlias {
-                                explicit: true,
-                                name: Ident::with_quote('"', table_name),
-                                columns: Vec::new(),
-                                at: None,
-                            }),
-                            sample: None,
-                        };
-                    }
-                    Err(e) => return ControlFlow::Break(e),
-                }
-                return ControlFlow::Continue(());
+                return derived(table, &sql, table_name);
             }
         }
         // `generate_series(…) s`: PostgreSQL names the column after the alias; SQLite's is
@@ -312,41 +284,13 @@ impl VisitorMut for Rewriter {
                     .as_ident()
                     .is_some_and(|i| i.value.eq_ignore_ascii_case("generate_series"));
             if series {
-                let table_name = alias
-                    .as_ref()
-                    .map(|a| a.name.value.clone())
-                    .unwrap_or_else(|| "generate_series".to_string());
-                let column = alias
-                    .as_ref()
-                    .and_then(|a| a.columns.first())
-                    .map(|c| c.name.value.clone())
-                    .unwrap_or_else(|| table_name.clone());
+                let (table_name, column) = one_column_names(alias.as_ref(), "generate_series");
                 let sql = format!(
                     "SELECT value AS {} FROM generate_series({})",
                     quote(&column),
-                    args.args
-                        .iter()
-                        .map(|a| a.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    argument_list(&args.args)
                 );
-                match parse_query(&sql) {
-                    Ok(subquery) => {
-                        *table = TableFactor::Derived {
-                            lateral: false,
-                            subquery,
-                            alias: Some(TableAlias {
-                                explicit: true,
-                                name: Ident::with_quote('"', table_name),
-                                columns: Vec::new(),
-                                at: None,
-                            }),
-                            sample: None,
-                        };
-                    }
-                    Err(e) => return ControlFlow::Break(e),
-                }
-                return ControlFlow::Continue(());
+                return derived(table, &sql, table_name);
             }
         }
         let (alias, array) = match table {
@@ -507,6 +451,48 @@ fn name_columns(subquery: &mut Box<Query>, names: &[String]) -> Result<(), SqlEr
 
 fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The name of a one-column table made from a function in FROM, and of its column, as
+/// PostgreSQL names them: the alias (else the function) and the alias's first column (else the
+/// table's name).
+fn one_column_names(alias: Option<&TableAlias>, function: &str) -> (String, String) {
+    let table_name = alias
+        .map(|a| a.name.value.clone())
+        .unwrap_or_else(|| function.to_string());
+    let column = alias
+        .and_then(|a| a.columns.first())
+        .map(|c| c.name.value.clone())
+        .unwrap_or_else(|| table_name.clone());
+    (table_name, column)
+}
+
+fn argument_list<T: std::fmt::Display>(args: &[T]) -> String {
+    args.iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `table` made the query `sql`, named `table_name`.
+fn derived(table: &mut TableFactor, sql: &str, table_name: String) -> ControlFlow<SqlError> {
+    match parse_query(sql) {
+        Ok(subquery) => {
+            *table = TableFactor::Derived {
+                lateral: false,
+                subquery,
+                alias: Some(TableAlias {
+                    explicit: true,
+                    name: Ident::with_quote('"', table_name),
+                    columns: Vec::new(),
+                    at: None,
+                }),
+                sample: None,
+            };
+            ControlFlow::Continue(())
+        }
+        Err(e) => ControlFlow::Break(e),
+    }
 }
 
 fn parse_query(sql: &str) -> Result<Box<Query>, SqlError> {
