@@ -262,7 +262,7 @@ fn no_method_text(resource: &str, verb: &str, candidates: &[(String, Vec<String>
                 "name them in the INSERT column list, e.g. INSERT INTO {resource} ({}) VALUES (…)",
                 missing
                     .iter()
-                    .map(|p| iql_sql::written_name(p))
+                    .map(|p| iql_provider::written_name(p))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -273,7 +273,7 @@ fn no_method_text(resource: &str, verb: &str, candidates: &[(String, Vec<String>
             "update" | "replace" | "delete" => {
                 let example: Vec<String> = missing
                     .iter()
-                    .map(|p| format!("{} = '…'", iql_sql::written_name(p)))
+                    .map(|p| format!("{} = '…'", iql_provider::written_name(p)))
                     .collect();
                 format!(
                     "add them: parameters in WHERE (e.g. WHERE {}), body fields in SET",
@@ -283,7 +283,7 @@ fn no_method_text(resource: &str, verb: &str, candidates: &[(String, Vec<String>
             _ => {
                 let example: Vec<String> = missing
                     .iter()
-                    .map(|p| format!("{} = '…'", iql_sql::written_name(p)))
+                    .map(|p| format!("{} = '…'", iql_provider::written_name(p)))
                     .collect();
                 format!(
                     "add the missing parameters to the WHERE clause, e.g. WHERE {}",

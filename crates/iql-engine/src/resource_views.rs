@@ -72,7 +72,7 @@ impl Session {
         if !missing.is_empty() {
             let example: Vec<String> = missing
                 .iter()
-                .map(|p| format!("{} = '…'", iql_sql::written_name(p)))
+                .map(|p| format!("{} = '…'", iql_provider::written_name(p)))
                 .collect();
             return Err(EngineError::View(format!(
                 "{name} is defined by SQL that needs {}: add WHERE {}",

@@ -16,6 +16,7 @@ mod reference;
 mod registry;
 mod resolve;
 mod view;
+mod written;
 mod yaml;
 
 pub use error::ProviderError;
@@ -26,6 +27,7 @@ pub use model::{
 pub use reference::{provider_reference, services_table, ReferencePage};
 pub use registry::{Provider, Registry, ResourceSummary, ServiceEntry, ServiceIndex};
 pub use view::{fill_template, ResourceView, ViewChoice};
+pub use written::written_name;
 
 /// Parses a provider or OpenAPI document (YAML, or JSON, which is YAML too) into JSON values, with
 /// the line and column of a syntax error. Numbers of any size load.

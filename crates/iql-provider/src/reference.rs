@@ -8,7 +8,9 @@
 
 use std::fmt::Write as _;
 
-use crate::{Method, ParamLocation, Provider, ProviderError, Resource, SchemaInfo, SqlVerb};
+use crate::{
+    written_name, Method, ParamLocation, Provider, ProviderError, Resource, SchemaInfo, SqlVerb,
+};
 
 /// One page of the reference: `file` (e.g. `compute.md`) and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,7 +225,12 @@ fn example(r: &Resource) -> Option<String> {
         .methods_for(SqlVerb::Select)
         .into_iter()
         .min_by_key(|m| m.missing(&[]).len())?;
-    let shown: Vec<String> = m.columns.iter().take(4).map(|c| ident(&c.name)).collect();
+    let shown: Vec<String> = m
+        .columns
+        .iter()
+        .take(4)
+        .map(|c| written_name(&c.name))
+        .collect();
     let what = if shown.is_empty() {
         "*".to_string()
     } else {
@@ -247,94 +254,13 @@ fn example(r: &Resource) -> Option<String> {
                     }
                     _ => "'…'".to_string(),
                 };
-                format!("{} = {value}", ident(n))
+                format!("{} = {value}", written_name(n))
             })
             .collect();
         let _ = write!(sql, " WHERE {}", conditions.join(" AND "));
     }
     sql.push(';');
     Some(sql)
-}
-
-/// Words SQLite does not take as a bare column name (`SELECT default FROM t` is a syntax error):
-/// its reserved keywords, found by trying each of SQL's keywords as a column in SQLite 3.
-const RESERVED: &[&str] = &[
-    "add",
-    "all",
-    "alter",
-    "and",
-    "as",
-    "autoincrement",
-    "between",
-    "case",
-    "cast",
-    "check",
-    "collate",
-    "commit",
-    "constraint",
-    "create",
-    "default",
-    "deferrable",
-    "delete",
-    "distinct",
-    "drop",
-    "else",
-    "escape",
-    "except",
-    "exists",
-    "foreign",
-    "from",
-    "group",
-    "having",
-    "in",
-    "index",
-    "insert",
-    "intersect",
-    "into",
-    "is",
-    "join",
-    "limit",
-    "not",
-    "nothing",
-    "notnull",
-    "null",
-    "on",
-    "or",
-    "order",
-    "primary",
-    "raise",
-    "references",
-    "returning",
-    "select",
-    "set",
-    "table",
-    "then",
-    "to",
-    "transaction",
-    "union",
-    "unique",
-    "update",
-    "using",
-    "values",
-    "when",
-    "where",
-];
-
-/// A column name as SQL must spell it: as is when it is a plain word, else double-quoted
-/// (`"default"`, `"X-Dangerous"`).
-fn ident(name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain && !RESERVED.contains(&name) {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
 }
 
 fn names(list: &[String]) -> String {
@@ -412,14 +338,6 @@ mod tests {
         assert_eq!(first_sentence("Version 1.2 of it"), "Version 1.2 of it");
         assert_eq!(first_sentence("a\n  b"), "a b");
         assert_eq!(first_sentence(&"x".repeat(300)).chars().count(), 201);
-    }
-
-    #[test]
-    fn names_that_are_keywords_or_not_plain_are_quoted() {
-        assert_eq!(ident("status"), "status");
-        assert_eq!(ident("default"), "\"default\"");
-        assert_eq!(ident("order"), "\"order\"");
-        assert_eq!(ident("X-Dangerous"), "\"X-Dangerous\"");
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub use bind::{bind, placeholders, BindValue, Params};
 pub use cache::StatementCache;
 pub use copy::{CopyFormat, CopyStatement};
 pub use cursor::CursorStatement;
-pub use dialect::{written_name, IqlDialect};
+pub use dialect::IqlDialect;
 pub use error::SqlError;
 pub use expression_types::ExpressionType;
 pub use meaning::LiteralComparison;
