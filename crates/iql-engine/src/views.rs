@@ -78,32 +78,35 @@ impl Session {
         let memo: RefCell<HashMap<String, Option<String>>> = RefCell::default();
         let failure: RefCell<Option<EngineError>> = RefCell::default();
         let lookup = |name: &str| -> Option<String> {
-            if name.contains('.') {
+            if let Some((n, d)) = extra {
+                if !name.contains('.') && n.eq_ignore_ascii_case(name) {
+                    return Some(d.to_string());
+                }
+            }
+            // The expander asks once per reference and again for what a definition names:
+            // each name is resolved (a store read, a provider lookup) once per statement.
+            let key = name.to_ascii_lowercase();
+            if let Some(found) = memo.borrow().get(&key) {
+                return found.clone();
+            }
+            let found = if name.contains('.') {
                 // provider.service.resource: a resource its document defines by SQL, if any.
-                return match self.view_resource_query(name, Some(q), false) {
+                match self.view_resource_query(name, Some(q), false) {
                     Ok(found) => found,
                     Err(e) => {
                         failure.borrow_mut().get_or_insert(e);
                         None
                     }
-                };
-            }
-            if let Some((n, d)) = extra {
-                if n.eq_ignore_ascii_case(name) {
-                    return Some(d.to_string());
                 }
-            }
-            let key = name.to_ascii_lowercase();
-            if let Some(found) = memo.borrow().get(&key) {
-                return found.clone();
-            }
-            let found = match store.map(|s| s.view(name)) {
-                Some(Ok(Some(v))) if !v.materialized => Some(v.definition),
-                Some(Err(e)) => {
-                    failure.borrow_mut().get_or_insert(e);
-                    None
+            } else {
+                match store.map(|s| s.view(name)) {
+                    Some(Ok(Some(v))) if !v.materialized => Some(v.definition),
+                    Some(Err(e)) => {
+                        failure.borrow_mut().get_or_insert(e);
+                        None
+                    }
+                    _ => None,
                 }
-                _ => None,
             };
             memo.borrow_mut().insert(key, found.clone());
             found
