@@ -97,11 +97,15 @@ pub(crate) fn combinations(bound: &[(String, Vec<Value>)]) -> Vec<Vec<(String, V
 
 /// The server's address with its `{variables}` (`ParamLocation::Server`) filled. A value must
 /// be a host name's letters, digits, dots and dashes: it chooses where the credential goes.
-fn server_address(
-    base: &str,
+fn server_address<'a>(
+    base: &'a str,
     method: &iql_provider::Method,
     args: &[(String, Value)],
-) -> Result<String, EngineError> {
+) -> Result<std::borrow::Cow<'a, str>, EngineError> {
+    if !base.contains('{') {
+        // Every request builds its URL here: a plain address (DigitalOcean's) is not copied.
+        return Ok(std::borrow::Cow::Borrowed(base));
+    }
     let mut out = base.to_string();
     for p in method
         .params
@@ -133,7 +137,7 @@ fn server_address(
             "the server address {base} has a {{{variable}}} that nothing filled: give WHERE {variable} = '…' or the whole address with --endpoint"
         )));
     }
-    Ok(out)
+    Ok(std::borrow::Cow::Owned(out))
 }
 
 /// Builds the URL of a call: path parameters percent-encoded into the template, query parameters
@@ -145,7 +149,7 @@ pub(crate) fn build_url(
     page_size: Option<u64>,
 ) -> Result<Url, EngineError> {
     let base = server_address(base, method, args)?;
-    let base = base.as_str();
+    let base: &str = &base;
     let mut path = method.path.clone();
     for p in method
         .params

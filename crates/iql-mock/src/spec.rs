@@ -184,7 +184,7 @@ impl SpecState {
         Some(match verb {
             "GET" if route.returns_list => Ok(self.list(seed, route, &joined)),
             "GET" if route.ends_in_variable() => self
-                .item(seed, route, path)
+                .item(seed, path)
                 .map(|(obj, _)| answer(200, wrapped(&route.key, obj.clone()))),
             "GET" => {
                 let object = self
@@ -236,12 +236,7 @@ impl SpecState {
     }
 
     /// The item a path ending in its key names, and its place in its collection.
-    fn item(
-        &mut self,
-        seed: u64,
-        _route: &Route,
-        path: &[&str],
-    ) -> Result<(&mut Value, usize), Refusal> {
+    fn item(&mut self, seed: u64, path: &[&str]) -> Result<(&mut Value, usize), Refusal> {
         let (key, parent) = path.split_last().ok_or_else(not_found)?;
         let parent = format!("/{}", parent.join("/"));
         let items = self.collection(seed, &parent);
@@ -299,7 +294,7 @@ impl SpecState {
         path: &[&str],
         body: &Value,
     ) -> Result<Answer, Refusal> {
-        let (object, _) = self.item(seed, route, path)?;
+        let (object, _) = self.item(seed, path)?;
         merge(object, body);
         Ok(answer(200, wrapped(&route.key, object.clone())))
     }
