@@ -326,8 +326,16 @@ fn route(
                 Ok(b) => b,
                 Err(r) => return r,
             };
-            let seed = shared.config.seed;
-            match state.spec.answer(seed, verb, &segs, &b) {
+            let state = &mut *state;
+            let account = crate::spec::Account {
+                seed: shared.config.seed,
+                images: &state.images,
+            };
+            let rule = crate::spec::ActionRule {
+                polls: shared.config.action_polls,
+                outcome: shared.config.action_outcome,
+            };
+            match state.spec.answer(&account, rule, verb, &segs, &b) {
                 Some(Ok(a)) => match (a.list_key, a.body) {
                     (Some(key), Some(body)) => {
                         let texts: Vec<String> = body[&key]

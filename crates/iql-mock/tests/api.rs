@@ -127,3 +127,126 @@ fn a_busy_port_is_reported_in_words() {
     );
     drop(taken);
 }
+
+async fn send(
+    server: &MockServer,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{}{}", server.url(), path))
+        .bearer_auth("t");
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Every resource of the spec answers as DigitalOcean does: its 401, 404 and 422 with
+/// DigitalOcean's body, actions that finish after the configured polls, and parents that must
+/// exist.
+#[tokio::test]
+async fn every_resource_keeps_the_contract() {
+    use reqwest::Method;
+    use serde_json::json;
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+
+    let (status, body) = get(&server, "/v2/droplets", None).await;
+    assert_eq!((status, body["id"].as_str()), (401, Some("unauthorized")));
+
+    // A required field, a type, an enum: each a 422 naming the field.
+    for (body, says) in [
+        (
+            json!({"name": "d", "region": "nyc3"}),
+            "size_gigabytes is required",
+        ),
+        (
+            json!({"name": "d", "region": "nyc3", "size_gigabytes": "ten"}),
+            "size_gigabytes must be an integer",
+        ),
+    ] {
+        let (status, answer) = send(&server, Method::POST, "/v2/volumes", Some(body)).await;
+        assert_eq!(status, 422, "{answer}");
+        assert_eq!(answer["id"], "unprocessable_entity");
+        assert!(
+            answer["message"].as_str().unwrap().contains(says),
+            "{answer}"
+        );
+        assert!(answer["request_id"].is_string(), "{answer}");
+    }
+    let db = json!({"name": "db", "engine": "oracle", "num_nodes": 1, "size": "db-s-1vcpu-1gb", "region": "nyc3"});
+    let (status, answer) = send(&server, Method::POST, "/v2/databases", Some(db)).await;
+    assert_eq!(status, 422);
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("engine must be one of"),
+        "{answer}"
+    );
+
+    // Unknown ids and unknown parents are 404s.
+    let (status, answer) = get(&server, "/v2/droplets/1", Some("t")).await;
+    assert_eq!((status, answer["id"].as_str()), (404, Some("not_found")));
+    let (status, _) = get(&server, "/v2/droplets/1/actions", Some("t")).await;
+    assert_eq!(status, 404);
+
+    // A droplet action is in progress, then completed after the default two reads.
+    let (_, list) = get(&server, "/v2/droplets", Some("t")).await;
+    let id = list["droplets"][0]["id"].as_i64().unwrap();
+    let (status, started) = send(
+        &server,
+        Method::POST,
+        &format!("/v2/droplets/{id}/actions"),
+        Some(json!({"type": "reboot"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}");
+    assert_eq!(started["action"]["status"], "in-progress");
+    assert_eq!(started["action"]["resource_id"], id);
+    let action = started["action"]["id"].as_i64().unwrap();
+    let read = format!("/v2/droplets/{id}/actions/{action}");
+    let (_, first) = get(&server, &read, Some("t")).await;
+    assert_eq!(first["action"]["status"], "in-progress");
+    let (_, second) = get(&server, &read, Some("t")).await;
+    assert_eq!(second["action"]["status"], "completed");
+    // The account's actions list it too, finished.
+    let (_, account) = get(&server, &format!("/v2/actions/{action}"), Some("t")).await;
+    assert_eq!(account["action"]["status"], "completed");
+
+    // A body that is not JSON is DigitalOcean's 400, not a panic.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v2/volumes", server.url()))
+        .bearer_auth("t")
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_client_error());
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["id"].is_string() && body["message"].is_string(),
+        "{body}"
+    );
+}
+
+/// The fault knobs answer for the spec's resources as for images.
+#[tokio::test]
+async fn the_fault_knobs_reach_every_resource() {
+    let server = MockServer::start(MockConfig {
+        error_rate: 1.0,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let (status, body) = get(&server, "/v2/kubernetes/clusters", Some("t")).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body["id"].is_string() && body["request_id"].is_string(),
+        "{body}"
+    );
+}
