@@ -19,9 +19,12 @@
 //! - `providers`: generating the bundled provider from DigitalOcean's specification
 //!   (`../shared/do-openapi/full`), loading its pieces, and the cold start of `target/release/iql`
 //!   (build it first) against `curl`.
+//! - `sandbox`: the cold start of `iql exec --sandbox` (images, droplets, a join across four
+//!   services) and the memory of the default account with every resource listed.
 //! - `scaling`: two engines on one PostgreSQL store (started here, `iql-test-postgres`)
 //!   refreshing a 10,000-image materialized view; written to docs/scaling.md.
 
+mod sandbox;
 mod sections;
 
 use std::fmt::Write as _;
@@ -34,12 +37,16 @@ const SECTIONS: &[&str] = &[
     "reuse",
     "serve",
     "catalog",
+    "sandbox",
     "scaling",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // A child of the `scale` section: list once against a mock at URL and report.
+    if args.first().map(String::as_str) == Some("--child-sandbox") {
+        return sandbox::sandbox_child();
+    }
     if args.first().map(String::as_str) == Some("--child-list") {
         return sections::scale_child(&args[1..]);
     }
@@ -78,6 +85,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "serve" => rt.block_on(sections::serve())?,
             "catalog" => rt.block_on(sections::catalog())?,
             "scaling" => rt.block_on(sections::scaling())?,
+            "sandbox" => rt.block_on(sandbox::sandbox())?,
             _ => unreachable_section(name)?,
         };
         print!("{table}");

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use iql::{Cell, Engine};
 use iql_mock::{MockConfig, MockServer};
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+pub(crate) type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 const LATENCY: Duration = Duration::from_millis(20);
 const RUNS: usize = 9;
@@ -19,7 +19,7 @@ pub fn set_smoke() {
     SMOKE.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-fn smoke() -> bool {
+pub(crate) fn smoke() -> bool {
     SMOKE.load(std::sync::atomic::Ordering::Relaxed)
 }
 
@@ -407,11 +407,11 @@ pub fn scale_child(args: &[String]) -> Result<()> {
 }
 
 /// Where the workspace is: the bench runs from it, or from anywhere under it.
-fn workspace_root() -> std::path::PathBuf {
+pub(crate) fn workspace_root() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
+pub(crate) fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }

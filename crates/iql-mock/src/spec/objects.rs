@@ -90,20 +90,19 @@ fn singular(resource: &str) -> &str {
 
 /// The value of an identifying column (`id`, `uuid`, `name`, `slug`) of object `n` of the
 /// collection at `path`: the same whenever it is asked, so others can name the object.
+/// `keys` are the collection's [`key_fields`].
 fn identity(
     name: &str,
     kind: ValueKind,
-    resource: &str,
-    path: &str,
+    (resource, path, keys): (&str, &str, &[String]),
     seed: u64,
     n: usize,
 ) -> Option<Value> {
     let s = seed ^ hash(path);
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     // The field the collection's item routes name their variable after (`dataset_uuid`,
     // `reserved_ip`'s `ip`): a key, different for each object.
     let own_key = !matches!(name, "id" | "uuid" | "name" | "slug" | "urn" | "fqdn")
-        && key_fields(&segments).iter().any(|k| k == name);
+        && keys.iter().any(|k| k == name);
     if own_key {
         return Some(match kind {
             ValueKind::Integer => json!((s % 9_000) as i64 + 1_000 * (n as i64 + 1)),
@@ -143,9 +142,16 @@ fn key_of(account: &Account, path: &str, n: usize) -> Option<Value> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let route = list_at(&segments)?;
     let n = n % seeded_count(path);
-    key_fields(&segments).iter().find_map(|k| {
+    let keys = key_fields(&segments);
+    keys.iter().find_map(|k| {
         let c = route.columns.iter().find(|c| c.property() == k)?;
-        identity(k, c.schema.kind(), &route.resource, path, account.seed, n)
+        identity(
+            k,
+            c.schema.kind(),
+            (&route.resource, path, &keys),
+            account.seed,
+            n,
+        )
     })
 }
 
@@ -161,13 +167,15 @@ pub(super) fn make_object(
 ) -> Value {
     let seed = account.seed;
     let s = seed ^ hash(path);
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let keys = key_fields(&segments);
     let mut out = Map::new();
     for c in columns {
         let schema = &c.schema;
         let name = c.property();
         let kind = schema.kind();
         let made = catalog(path, name, n)
-            .or_else(|| identity(name, kind, resource, path, seed, n))
+            .or_else(|| identity(name, kind, (resource, path, &keys), seed, n))
             .or_else(|| {
                 refer
                     .then(|| reference(account, path, name, kind, n))

@@ -2,9 +2,10 @@
 //! path template, with what answering and checking it needs (the response's key and columns,
 //! the request body's fields).
 
-use std::sync::OnceLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use iql_provider::{BodyField, BodyVariants, Column, Method, Registry};
+use iql_provider::{BodyField, BodyVariants, Column, Method, Provider, Registry};
 
 /// One segment of a path template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,71 +75,163 @@ fn key_of(m: &Method) -> Option<String> {
         .filter(|k| !k.is_empty() && !k.contains('.'))
 }
 
-/// Every route of the bundled DigitalOcean documents, read once per process.
-fn routes() -> &'static [Route] {
-    static ROUTES: OnceLock<Vec<Route>> = OnceLock::new();
-    ROUTES.get_or_init(|| {
-        let registry = Registry::bundled();
-        let mut out = Vec::new();
-        let Ok(provider) = registry.provider("digitalocean") else {
-            return out;
-        };
-        for service in provider.services.keys() {
-            let Ok(s) = provider.service(service) else {
-                continue;
-            };
-            for r in s.resources.values() {
-                for m in &r.methods {
-                    // Methods on a server of their own (the inference API) are not this API's.
-                    if !m.servers.is_empty() {
-                        continue;
-                    }
-                    let segments = m
-                        .path
-                        .trim_matches('/')
-                        .split('/')
-                        .map(|s| {
-                            if s.starts_with('{') {
-                                Segment::Variable(
-                                    s.trim_matches(|c| c == '{' || c == '}').to_string(),
-                                )
-                            } else {
-                                Segment::Literal(s.to_string())
-                            }
-                        })
-                        .collect();
-                    out.push(Route {
-                        verb: m.http_method.as_str(),
-                        segments,
-                        key: key_of(m),
-                        returns_list: m.returns_list,
-                        columns: m.columns.clone(),
-                        resource: r.id.clone(),
-                        body_fields: m.body_fields.clone(),
-                        body_required: m.body_required,
-                        body_variants: m.body_variants.clone(),
-                        base: m.request_base.clone(),
-                    });
+/// The routes read so far. A request loads only the resources whose select paths are its path
+/// or an item of it (the bundled services' indexes say so without parsing them), so the first
+/// `/v2/droplets` of a process parses the droplets' document, not all 19 services'; a path no
+/// loaded route matches loads every resource once, for the routes of resources with no select
+/// method. Routes live as long as the process (each is leaked once, a few hundred in all).
+#[derive(Default)]
+struct Table {
+    routes: Vec<&'static Route>,
+    /// `service.resource` already read.
+    loaded: HashSet<String>,
+    all: bool,
+}
+
+fn table() -> &'static Mutex<Table> {
+    static TABLE: OnceLock<Mutex<Table>> = OnceLock::new();
+    TABLE.get_or_init(|| Mutex::new(Table::default()))
+}
+
+fn provider() -> Option<Arc<Provider>> {
+    static PROVIDER: OnceLock<Option<Arc<Provider>>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Registry::bundled().provider("digitalocean").ok())
+        .clone()
+}
+
+/// Whether a resource whose select method reads `template` may answer `path`: the template is
+/// the path or one item below it (`/v2/droplets/{droplet_id}` for `/v2/droplets`), each segment
+/// the same or a variable. A droplet's actions (`/v2/droplets/{id}/actions`) are not read for
+/// `/v2/droplets`: a first query pays for the resources it reaches, not for their neighbours.
+fn begins_alike(template: &str, path: &[&str]) -> bool {
+    let t: Vec<&str> = template.trim_matches('/').split('/').collect();
+    let n = path.len();
+    (t.len() == n || t.len() == n + 1)
+        && t[..n]
+            .iter()
+            .zip(path)
+            .all(|(a, b)| a.starts_with('{') || a == b)
+}
+
+impl Table {
+    fn load(&mut self, provider: &Provider, service: &str, resource: &str) {
+        let id = format!("{service}.{resource}");
+        if !self.loaded.insert(id) {
+            return;
+        }
+        if let Ok(r) = provider.resource(service, resource) {
+            for m in &r.methods {
+                // Methods on a server of their own (the inference API) are not this API's.
+                if m.servers.is_empty() {
+                    self.routes.push(Box::leak(Box::new(route_of(&r.id, m))));
                 }
             }
         }
-        out
-    })
+    }
+
+    /// Loads the resources a path may reach; with `every`, all of them.
+    fn ensure(&mut self, path: &[&str], every: bool) {
+        if self.all {
+            return;
+        }
+        let Some(provider) = provider() else {
+            return;
+        };
+        for service in provider.services.keys() {
+            let Ok(index) = provider.index(service) else {
+                continue;
+            };
+            for r in &index.resources {
+                if every || r.select_paths.iter().any(|p| begins_alike(p, path)) {
+                    self.load(&provider, service, &r.name);
+                }
+            }
+        }
+        self.all |= every;
+    }
+
+    fn find(&self, verb: &str, path: &[&str]) -> Option<&'static Route> {
+        self.routes
+            .iter()
+            .filter(|r| r.matches(verb, path))
+            .max_by_key(|r| (r.literals(), r.base.is_none()))
+            .copied()
+    }
+}
+
+fn route_of(resource: &str, m: &Method) -> Route {
+    let segments = m
+        .path
+        .trim_matches('/')
+        .split('/')
+        .map(|s| {
+            if s.starts_with('{') {
+                Segment::Variable(s.trim_matches(|c| c == '{' || c == '}').to_string())
+            } else {
+                Segment::Literal(s.to_string())
+            }
+        })
+        .collect();
+    Route {
+        verb: m.http_method.as_str(),
+        segments,
+        key: key_of(m),
+        returns_list: m.returns_list,
+        columns: m.columns.clone(),
+        resource: resource.to_string(),
+        body_fields: m.body_fields.clone(),
+        body_required: m.body_required,
+        body_variants: m.body_variants.clone(),
+        base: m.request_base.clone(),
+    }
+}
+
+/// The routes loaded for `path` (every route, once one is asked for that none matches).
+fn routes_for(path: &[&str]) -> Vec<&'static Route> {
+    let Ok(mut t) = table().lock() else {
+        return Vec::new();
+    };
+    t.ensure(path, false);
+    t.routes.clone()
 }
 
 /// The route `verb path` takes: of those that match, the one with the most literal segments;
 /// of methods that share a path, the one that takes any body over its variants.
-pub(super) fn best<'a>(verb: &str, path: &[&str]) -> Option<&'a Route> {
-    routes()
-        .iter()
-        .filter(|r| r.matches(verb, path))
-        .max_by_key(|r| (r.literals(), r.base.is_none()))
+pub(super) fn best(verb: &str, path: &[&str]) -> Option<&'static Route> {
+    let Ok(mut t) = table().lock() else {
+        return None;
+    };
+    t.ensure(path, false);
+    if let Some(found) = t.find(verb, path) {
+        return Some(found);
+    }
+    t.ensure(path, true);
+    t.find(verb, path)
+}
+
+/// The list route that reads the collection at `path`, if one does: a select method, so found
+/// among the resources the path's beginning loads, without loading every other.
+pub(super) fn list_at(path: &[&str]) -> Option<&'static Route> {
+    let Ok(mut t) = table().lock() else {
+        return None;
+    };
+    t.ensure(path, false);
+    t.find("GET", path).filter(|r| r.returns_list)
 }
 
 /// The variant of `route` a body is of: the method sharing its verb and path whose fixed part
 /// the body carries (`{"type": "rebuild", …}` is checked as `rebuild` declares its fields).
-pub(super) fn variant_for<'a>(route: &Route, body: &serde_json::Value) -> Option<&'a Route> {
-    routes().iter().find(|r| {
+pub(super) fn variant_for(route: &Route, body: &serde_json::Value) -> Option<&'static Route> {
+    let path: Vec<&str> = route
+        .segments
+        .iter()
+        .map(|s| match s {
+            Segment::Literal(l) => l.as_str(),
+            Segment::Variable(_) => "_",
+        })
+        .collect();
+    routes_for(&path).into_iter().find(|r| {
         r.verb == route.verb
             && r.segments == route.segments
             && r.base
@@ -148,19 +241,34 @@ pub(super) fn variant_for<'a>(route: &Route, body: &serde_json::Value) -> Option
     })
 }
 
-/// The list route that reads the collection at `path`, if one does.
-pub(super) fn list_at<'a>(path: &[&str]) -> Option<&'a Route> {
-    best("GET", path).filter(|r| r.returns_list)
-}
-
 /// The fields an item of the collection at `path` is found by: the name of the variable its
 /// item routes put after the path (`dataset_uuid`, `reserved_ip`) and that name's last word
 /// (`uuid`, `ip`), then DigitalOcean's usual keys; when the list's items have none of these, their
 /// field that ends as the variable does (`{logsink_id}` finds a sink by its `sink_id`).
 pub(super) fn key_fields(path: &[&str]) -> Vec<String> {
+    // Asked for every column of every object made: kept per path, while the routes it was
+    // worked out from are all there are.
+    type Known = HashMap<String, (usize, Vec<String>)>;
+    static KNOWN: OnceLock<Mutex<Known>> = OnceLock::new();
+    let routes = routes_for(path);
+    let key = path.join("/");
+    let known = KNOWN.get_or_init(Mutex::default);
+    if let Some((n, fields)) = known.lock().ok().and_then(|k| k.get(&key).cloned()) {
+        if n == routes.len() {
+            return fields;
+        }
+    }
+    let fields = key_fields_of(&routes, path);
+    if let Ok(mut k) = known.lock() {
+        k.insert(key, (routes.len(), fields.clone()));
+    }
+    fields
+}
+
+fn key_fields_of(routes: &[&'static Route], path: &[&str]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut lasts: Vec<String> = Vec::new();
-    for r in routes() {
+    for r in routes {
         let Some((Segment::Variable(name), parent)) = r.segments.split_last() else {
             continue;
         };
@@ -210,5 +318,9 @@ pub(super) fn key_fields(path: &[&str]) -> Vec<String> {
 
 /// How many routes the bundled documents give the mock (for its help and tests).
 pub fn route_count() -> usize {
-    routes().len()
+    let Ok(mut t) = table().lock() else {
+        return 0;
+    };
+    t.ensure(&[], true);
+    t.routes.len()
 }
