@@ -232,6 +232,9 @@ struct EngineArgs {
     /// Delay of every sandbox answer, in milliseconds (to try progress and Ctrl-C).
     #[arg(long, default_value_t = 0, requires = "sandbox")]
     sandbox_latency_ms: u64,
+    /// Seed of the sandbox account: the same seed, the same ids, names and dates in every run.
+    #[arg(long, default_value_t = 42, requires = "sandbox")]
+    sandbox_seed: u64,
     /// Send a provider's requests elsewhere: PROVIDER=URL (repeatable).
     #[arg(long, value_name = "PROVIDER=URL")]
     endpoint: Vec<String>,
@@ -455,6 +458,7 @@ async fn build_engine(args: &EngineArgs) -> anyhow::Result<Engine> {
         b = b.sandbox(SandboxConfig {
             images: args.sandbox_images as usize,
             latency: Duration::from_millis(args.sandbox_latency_ms),
+            seed: args.sandbox_seed,
             ..SandboxConfig::default()
         });
     }

@@ -858,3 +858,19 @@ fn auth_types_as_stackql_takes_them_are_redacted_in_dry_runs() {
     assert_ne!(code, 0);
     assert!(out.contains("GH_PASS"), "{out}");
 }
+
+#[test]
+fn the_sandbox_seed_chooses_the_account() {
+    let sql = "SELECT id, name, created_at FROM digitalocean.compute.droplets ORDER BY id";
+    let default = sandbox(&["-o", "csv", sql]);
+    let again = sandbox(&["-o", "csv", "--sandbox-seed", "42", sql]);
+    let other = sandbox(&["-o", "csv", "--sandbox-seed", "7", sql]);
+    assert_eq!(default.code, 0, "{}", default.stderr);
+    assert_eq!(other.code, 0, "{}", other.stderr);
+    assert_eq!(default.stdout, again.stdout, "42 is the default seed");
+    assert_ne!(
+        default.stdout, other.stdout,
+        "another seed, another account"
+    );
+    assert_eq!(other.stdout.lines().count(), 4, "{}", other.stdout);
+}

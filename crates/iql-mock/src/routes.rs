@@ -335,7 +335,13 @@ fn route(
                 polls: shared.config.action_polls,
                 outcome: shared.config.action_outcome,
             };
-            match state.spec.answer(&account, rule, verb, &segs, &b) {
+            let request = crate::spec::Request {
+                verb,
+                path: &segs,
+                query: &query,
+                body: &b,
+            };
+            match state.spec.answer(&account, rule, request) {
                 Some(Ok(a)) => match (a.list_key, a.body) {
                     (Some(key), Some(body)) => {
                         let texts: Vec<String> = body[&key]

@@ -250,3 +250,39 @@ async fn the_fault_knobs_reach_every_resource() {
         "{body}"
     );
 }
+
+/// Lists answer the filters their methods declare, and the seed chooses the account.
+#[tokio::test]
+async fn filters_and_seeds() {
+    let server = MockServer::start(MockConfig::default()).await.unwrap();
+    let (_, all) = get(&server, "/v2/volumes", Some("t")).await;
+    let all = all["volumes"].as_array().unwrap().clone();
+    let (_, sfo3) = get(&server, "/v2/volumes?region=sfo3", Some("t")).await;
+    let sfo3 = sfo3["volumes"].as_array().unwrap().clone();
+    assert!(!sfo3.is_empty() && sfo3.len() < all.len(), "{sfo3:?}");
+    assert!(sfo3.iter().all(|v| v["region"]["slug"] == "sfo3"));
+    let (_, none) = get(&server, "/v2/droplets?tag_name=no-such-tag", Some("t")).await;
+    assert_eq!(none["droplets"].as_array().map(Vec::len), Some(0));
+    assert_eq!(none["meta"]["total"], 0);
+
+    let ids = |body: &Value| -> Vec<Value> {
+        body["droplets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].clone())
+            .collect()
+    };
+    let (_, first) = get(&server, "/v2/droplets", Some("t")).await;
+    let same = MockServer::start(MockConfig::default()).await.unwrap();
+    let (_, again) = get(&same, "/v2/droplets", Some("t")).await;
+    assert_eq!(ids(&first), ids(&again));
+    let other = MockServer::start(MockConfig {
+        seed: 7,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let (_, seven) = get(&other, "/v2/droplets", Some("t")).await;
+    assert_ne!(ids(&first), ids(&seven));
+}

@@ -23,7 +23,7 @@ mod objects;
 mod routes;
 mod validate;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Value};
 
@@ -82,6 +82,48 @@ fn wrapped(key: &Option<String>, object: Value) -> Value {
     }
 }
 
+/// A request as the sandbox's rules read it: the path split into decoded segments.
+#[derive(Clone, Copy)]
+pub(crate) struct Request<'a> {
+    pub verb: &'a str,
+    pub path: &'a [&'a str],
+    pub query: &'a BTreeMap<String, String>,
+    pub body: &'a Value,
+}
+
+/// Whether an object passes the list filter `name=value`: its field of that name holds the
+/// value (or, for a list field, contains it), `tag_name` its `tags`, and `region`/`droplet_id`
+/// style names a nested object's slug, name or id. A filter the object has nothing for lets it
+/// through, as a parameter DigitalOcean does not apply to it.
+fn passes(object: &Value, name: &str, value: &str) -> bool {
+    // A scalar as a query string spells it.
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let same = |v: &Value| match v {
+        Value::Array(items) => items.iter().any(|i| text(i) == value),
+        Value::Object(o) => ["slug", "name", "id"]
+            .iter()
+            .any(|k| o.get(*k).is_some_and(|x| text(x) == value)),
+        Value::Null => false,
+        scalar => text(scalar) == value,
+    };
+    if let Some(v) = object.get(name) {
+        return same(v);
+    }
+    if name == "tag_name" {
+        return object.get("tags").is_none_or(same);
+    }
+    let base = ["_name", "_id", "_uuid", "_slug"]
+        .iter()
+        .find_map(|s| name.strip_suffix(s));
+    match base.and_then(|b| object.get(b)) {
+        Some(v) => same(v),
+        None => true,
+    }
+}
+
 /// The errors the caller turns into DigitalOcean's body: (status, id, message).
 pub(crate) type Refusal = (u16, &'static str, String);
 
@@ -100,12 +142,10 @@ impl SpecState {
         &mut self,
         account: &Account,
         actions: ActionRule,
-        verb: &str,
-        path: &[&str],
-        body: &Value,
+        request: Request,
     ) -> Option<Result<Answer, Refusal>> {
-        let route = best(verb, path)?;
-        Some(self.answer_route(account, actions, route, verb, path, body))
+        let route = best(request.verb, request.path)?;
+        Some(self.answer_route(account, actions, route, request))
     }
 
     fn answer_route(
@@ -113,14 +153,17 @@ impl SpecState {
         account: &Account,
         actions: ActionRule,
         route: &Route,
-        verb: &str,
-        path: &[&str],
-        body: &Value,
+        Request {
+            verb,
+            path,
+            query,
+            body,
+        }: Request,
     ) -> Result<Answer, Refusal> {
         self.parents_exist(account, route, path)?;
         let here = joined(path);
         match verb {
-            "GET" if route.returns_list => Ok(self.list(account, route, &here)),
+            "GET" if route.returns_list => Ok(self.list(account, route, &here, query)),
             "GET" if route.ends_in_variable() && self.has_list_above(path) => {
                 if in_actions(path) {
                     self.advance_action(account, path, actions)?;
@@ -208,8 +251,23 @@ impl SpecState {
             .or_insert_with(|| seeded(account, path))
     }
 
-    fn list(&mut self, account: &Account, route: &Route, path: &str) -> Answer {
-        let items = self.collection(account, path).clone();
+    fn list(
+        &mut self,
+        account: &Account,
+        route: &Route,
+        path: &str,
+        query: &BTreeMap<String, String>,
+    ) -> Answer {
+        let filters: Vec<(&String, &String)> = query
+            .iter()
+            .filter(|(k, _)| route.filters.contains(k))
+            .collect();
+        let items: Vec<Value> = self
+            .collection(account, path)
+            .iter()
+            .filter(|o| filters.iter().all(|(k, v)| passes(o, k, v)))
+            .cloned()
+            .collect();
         let key = route.key.clone().unwrap_or_else(|| "items".to_string());
         Answer {
             status: 200,
@@ -438,7 +496,14 @@ mod tests {
             polls: 2,
             outcome: ActionOutcome::Completed,
         };
-        state.answer(&account, rule, verb, path, body)
+        let query = BTreeMap::new();
+        let request = Request {
+            verb,
+            path,
+            query: &query,
+            body,
+        };
+        state.answer(&account, rule, request)
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use iql_provider::{BodyField, BodyVariants, Column, Method, Provider, Registry};
+use iql_provider::{BodyField, BodyVariants, Column, Method, ParamLocation, Provider, Registry};
 
 /// One segment of a path template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +33,9 @@ pub(super) struct Route {
     /// The part of its body the method fixes (`request.base`: `{"type": "reboot"}`): one of
     /// several that share a path, each a variant of the one that takes any body.
     pub base: Option<serde_json::Value>,
+    /// The query parameters the method declares, paging aside (`tag_name`, `region`): the
+    /// filters a list answers.
+    pub filters: Vec<String>,
 }
 
 impl Route {
@@ -184,6 +187,15 @@ fn route_of(resource: &str, m: &Method) -> Route {
         body_required: m.body_required,
         body_variants: m.body_variants.clone(),
         base: m.request_base.clone(),
+        filters: m
+            .params
+            .iter()
+            .filter(|p| {
+                p.location == ParamLocation::Query
+                    && !matches!(p.name.as_str(), "page" | "per_page")
+            })
+            .map(|p| p.name.clone())
+            .collect(),
     }
 }
 
