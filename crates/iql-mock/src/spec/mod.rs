@@ -566,3 +566,121 @@ mod tests {
         assert_eq!(same.body.expect("a body")["droplets"], droplets);
     }
 }
+
+/// The contract: what the sandbox makes for every GET of the bundled documents keeps the spec's
+/// schema at the top level of each object: the response key, each field's type and enum.
+#[cfg(test)]
+mod contract {
+    use super::routes::{all_routes, Segment};
+    use super::*;
+
+    /// Whether a made value keeps its column's schema.
+    fn conforms(value: &Value, schema: &iql_provider::SchemaInfo) -> Result<(), String> {
+        if value.is_null() || schema.types.is_empty() {
+            return Ok(());
+        }
+        let typed = schema.types.iter().any(|t| match t.as_str() {
+            "string" => value.is_string(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            "array" => value.is_array(),
+            "object" => value.is_object(),
+            _ => true,
+        });
+        if !typed {
+            return Err(format!("{value} is not of {:?}", schema.types));
+        }
+        if !schema.enum_values.is_empty() && !schema.enum_values.contains(value) {
+            return Err(format!("{value} is not one of {:?}", schema.enum_values));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn every_answer_keeps_its_schema() {
+        let images = crate::data::seed_images(60, 42);
+        let account = Account {
+            seed: 42,
+            images: &images,
+        };
+        let rule = ActionRule {
+            polls: 2,
+            outcome: ActionOutcome::Completed,
+        };
+        let mut state = SpecState::default();
+        let query = BTreeMap::new();
+        let (mut checked, mut objects, mut broken) = (0, 0, Vec::new());
+        for route in all_routes().iter().filter(|r| r.verb == "GET") {
+            // Each variable from the first item of the list before it, as a client reads them.
+            let mut path: Vec<String> = Vec::new();
+            for s in &route.segments {
+                let part = match s {
+                    Segment::Literal(l) => l.clone(),
+                    Segment::Variable(_) => {
+                        let parent: Vec<&str> = path.iter().map(String::as_str).collect();
+                        let fields = key_fields(&parent);
+                        let items = state.collection(&account, &joined(&parent));
+                        items
+                            .first()
+                            .and_then(|o| fields.iter().find_map(|f| o.get(f)))
+                            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                            .unwrap_or_else(|| "sample".to_string())
+                    }
+                };
+                path.push(part);
+            }
+            let segs: Vec<&str> = path.iter().map(String::as_str).collect();
+            let request = Request {
+                verb: "GET",
+                path: &segs,
+                query: &query,
+                body: &Value::Null,
+            };
+            let Some(Ok(answer)) = state.answer(&account, rule, request) else {
+                continue;
+            };
+            let Some(body) = answer.body else { continue };
+            let at = match (&route.key, route.returns_list) {
+                (Some(k), _) => body.get(k).cloned(),
+                (None, true) => body.get("items").cloned(),
+                (None, false) => Some(body.clone()),
+            };
+            let Some(at) = at else {
+                broken.push(format!(
+                    "/{}: no {:?} in the answer",
+                    path.join("/"),
+                    route.key
+                ));
+                continue;
+            };
+            let items = match (route.returns_list, at) {
+                (true, Value::Array(items)) => items,
+                (true, other) => {
+                    broken.push(format!("/{}: a list answered {other}", path.join("/")));
+                    continue;
+                }
+                (false, one) => vec![one],
+            };
+            checked += 1;
+            for item in &items {
+                objects += 1;
+                for c in &route.columns {
+                    if let Some(v) = item.get(c.property()) {
+                        if let Err(e) = conforms(v, &c.schema) {
+                            broken.push(format!("/{} {}: {e}", path.join("/"), c.property()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 250, "{checked} GET routes answered");
+        assert!(objects > 600, "{objects} objects checked");
+        assert!(
+            broken.is_empty(),
+            "{} answers break their schema:\n{}",
+            broken.len(),
+            broken.join("\n")
+        );
+    }
+}

@@ -180,7 +180,10 @@ pub(super) fn make_object(
                 refer
                     .then(|| reference(account, path, name, kind, n))
                     .flatten()
-            });
+            })
+            // What the rules make must still be what the schema allows (a load balancer's
+            // `size` is `lb-small`, not a droplet's size).
+            .filter(|v| fits(v, schema));
         let value = match made {
             Some(v) => v,
             None => match (name, &schema.example, schema.enum_values.is_empty()) {
@@ -210,6 +213,21 @@ pub(super) fn make_object(
         }
     }
     Value::Object(out)
+}
+
+/// Whether a value is of one of the schema's types and among its allowed values.
+fn fits(value: &Value, schema: &iql_provider::SchemaInfo) -> bool {
+    let typed = schema.types.is_empty()
+        || schema.types.iter().any(|t| match t.as_str() {
+            "string" => value.is_string(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            "array" => value.is_array(),
+            "object" => value.is_object(),
+            _ => true,
+        });
+    typed && (schema.enum_values.is_empty() || schema.enum_values.contains(value))
 }
 
 /// A project's resources and a VPC's members: lists of other objects' URNs.

@@ -328,6 +328,16 @@ fn key_fields_of(routes: &[&'static Route], path: &[&str]) -> Vec<String> {
     out
 }
 
+/// Every route of the bundled documents (for the contract test).
+#[cfg(test)]
+pub(super) fn all_routes() -> Vec<&'static Route> {
+    let Ok(mut t) = table().lock() else {
+        return Vec::new();
+    };
+    t.ensure(&[], true);
+    t.routes.clone()
+}
+
 /// How many routes the bundled documents give the mock (for its help and tests).
 pub fn route_count() -> usize {
     let Ok(mut t) = table().lock() else {
