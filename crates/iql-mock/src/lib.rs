@@ -104,6 +104,33 @@ pub(crate) struct Shared {
     pub max_in_flight: AtomicU64,
 }
 
+/// The sandbox's rules without a server: one request in, DigitalOcean's answer out. For fuzzing
+/// the route matcher and the body checks, and for tests that need no socket.
+pub struct OfflineSandbox {
+    shared: Shared,
+}
+
+impl OfflineSandbox {
+    pub fn new(config: MockConfig) -> Self {
+        let images = config.images.min(MAX_IMAGES);
+        OfflineSandbox {
+            shared: Shared::new(MockConfig { images, ..config }),
+        }
+    }
+
+    /// Answers `method path_and_query` with `body`, authorized by `bearer` when given:
+    /// (status, body as JSON text; none for 204).
+    pub fn answer(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        bearer: Option<&str>,
+        body: &[u8],
+    ) -> (u16, Option<String>) {
+        routes::answer_offline(&self.shared, method, path_and_query, bearer, body)
+    }
+}
+
 /// A running mock. Dropping it stops the server.
 pub struct MockServer {
     addr: SocketAddr,

@@ -125,6 +125,47 @@ async fn handle(
     resp
 }
 
+/// One request answered without a socket, as the server answers it: (status, body as JSON text).
+pub(crate) fn answer_offline(
+    shared: &Shared,
+    method: &str,
+    path_and_query: &str,
+    bearer: Option<&str>,
+    body: &[u8],
+) -> (u16, Option<String>) {
+    let refused = |r: Reply| (r.status.as_u16(), r.body.map(|b| b.to_string()));
+    let Ok(method) = Method::from_bytes(method.as_bytes()) else {
+        return refused(error(405, "method_not_allowed", "not an HTTP method"));
+    };
+    let Ok(uri) = path_and_query.parse::<Uri>() else {
+        return refused(error(
+            400,
+            "bad_request",
+            "the request's path is not a URI path",
+        ));
+    };
+    let mut headers = HeaderMap::new();
+    if let Some(t) = bearer.and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok()) {
+        headers.insert("authorization", t);
+    }
+    let n = shared.requests.fetch_add(1, Ordering::SeqCst);
+    let reply = route(
+        shared,
+        &method,
+        &uri,
+        &headers,
+        &Bytes::copy_from_slice(body),
+        "127.0.0.1",
+        n,
+    );
+    let text = match (reply.raw, reply.body) {
+        (Some(text), _) => Some(text),
+        (None, Some(b)) => Some(b.to_string()),
+        (None, None) => None,
+    };
+    (reply.status.as_u16(), text)
+}
+
 fn route(
     shared: &Shared,
     method: &Method,

@@ -286,3 +286,155 @@ async fn filters_and_seeds() {
     let (_, seven) = get(&other, "/v2/droplets", Some("t")).await;
     assert_ne!(ids(&first), ids(&seven));
 }
+
+/// Anything a client can send gets DigitalOcean's kind of answer: a status DigitalOcean uses and,
+/// for a refusal, its `{"id", "message", "request_id"}` body; never a panic. Thousands of
+/// requests, each a seeded mix of real path pieces, odd segments, methods and bodies.
+#[test]
+fn any_request_gets_a_digitalocean_answer() {
+    use iql_mock::OfflineSandbox;
+    let sandbox = OfflineSandbox::new(MockConfig::default());
+    let (_, droplets) = sandbox.answer("GET", "/v2/droplets", Some("t"), b"");
+    let droplets: Value = serde_json::from_str(&droplets.unwrap()).unwrap();
+    let droplet = droplets["droplets"][0]["id"].to_string();
+    let pieces = [
+        "droplets",
+        "actions",
+        "kubernetes",
+        "clusters",
+        "node_pools",
+        "databases",
+        "users",
+        "images",
+        "volumes",
+        "snapshots",
+        "apps",
+        "deployments",
+        "domains",
+        "records",
+        "vpcs",
+        "members",
+        "registry",
+        "gen-ai",
+        "agents",
+        &droplet,
+        "1",
+        "-1",
+        "0",
+        "99999999999999999999999",
+        "",
+        "%00",
+        "..",
+        "%2F",
+        "a%20b",
+        "ÿ",
+        "{id}",
+        "?x=1",
+    ];
+    let keys = [
+        "name",
+        "type",
+        "size",
+        "region",
+        "image",
+        "droplet_id",
+        "size_gigabytes",
+        "engine",
+        "num_nodes",
+        "tags",
+        "version",
+        "node_pools",
+    ];
+    let methods = [
+        "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "FOO",
+    ];
+    let real: Vec<String> = [
+        "/v2/droplets",
+        "/v2/volumes",
+        "/v2/kubernetes/clusters",
+        "/v2/databases",
+        "/v2/domains",
+        "/v2/tags",
+        "/v2/vpcs",
+        "/v2/projects",
+        "/v2/images",
+    ]
+    .iter()
+    .map(|p| p.to_string())
+    .chain([
+        format!("/v2/droplets/{droplet}/actions"),
+        format!("/v2/droplets/{droplet}"),
+    ])
+    .collect();
+    let mut state: u64 = 0x1234_5678;
+    let mut next = |n: usize| -> usize {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) as usize) % n.max(1)
+    };
+    let allowed = [200, 201, 202, 204, 400, 401, 404, 405, 422, 429, 500];
+    let mut seen: std::collections::BTreeMap<u16, usize> = std::collections::BTreeMap::new();
+    for _ in 0..3000 {
+        // Half the time a real collection (bodies then meet its checks), else pieces at random.
+        let mut path = if next(2) == 0 {
+            real[next(real.len())].clone()
+        } else {
+            String::from("/v2")
+        };
+        for _ in 0..next(if path == "/v2" { 6 } else { 2 }) {
+            path.push('/');
+            path.push_str(pieces[next(pieces.len())]);
+        }
+        let value = |k: usize| -> serde_json::Value {
+            match k {
+                0 => serde_json::json!("x"),
+                1 => serde_json::json!(7),
+                2 => serde_json::json!(-1.5),
+                3 => serde_json::json!(true),
+                4 => serde_json::Value::Null,
+                5 => serde_json::json!(["a", 1]),
+                6 => serde_json::json!({"nested": {"deep": [1, 2, 3]}}),
+                _ => serde_json::json!("é".repeat(5000)),
+            }
+        };
+        let body: Vec<u8> = match next(5) {
+            0 => Vec::new(),
+            1 => b"{not json".to_vec(),
+            2 => b"[1, 2]".to_vec(),
+            _ => {
+                let mut o = serde_json::Map::new();
+                for _ in 0..next(6) {
+                    o.insert(keys[next(keys.len())].to_string(), value(next(8)));
+                }
+                serde_json::Value::Object(o).to_string().into_bytes()
+            }
+        };
+        let method = methods[next(methods.len())];
+        let bearer = if next(20) == 0 { None } else { Some("t") };
+        let (status, answer) = sandbox.answer(method, &path, bearer, &body);
+        assert!(
+            allowed.contains(&status),
+            "{method} {path} answered {status}"
+        );
+        *seen.entry(status).or_insert(0) += 1;
+        if status >= 400 {
+            let text = answer.unwrap_or_else(|| panic!("{method} {path}: {status} without a body"));
+            let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+                panic!("{method} {path}: {status} body {text:?} is not JSON: {e}")
+            });
+            assert!(
+                v["id"].is_string() && v["message"].is_string() && v["request_id"].is_string(),
+                "{method} {path}: {status} {v}"
+            );
+        }
+    }
+    // The mix reaches the rules, not only the 404 of an unknown path: answers, creates,
+    // refusals of bodies and of credentials all come up.
+    for status in [200, 201, 204, 401, 404, 422] {
+        assert!(
+            seen.get(&status).copied().unwrap_or(0) > 5,
+            "{status} seldom seen: {seen:?}"
+        );
+    }
+}
