@@ -863,7 +863,7 @@ pub fn run(
     if !console.quiet && interactive {
         eprintln!("iql {} — SQL for cloud APIs. End statements with ';'. .help for help, Ctrl-D to leave.", env!("CARGO_PKG_VERSION"));
         if console.engine.sandbox().is_some() {
-            eprintln!("sandbox: a mock DigitalOcean account on 127.0.0.1 answering every resource (fresh each run); try SELECT name FROM digitalocean.compute.images LIMIT 5;");
+            eprintln!("sandbox: a mock DigitalOcean account on 127.0.0.1 answering every resource, coherent across services and stateful until you quit (fresh each run); try SELECT name, size_slug FROM digitalocean.compute.droplets;");
         }
     }
     let mut buffer = String::new();

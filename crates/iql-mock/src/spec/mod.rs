@@ -15,9 +15,12 @@
 //!   checked against the spec ([`validate`]: 422 naming the field);
 //! - an action's `POST` answers an action `in-progress`, which finishes after the mock's
 //!   `action_polls` reads of it, as its `action_outcome` says;
-//! - `PUT`/`PATCH` of an item merges the body into it; `DELETE` removes it (204).
+//! - `PUT`/`PATCH` of an item merges the body into it; `DELETE` removes it (204);
+//! - lists answer the query filters their methods declare (`tag_name`, `region`, …).
 //!
-//! Not yet: filters other than paging, and the 202 some creates answer with.
+//! Not yet: the 202 some creates answer with (they answer 201), references checked in bodies (a
+//! droplet made from an image that does not exist is made), and nested schemas: objects are
+//! made and checked at their top level.
 
 mod objects;
 mod routes;
@@ -410,6 +413,18 @@ impl SpecState {
         if let Value::Object(o) = &mut action {
             for (k, v) in fields {
                 o.insert(k.to_string(), v);
+            }
+            // In the region of the resource it acts on.
+            let parent = (path.len() > 3)
+                .then(|| {
+                    self.item(account, &path[..3])
+                        .ok()
+                        .map(|(p, _)| p["region"].clone())
+                })
+                .flatten();
+            if let Some(region) = parent.filter(Value::is_object) {
+                o.insert("region_slug".to_string(), region["slug"].clone());
+                o.insert("region".to_string(), region);
             }
         }
         self.collection(account, here).push(action.clone());
