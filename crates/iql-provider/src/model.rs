@@ -333,6 +333,9 @@ pub struct Method {
     /// The response schema at `objectKey` is an array: the method lists (what a mock answers
     /// with a page of items).
     pub returns_list: bool,
+    /// The success status the operation declares (the response the document reads, else its
+    /// first 2xx): 201 for a droplet, 202 for a volume action, 204 for a delete.
+    pub success_status: Option<u16>,
 }
 
 impl Method {

@@ -652,6 +652,7 @@ fn build_method(
         .or_else(|| path_item.get("servers"))
         .map(server_urls)
         .unwrap_or_default();
+    let success_status = success_status(operation, response_doc_key.as_deref());
     Ok(Method {
         servers,
         name: name.to_string(),
@@ -707,6 +708,7 @@ fn build_method(
             .unwrap_or_default(),
         gaps: Vec::new(),
         returns_list: false,
+        success_status,
     })
 }
 
@@ -779,6 +781,20 @@ fn match_path_variables(doc: &Doc<'_>, mut path: String, params: &mut Vec<Param>
 
 fn path_pointer_of(op_ref: &str) -> &str {
     op_ref.rsplit_once('/').map(|(p, _)| p).unwrap_or(op_ref)
+}
+
+/// The 2xx status an operation answers with: the response the document reads (`doc_key`), else
+/// the lowest 2xx it declares.
+fn success_status(operation: &Value, doc_key: Option<&str>) -> Option<u16> {
+    let two = |k: &str| k.parse::<u16>().ok().filter(|s| (200..300).contains(s));
+    doc_key.and_then(two).or_else(|| {
+        operation
+            .get("responses")
+            .and_then(Value::as_object)?
+            .keys()
+            .filter_map(|k| two(k))
+            .min()
+    })
 }
 
 /// The columns of a method's rows: the properties of the schema found at `objectKey` (array items

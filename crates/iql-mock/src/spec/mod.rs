@@ -197,7 +197,9 @@ impl SpecState {
                 Ok(answer(200, wrapped(&route.key, object.clone())))
             }
             "DELETE" if route.ends_in_variable() && self.has_list_above(path) => {
-                self.delete(account, path)
+                // 204, or the 202 of a delete DigitalOcean finishes later.
+                let status = route.status.filter(|s| *s == 202).unwrap_or(204);
+                self.delete(account, path, status)
             }
             "DELETE" => Ok(no_content()),
             _ => Err((
@@ -339,10 +341,8 @@ impl SpecState {
         self.next_id += 1;
         let n = 100 + self.next_id as usize;
         if route.key.as_deref() == Some("action") || path.last() == Some(&"actions") {
-            return answer(
-                201,
-                json!({"action": self.start_action(account, path, here, body, n)}),
-            );
+            let action = self.start_action(account, path, here, body, n);
+            return answer(created(route), json!({"action": action}));
         }
         let template = list_at(path).unwrap_or(route);
         let mut object = make_object(
@@ -365,7 +365,7 @@ impl SpecState {
             item.push("{id}");
             best("GET", &item).and_then(|r| r.key.clone())
         });
-        answer(201, wrapped(&key, object))
+        answer(created(route), wrapped(&key, object))
     }
 
     /// A new action on the resource the path names, `in-progress`, held in its resource's
@@ -436,7 +436,12 @@ impl SpecState {
 
     /// Removes the item a path names from its collection and from the account-wide one that
     /// also lists it (a volume's snapshot from `/v2/snapshots`, and the other way round).
-    fn delete(&mut self, account: &Account, path: &[&str]) -> Result<Answer, Refusal> {
+    fn delete(
+        &mut self,
+        account: &Account,
+        path: &[&str],
+        route_status: u16,
+    ) -> Result<Answer, Refusal> {
         let (key, parent) = path.split_last().ok_or_else(not_found)?;
         let fields = key_fields(parent);
         let here = joined(parent);
@@ -456,7 +461,11 @@ impl SpecState {
         if !found {
             return Err(not_found());
         }
-        Ok(no_content())
+        Ok(Answer {
+            status: route_status,
+            body: None,
+            list_key: None,
+        })
     }
 }
 
@@ -465,6 +474,15 @@ impl SpecState {
 fn mirror(path: &[&str]) -> Option<String> {
     let last = *path.last()?;
     (path.len() > 2 && list_at(&["v2", last]).is_some()).then(|| format!("/v2/{last}"))
+}
+
+/// The status a create answers with: the spec's (202 where DigitalOcean accepts and finishes
+/// later), else 201.
+fn created(route: &Route) -> u16 {
+    route
+        .status
+        .filter(|s| matches!(s, 200..=202))
+        .unwrap_or(201)
 }
 
 fn not_found() -> Refusal {
@@ -554,7 +572,8 @@ mod tests {
         let Some(Ok(made)) = ask(&mut state, "POST", &["v2", "droplets"], &web) else {
             panic!("created")
         };
-        assert_eq!(made.status, 201);
+        // DigitalOcean accepts a droplet to build it: its spec's 202.
+        assert_eq!(made.status, 202);
         let Some(Ok(after)) = ask(&mut state, "GET", &["v2", "droplets"], &json!({})) else {
             panic!("listed")
         };

@@ -36,6 +36,8 @@ pub(super) struct Route {
     /// The query parameters the method declares, paging aside (`tag_name`, `region`): the
     /// filters a list answers.
     pub filters: Vec<String>,
+    /// The success status the spec declares (201 for a droplet, 202 for a volume action).
+    pub status: Option<u16>,
 }
 
 impl Route {
@@ -187,6 +189,7 @@ fn route_of(resource: &str, m: &Method) -> Route {
         body_required: m.body_required,
         body_variants: m.body_variants.clone(),
         base: m.request_base.clone(),
+        status: m.success_status,
         filters: m
             .params
             .iter()
