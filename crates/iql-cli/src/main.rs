@@ -31,8 +31,19 @@ Examples:
 
 Exit codes: 0 success; 1 a statement failed; 2 bad command line or template.";
 
+/// `iql --version`: the release, the commit it was built from and that commit's date, and the
+/// bundled provider (build.rs reads git; a build outside a checkout says so).
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("IQL_COMMIT"),
+    ", ",
+    env!("IQL_COMMIT_DATE"),
+    ")\nbundled: DigitalOcean, 19 services, 259 resources, generated from DigitalOcean's official OpenAPI specification as of that commit"
+);
+
 #[derive(Parser)]
-#[command(name = "iql", version, about = "Query and manage cloud APIs with SQL", after_help = EXAMPLES)]
+#[command(name = "iql", version, long_version = LONG_VERSION, about = "Query and manage cloud APIs with SQL", after_help = EXAMPLES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -72,6 +83,22 @@ cache, one store). Loopback only: connections carry no password and no TLS.")]
     /// Provider documents: generate them from an OpenAPI specification, or write their reference.
     #[command(subcommand)]
     Provider(ProviderCommand),
+    /// Print a completion script for a shell, made from the same definitions as --help.
+    #[command(after_help = "\
+Examples:
+  iql completions bash > ~/.local/share/bash-completion/completions/iql
+  iql completions zsh > \"${fpath[1]}/_iql\"
+  iql completions fish > ~/.config/fish/completions/iql.fish")]
+    Completions {
+        /// bash, zsh, fish, powershell or elvish.
+        shell: clap_complete::Shell,
+    },
+    /// Print iql's manual page (roff), made from the same definitions as --help.
+    #[command(after_help = "\
+Examples:
+  iql manual > ~/.local/share/man/man1/iql.1 && man iql
+  iql manual | man -l -")]
+    Manual,
 }
 
 #[derive(Subcommand)]
@@ -361,6 +388,12 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(&rt, args),
         Command::Provider(ProviderCommand::Generate(args)) => generate(args),
         Command::Provider(ProviderCommand::Reference(args)) => reference(args),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "iql", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Manual => manual(),
     };
     match outcome {
         Ok(code) => code,
@@ -559,6 +592,22 @@ fn exec(rt: &tokio::runtime::Runtime, args: ExecArgs) -> anyhow::Result<ExitCode
         Outcome::Done => ExitCode::SUCCESS,
         Outcome::Failed | Outcome::Cancelled => ExitCode::from(1),
     })
+}
+
+/// The man page, iql(1): the command, then each subcommand's synopsis and options.
+fn manual() -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    let command = <Cli as clap::CommandFactory>::command();
+    let mut out = std::io::stdout().lock();
+    clap_mangen::Man::new(command.clone()).render(&mut out)?;
+    for sub in command.get_subcommands() {
+        writeln!(out, ".SH \"IQL {}\"", sub.get_name().to_uppercase())?;
+        let man = clap_mangen::Man::new(sub.clone().bin_name(format!("iql {}", sub.get_name())));
+        man.render_description_section(&mut out)?;
+        man.render_synopsis_section(&mut out)?;
+        man.render_options_section(&mut out)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {

@@ -874,3 +874,84 @@ fn the_sandbox_seed_chooses_the_account() {
     );
     assert_eq!(other.stdout.lines().count(), 4, "{}", other.stdout);
 }
+
+#[test]
+fn completions_load_in_bash_and_the_manual_renders() {
+    let bash = iql(&["completions", "bash"]);
+    assert_eq!(bash.code, 0, "{}", bash.stderr);
+    let script = std::env::temp_dir().join(format!("iql-completion-{}.bash", std::process::id()));
+    std::fs::write(&script, &bash.stdout).unwrap();
+    // Loaded as bash-completion loads it; then what bash completes `iql ex` and `iql exec --sand` to.
+    let probe = format!(
+        "source {}; complete -p iql; COMP_WORDS=(iql ex); COMP_CWORD=1; _iql iql ex iql; echo \"${{COMPREPLY[@]}}\"; \
+         COMP_WORDS=(iql exec --sand); COMP_CWORD=2; _iql iql --sand exec; echo \"${{COMPREPLY[@]}}\"",
+        script.display()
+    );
+    let out = Command::new("bash").args(["-c", &probe]).output().unwrap();
+    let _ = std::fs::remove_file(&script);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("-F _iql iql"), "{text}");
+    assert!(
+        text.lines()
+            .nth(1)
+            .is_some_and(|l| l.split_whitespace().any(|w| w == "exec")),
+        "{text}"
+    );
+    assert!(text.contains("--sandbox-seed"), "{text}");
+    for shell in ["zsh", "fish", "powershell"] {
+        let r = iql(&["completions", shell]);
+        assert!(
+            r.code == 0 && r.stdout.contains("sandbox-seed"),
+            "{shell}: {}",
+            r.stderr
+        );
+    }
+
+    let manual = iql(&["manual"]);
+    assert_eq!(manual.code, 0, "{}", manual.stderr);
+    let page = std::env::temp_dir().join(format!("iql-{}.1", std::process::id()));
+    std::fs::write(&page, &manual.stdout).unwrap();
+    let out = Command::new("man")
+        .args(["-l", &page.display().to_string()])
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&page);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for part in [
+        "Query and manage cloud APIs with SQL",
+        "IQL EXEC",
+        "--sandbox-seed",
+        "IQL SERVE",
+        "--listen",
+    ] {
+        assert!(text.contains(part), "the manual lacks {part}:\n{text}");
+    }
+}
+
+#[test]
+fn the_long_version_names_the_commit() {
+    let r = iql(&["--version"]);
+    assert_eq!(r.code, 0);
+    let first = r.stdout.lines().next().unwrap_or_default().to_string();
+    assert!(
+        first.starts_with(&format!("iql {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{first}"
+    );
+    assert!(
+        !first.contains("unknown"),
+        "built in a checkout, the commit is known: {first}"
+    );
+    assert!(r.stdout.contains("259 resources"), "{}", r.stdout);
+}
