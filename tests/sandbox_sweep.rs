@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use iql::{Cell, Engine, SandboxConfig};
 use iql_provider::{Method, ParamLocation, Provider, Resource, SchemaInfo, SqlVerb, ValueKind};
+use iql_tests::sql_literal as literal;
 use serde_json::Value;
 
 /// What cannot answer as the sweep asks, by resource, and why. Each must still fail as it says
@@ -69,20 +70,20 @@ async fn sandbox() -> Engine {
         .unwrap()
 }
 
-fn literal(v: &Value) -> String {
-    match v {
-        Value::String(s) => format!("'{}'", s.replace('\'', "''")),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        other => format!("'{}'", other.to_string().replace('\'', "''")),
-    }
-}
-
 fn cell_value(c: &Cell) -> Option<Value> {
     match c {
         Cell::Null => None,
         other => Some(other.to_json()),
     }
+}
+
+/// A row of a result as column → value, its NULLs left out.
+fn row_map(q: &iql::QueryResult, row: &[Cell]) -> BTreeMap<String, Value> {
+    q.columns
+        .iter()
+        .zip(row)
+        .filter_map(|(c, v)| cell_value(v).map(|v| (c.name.clone(), v)))
+        .collect()
 }
 
 /// A value for a parameter or field with no parent to take it from: its example, else one of
@@ -163,6 +164,29 @@ fn value_for(row: &BTreeMap<String, Value>, param: &str) -> Option<Value> {
     })
 }
 
+/// A sandbox engine, every resource of its bundled provider, and a filler over them.
+struct Sweep {
+    engine: Engine,
+    all: Vec<Arc<Resource>>,
+}
+
+impl Sweep {
+    async fn new() -> Sweep {
+        let engine = sandbox().await;
+        let provider = engine.registry().provider("digitalocean").unwrap();
+        let all = resources(&provider);
+        Sweep { engine, all }
+    }
+
+    fn filler(&self) -> Filler<'_> {
+        Filler {
+            engine: &self.engine,
+            all: &self.all,
+            rows: HashMap::new(),
+        }
+    }
+}
+
 /// Fills parameters from the lists their paths hang from, as a user reads them in turn.
 struct Filler<'a> {
     engine: &'a Engine,
@@ -184,17 +208,7 @@ impl Filler<'_> {
                     Some(params) => {
                         let sql = select_sql(&resource.id, &params);
                         match self.engine.execute(&sql).await {
-                            Ok(r) => r.last().and_then(|q| {
-                                q.rows.first().map(|row| {
-                                    q.columns
-                                        .iter()
-                                        .zip(row)
-                                        .filter_map(|(c, v)| {
-                                            cell_value(v).map(|v| (c.name.clone(), v))
-                                        })
-                                        .collect()
-                                })
-                            }),
+                            Ok(r) => first(&r),
                             Err(_) => None,
                         }
                     }
@@ -257,17 +271,12 @@ fn simplest_select(resource: &Resource) -> Option<Arc<Method>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_resource_answers_in_the_sandbox() {
-    let engine = sandbox().await;
-    let provider = engine.registry().provider("digitalocean").unwrap();
-    let all = resources(&provider);
-    let mut filler = Filler {
-        engine: &engine,
-        all: &all,
-        rows: HashMap::new(),
-    };
+    let sweep = Sweep::new().await;
+    let (engine, all) = (&sweep.engine, &sweep.all);
+    let mut filler = sweep.filler();
     let (mut plain, mut with_params) = (0, 0);
     let mut failures = Vec::new();
-    for resource in &all {
+    for resource in all {
         let Some(m) = simplest_select(resource) else {
             continue;
         };
@@ -359,53 +368,31 @@ fn required_fields(m: &Method) -> Vec<(String, Value)> {
 /// The first row of a result as column → value.
 fn first(results: &[iql::QueryResult]) -> Option<BTreeMap<String, Value>> {
     let q = results.last()?;
-    let row = q.rows.first()?;
-    Some(
-        q.columns
-            .iter()
-            .zip(row)
-            .filter_map(|(c, v)| cell_value(v).map(|v| (c.name.clone(), v)))
-            .collect(),
-    )
+    Some(row_map(q, q.rows.first()?))
 }
 
 /// Whether the list `sql` reads holds an object whose `field` is `value`.
 async fn listed(engine: &Engine, sql: &str, value: &Value) -> bool {
-    let r = engine.execute(sql).await.unwrap();
-    let q = r.last().unwrap();
-    q.rows
+    rows_of(engine, sql)
+        .await
         .iter()
-        .any(|row| row.iter().filter_map(cell_value).any(|v| &v == value))
+        .any(|row| row.values().any(|v| v == value))
 }
 
 /// The rows `sql` lists, each as column → value.
 async fn rows_of(engine: &Engine, sql: &str) -> Vec<BTreeMap<String, Value>> {
     let r = engine.execute(sql).await.unwrap();
     let q = r.last().unwrap();
-    q.rows
-        .iter()
-        .map(|row| {
-            q.columns
-                .iter()
-                .zip(row)
-                .filter_map(|(c, v)| cell_value(v).map(|v| (c.name.clone(), v)))
-                .collect()
-        })
-        .collect()
+    q.rows.iter().map(|row| row_map(q, row)).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_is_created_is_listed_and_what_is_deleted_is_gone() {
-    let engine = sandbox().await;
-    let provider = engine.registry().provider("digitalocean").unwrap();
-    let all = resources(&provider);
-    let mut filler = Filler {
-        engine: &engine,
-        all: &all,
-        rows: HashMap::new(),
-    };
+    let sweep = Sweep::new().await;
+    let (engine, all) = (&sweep.engine, &sweep.all);
+    let mut filler = sweep.filler();
     let (mut round_trips, mut failures) = (0, Vec::new());
-    for resource in &all {
+    for resource in all {
         let inserts = resource.methods_for(SqlVerb::Insert);
         let deletes = resource.methods_for(SqlVerb::Delete);
         let Some(list) = resource
@@ -451,7 +438,7 @@ async fn what_is_created_is_listed_and_what_is_deleted_is_gone() {
             .cloned()
             .collect();
         let select = select_sql(&resource.id, &list_params);
-        let before = rows_of(&engine, &select).await;
+        let before = rows_of(engine, &select).await;
         let made = match engine.execute(&insert).await {
             Ok(r) => first(&r),
             Err(e) => {
@@ -466,7 +453,7 @@ async fn what_is_created_is_listed_and_what_is_deleted_is_gone() {
         // A create DigitalOcean answers with no object (a 202 and `{}`): the new one is the row
         // the list did not hold before.
         let made = if made.is_empty() {
-            let after = rows_of(&engine, &select).await;
+            let after = rows_of(engine, &select).await;
             let new: Vec<_> = after.into_iter().filter(|r| !before.contains(r)).collect();
             match <[_; 1]>::try_from(new) {
                 Ok([row]) => row,
@@ -508,7 +495,7 @@ async fn what_is_created_is_listed_and_what_is_deleted_is_gone() {
         let Some(key) = key.filter(|_| params.len() == del.required_params().count()) else {
             continue;
         };
-        if !listed(&engine, &select, &key).await {
+        if !listed(engine, &select, &key).await {
             failures.push(format!("{insert}: {key} is not listed by {select}"));
             continue;
         }
@@ -525,7 +512,7 @@ async fn what_is_created_is_listed_and_what_is_deleted_is_gone() {
             failures.push(format!("{delete}: {e}"));
             continue;
         }
-        if listed(&engine, &select, &key).await {
+        if listed(engine, &select, &key).await {
             failures.push(format!("{delete}: {key} is still listed by {select}"));
             continue;
         }
@@ -543,16 +530,11 @@ async fn what_is_created_is_listed_and_what_is_deleted_is_gone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_action_completes_under_await() {
-    let engine = sandbox().await;
-    let provider = engine.registry().provider("digitalocean").unwrap();
-    let all = resources(&provider);
-    let mut filler = Filler {
-        engine: &engine,
-        all: &all,
-        rows: HashMap::new(),
-    };
+    let sweep = Sweep::new().await;
+    let (engine, all) = (&sweep.engine, &sweep.all);
+    let mut filler = sweep.filler();
     let (mut completed, mut failures) = (Vec::new(), Vec::new());
-    for resource in &all {
+    for resource in all {
         for m in &resource.methods {
             let single = m.object_key.as_deref() == Some("$.action");
             if !single || !m.servers.is_empty() || m.http_method.as_str() != "POST" {

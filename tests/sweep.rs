@@ -26,6 +26,7 @@ use futures::StreamExt;
 use iql::{Engine, ErrorKind};
 use iql_provider::{Method, Resource, SqlVerb, ValueKind};
 use iql_tests::prism::Prism;
+use iql_tests::sql_literal as literal;
 use serde_json::{Map, Value};
 
 fn upstream() -> PathBuf {
@@ -93,16 +94,6 @@ fn known() -> Vec<(String, String, String)> {
         "the spec's example for apps_get_health is the inner object, without its own app_health key (the real API wraps it)".to_string(),
     ));
     out
-}
-
-/// A value written as a SQL literal.
-fn literal(v: &Value) -> String {
-    match v {
-        Value::String(s) => format!("'{}'", s.replace('\'', "''")),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        other => format!("'{}'", other.to_string().replace('\'', "''")),
-    }
 }
 
 /// How one statement ended.
