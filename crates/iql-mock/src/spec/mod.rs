@@ -608,7 +608,9 @@ mod contract {
     use super::routes::{all_routes, Segment};
     use super::*;
 
-    /// Whether a made value keeps its column's schema.
+    /// Whether a made value keeps its column's schema. Written here again on purpose, not
+    /// `validate::typed`: the objects are made to pass that check, so the contract reads the
+    /// schema on its own.
     fn conforms(value: &Value, schema: &iql_provider::SchemaInfo) -> Result<(), String> {
         if value.is_null() || schema.types.is_empty() {
             return Ok(());

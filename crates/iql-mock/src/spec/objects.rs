@@ -215,19 +215,11 @@ pub(super) fn make_object(
     Value::Object(out)
 }
 
-/// Whether a value is of one of the schema's types and among its allowed values.
+/// Whether a value is of one of the schema's types and among its allowed values: what a body
+/// must be to pass [`validate`](super::validate), so what is made passes as what is sent.
 fn fits(value: &Value, schema: &iql_provider::SchemaInfo) -> bool {
-    let typed = schema.types.is_empty()
-        || schema.types.iter().any(|t| match t.as_str() {
-            "string" => value.is_string(),
-            "integer" => value.is_i64() || value.is_u64(),
-            "number" => value.is_number(),
-            "boolean" => value.is_boolean(),
-            "array" => value.is_array(),
-            "object" => value.is_object(),
-            _ => true,
-        });
-    typed && (schema.enum_values.is_empty() || schema.enum_values.contains(value))
+    super::validate::typed(schema, value)
+        && (schema.enum_values.is_empty() || schema.enum_values.contains(value))
 }
 
 /// A project's resources and a VPC's members: lists of other objects' URNs.

@@ -13,7 +13,7 @@ fn unprocessable(message: String) -> Refusal {
 }
 
 /// Whether `value` is of one of the schema's types (any, when it names none).
-fn typed(schema: &SchemaInfo, value: &Value) -> bool {
+pub(super) fn typed(schema: &SchemaInfo, value: &Value) -> bool {
     if value.is_null() {
         return schema.nullable
             || schema.types.is_empty()
