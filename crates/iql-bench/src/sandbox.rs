@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use iql::{Engine, SandboxConfig};
 use iql_provider::SqlVerb;
 
-use crate::sections::{median, smoke, workspace_root, Result};
+use crate::sections::{iql_binary, median, peak_rss_kb, runs, smoke, Result};
 
 const COLD_RUNS: usize = 30;
 /// The target for the default account, touched whole.
@@ -39,19 +39,8 @@ const QUERIES: &[(&str, &str, &str)] = &[
 ];
 
 pub async fn sandbox() -> Result<String> {
-    let bin = workspace_root().join(if smoke() {
-        "target/debug/iql"
-    } else {
-        "target/release/iql"
-    });
-    if !bin.exists() {
-        return Err(format!(
-            "{} is missing: run cargo build --release -p iql-cli first",
-            bin.display()
-        )
-        .into());
-    }
-    let runs = if smoke() { 2 } else { COLD_RUNS };
+    let bin = iql_binary()?;
+    let runs = runs(COLD_RUNS);
     let mut table = String::new();
     writeln!(
         table,
@@ -157,12 +146,6 @@ pub fn sandbox_child() -> Result<()> {
     if answered < 80 {
         return Err(format!("only {answered} parameterless resources answered with rows").into());
     }
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let peak_kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .ok_or("no VmHWM in /proc/self/status")?;
-    println!("{answered} {peak_kb}");
+    println!("{answered} {}", peak_rss_kb()?);
     Ok(())
 }

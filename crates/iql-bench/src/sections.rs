@@ -24,7 +24,7 @@ pub(crate) fn smoke() -> bool {
 }
 
 /// `n` runs, or 2 in a smoke run.
-fn runs(n: usize) -> usize {
+pub(crate) fn runs(n: usize) -> usize {
     if smoke() {
         n.min(2)
     } else {
@@ -396,14 +396,37 @@ pub fn scale_child(args: &[String]) -> Result<()> {
         };
         Ok::<_, Box<dyn std::error::Error>>((start.elapsed().as_secs_f64() * 1000.0, seen))
     })?;
+    let peak_kb = peak_rss_kb()?;
+    println!("{millis:.1} {rows} {peak_kb}");
+    Ok(())
+}
+
+/// The `iql` binary the cold-start rows run: the release build, or in a smoke run whatever
+/// build is there (CI's debug one).
+pub(crate) fn iql_binary() -> Result<std::path::PathBuf> {
+    let bin = workspace_root().join(if smoke() {
+        "target/debug/iql"
+    } else {
+        "target/release/iql"
+    });
+    if !bin.exists() {
+        return Err(format!(
+            "{} is missing: run cargo build --release -p iql-cli first",
+            bin.display()
+        )
+        .into());
+    }
+    Ok(bin)
+}
+
+/// This process's peak resident memory (VmHWM), in KB.
+pub(crate) fn peak_rss_kb() -> Result<u64> {
     let status = std::fs::read_to_string("/proc/self/status")?;
-    let peak_kb = status
+    Ok(status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .ok_or("no VmHWM in /proc/self/status")?;
-    println!("{millis:.1} {rows} {peak_kb}");
-    Ok(())
+        .ok_or("no VmHWM in /proc/self/status")?)
 }
 
 /// Where the workspace is: the bench runs from it, or from anywhere under it.
@@ -524,18 +547,7 @@ pub async fn providers() -> Result<String> {
 
     // Cold start: the binary, run anew for each query, against the mock.
     // A smoke run checks the measurement with whatever build is there (CI's debug one).
-    let bin = root.join(if smoke() {
-        "target/debug/iql"
-    } else {
-        "target/release/iql"
-    });
-    if !bin.exists() {
-        return Err(format!(
-            "{} is missing: run cargo build --release -p iql-cli first",
-            bin.display()
-        )
-        .into());
-    }
+    let bin = iql_binary()?;
     let mock = mock(100, Duration::ZERO).await?;
     let url = mock.url();
     let image_url = format!("{url}/v2/images/100003");
