@@ -16,10 +16,10 @@ mod reference;
 mod registry;
 mod resolve;
 mod view;
-mod written;
 mod yaml;
 
 pub use error::ProviderError;
+pub use iql_names::written_name;
 pub use model::{
     AuthConfig, BodyField, BodyVariants, Column, HttpMethod, Method, Pagination, Param,
     ParamLocation, Resource, SchemaInfo, Service, SqlVerb, ValueKind,
@@ -27,7 +27,6 @@ pub use model::{
 pub use reference::{provider_reference, services_table, ReferencePage};
 pub use registry::{Provider, Registry, ResourceSummary, ServiceEntry, ServiceIndex};
 pub use view::{fill_template, ResourceView, ViewChoice};
-pub use written::written_name;
 
 /// Parses a provider or OpenAPI document (YAML, or JSON, which is YAML too) into JSON values, with
 /// the line and column of a syntax error. Numbers of any size load.

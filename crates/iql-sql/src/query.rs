@@ -970,73 +970,12 @@ fn or_of_equals(e: &Expr) -> Option<(ColumnRef, Vec<Literal>)> {
     }
 }
 
-/// Words SQLite reserves: as bare names they are syntax errors to it (`near "default"`), though
-/// the parser read them as column names (`SELECT id, name, default FROM digitalocean.vpcs.vpcs`,
-/// as StackQL's documents write it).
-const SQLITE_RESERVED: &[&str] = &[
-    "add",
-    "all",
-    "alter",
-    "and",
-    "as",
-    "autoincrement",
-    "between",
-    "case",
-    "check",
-    "collate",
-    "commit",
-    "constraint",
-    "create",
-    "default",
-    "deferrable",
-    "delete",
-    "distinct",
-    "drop",
-    "else",
-    "escape",
-    "except",
-    "exists",
-    "foreign",
-    "from",
-    "group",
-    "having",
-    "in",
-    "index",
-    "insert",
-    "intersect",
-    "into",
-    "is",
-    "isnull",
-    "join",
-    "limit",
-    "not",
-    "notnull",
-    "null",
-    "on",
-    "or",
-    "order",
-    "primary",
-    "references",
-    "returning",
-    "select",
-    "set",
-    "table",
-    "then",
-    "to",
-    "transaction",
-    "union",
-    "unique",
-    "update",
-    "using",
-    "values",
-    "when",
-    "where",
-];
-
 /// Column names that are words SQLite reserves, quoted for it: the user wrote a name.
 fn quote_reserved_names(query: &mut Query) {
     let quote = |i: &mut Ident| {
-        if i.quote_style.is_none() && SQLITE_RESERVED.contains(&i.value.to_lowercase().as_str()) {
+        if i.quote_style.is_none()
+            && iql_names::SQLITE_RESERVED.contains(&i.value.to_lowercase().as_str())
+        {
             i.quote_style = Some('"');
         }
     };
@@ -1057,7 +996,8 @@ fn quote_reserved_names(query: &mut Query) {
                 for item in &mut select.projection {
                     if let SelectItem::ExprWithAlias { alias, .. } = item {
                         if alias.quote_style.is_none()
-                            && SQLITE_RESERVED.contains(&alias.value.to_lowercase().as_str())
+                            && iql_names::SQLITE_RESERVED
+                                .contains(&alias.value.to_lowercase().as_str())
                         {
                             alias.quote_style = Some('"');
                         }
@@ -1087,7 +1027,8 @@ fn link_expr(column: ColumnRef, expr: &Expr) -> ConjunctKind {
     let mut expr = expr.clone();
     let _ = ast::visit_expressions_mut(&mut expr, |e| {
         let quote = |i: &mut Ident| {
-            if i.quote_style.is_none() && SQLITE_RESERVED.contains(&i.value.to_lowercase().as_str())
+            if i.quote_style.is_none()
+                && iql_names::SQLITE_RESERVED.contains(&i.value.to_lowercase().as_str())
             {
                 i.quote_style = Some('"');
             }
